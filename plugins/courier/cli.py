@@ -1,0 +1,126 @@
+"""The ``courier`` console script: ``courier up``, ``courier db migrate``, ``courier airflow ...``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+
+def _up(args: argparse.Namespace) -> int:
+    from courier.config import CourierConfigError
+    from courier.runtime.smoke import format_table, run_smoke
+    from courier.runtime.stack import Stack, StackError
+
+    home = Path(args.home or os.environ.get("COURIER_HOME", ".courier"))
+    stack = Stack(home=home, port=args.port)
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    print(f"courier up: home {stack.home}", flush=True)
+    try:
+        stack.start()
+        print(f"\nCourier is up in {stack.elapsed():.1f}s")
+        print(f"  UI:     {stack.url}")
+        print(f"  login:  {'admin'} / {stack.admin_password}   (saved in {stack.home / 'admin-password'})")
+        print(f"  CLI:    uv run courier airflow dags list   (any `airflow` command against this stack)")
+        if args.smoke:
+            api = stack.api()
+            try:
+                results = run_smoke(api, timeout=args.smoke_timeout)
+            finally:
+                api.close()
+            print("\n" + format_table(results), flush=True)
+            failed = [r for r in results if r.state != "success"]
+            if not results:
+                print("no DAG tagged 'smoke' was found", file=sys.stderr)
+            return 1 if failed or not results else 0
+        print("Press Ctrl-C to stop.", flush=True)
+        stack.watch()
+        return 0
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    except (StackError, CourierConfigError) as exc:
+        print(f"courier up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        left = stack.leftovers()
+        print("stopped" + (f" (left behind: {left})" if left else ""), flush=True)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from courier.db import migrate as db_migrate
+    from courier.db.hook import CourierDbHook
+
+    try:
+        conn = CourierDbHook().get_conn()
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
+        print(f"courier db: cannot reach the Courier database: {exc}", file=sys.stderr)
+        return 1
+    with conn:
+        if args.db_command == "migrate":
+            try:
+                applied = db_migrate.migrate(conn)
+            except db_migrate.MigrationError as exc:
+                print(f"courier db migrate: {exc}", file=sys.stderr)
+                return 1
+            for m in applied:
+                print(f"applied {m.version:04d}_{m.name}")
+        current = db_migrate.current_version(conn)
+        print(f"schema version {current} (this Courier knows {db_migrate.latest_version()})")
+    return 0
+
+
+def _airflow(args: argparse.Namespace) -> int:
+    """Run an ``airflow`` command against the embedded stack's home."""
+    from courier.runtime.stack import Stack
+
+    home = Path(os.environ.get("COURIER_HOME", ".courier")).resolve()
+    env_file = home / "env.sh"
+    if not env_file.exists():
+        print(f"courier airflow: no stack found in {home}; run `courier up` first", file=sys.stderr)
+        return 1
+    env = dict(os.environ)
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value.strip("'")
+    argv = Stack(home=home)._airflow_argv() + args.rest
+    os.execvpe(argv[0], argv, env)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="courier", description="Reliable HTTP work on Apache Airflow 3.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the embedded stack (PostgreSQL + Airflow + Courier)")
+    up.add_argument("--home", help="data, config and logs (default .courier/, env COURIER_HOME)")
+    up.add_argument("--port", type=int, default=int(os.environ.get("COURIER_PORT", "8080")), help="API server port")
+    up.add_argument("--smoke", action="store_true", help="run each unattended DAG once, print a table, stop")
+    up.add_argument("--smoke-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
+    up.set_defaults(func=_up)
+
+    db = sub.add_parser("db", help="the Courier database")
+    db.add_argument("db_command", choices=["migrate", "status"])
+    db.set_defaults(func=_db)
+
+    af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
+    af.add_argument("rest", nargs=argparse.REMAINDER)
+    af.set_defaults(func=_airflow)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

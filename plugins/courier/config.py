@@ -1,0 +1,159 @@
+"""Every ``[courier]`` setting, its default and its validation, in one place.
+
+Settings are read from Airflow's configuration (``airflow.cfg`` section ``[courier]`` or the
+environment, ``AIRFLOW__COURIER__<KEY>``). :func:`load` validates them all at once and raises
+:class:`CourierConfigError` naming the setting and the values it accepts, so a bad value fails at
+start-up (``courier up``, ``courier db migrate``, the API app, every task) instead of deep inside a run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+SECTION = "courier"
+EXECUTION_MODES = ("local", "kubernetes")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_WHSEC_RE = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
+
+
+class CourierConfigError(ValueError):
+    """A ``[courier]`` setting has a value Courier cannot use."""
+
+    def __init__(self, key: str, value: object, accepted: str) -> None:
+        self.key = key
+        super().__init__(f"[{SECTION}] {key} = {value!r} is invalid: accepted values are {accepted}")
+
+
+def courier_home() -> Path:
+    """Return the Courier home directory (``COURIER_HOME``, default ``./.courier``)."""
+    return Path(os.environ.get("COURIER_HOME", ".courier")).expanduser().resolve()
+
+
+def _default_storage_base() -> str:
+    return (courier_home() / "data").as_uri()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``[courier]`` key: its default, what it means, and how its raw text is checked."""
+
+    key: str
+    default: str | Callable[[], str]
+    description: str
+    parse: Callable[[str], Any] = field(default=str)
+    secret: bool = False
+
+    def default_text(self) -> str:
+        return self.default() if callable(self.default) else self.default
+
+
+def _storage_base(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("file", "s3") or not value.split("://", 1)[1]:
+        raise CourierConfigError("storage_base", raw, "a file:///absolute/path or s3://bucket[/prefix] URL")
+    if scheme == "file" and not value.startswith("file:///"):
+        raise CourierConfigError("storage_base", raw, "a file:///absolute/path or s3://bucket[/prefix] URL")
+    return value
+
+
+def _execution_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in EXECUTION_MODES:
+        raise CourierConfigError("execution_mode", raw, " | ".join(EXECUTION_MODES))
+    return value
+
+
+def _worker_image(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise CourierConfigError("worker_image", raw, "a container image reference such as repo/name:tag")
+    return value
+
+
+def _namespace(raw: str) -> str:
+    value = raw.strip()
+    if len(value) > 63 or not _NAMESPACE_RE.match(value):
+        raise CourierConfigError("namespace", raw, "a Kubernetes namespace name (RFC 1123 label, at most 63 chars)")
+    return value
+
+
+def _webhook_secret(raw: str) -> str:
+    value = raw.strip()
+    if value and not _WHSEC_RE.match(value):
+        raise CourierConfigError("webhook_secret", "<hidden>", "empty or a Standard Webhooks secret 'whsec_<base64>'")
+    return value
+
+
+def _boolean(key: str) -> Callable[[str], bool]:
+    def parse(raw: str) -> bool:
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise CourierConfigError(key, raw, "true | false")
+
+    return parse
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "storage_base",
+        _default_storage_base,
+        "Where Courier writes its files: file:///path (default <COURIER_HOME>/data) or s3://bucket/prefix "
+        "(through the aws_default connection).",
+        _storage_base,
+    ),
+    Setting("execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode),
+    Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
+    Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
+    Setting(
+        "webhook_secret",
+        "",
+        "Standard Webhooks signing secret ('whsec_<base64>') for timer deliveries.",
+        _webhook_secret,
+        secret=True,
+    ),
+    Setting(
+        "webhook_allow_private_targets",
+        "false",
+        "Allow webhook targets on private, loopback and link-local addresses (true only for local demos).",
+        _boolean("webhook_allow_private_targets"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CourierConfig:
+    """Validated ``[courier]`` settings."""
+
+    storage_base: str
+    execution_mode: str
+    worker_image: str
+    namespace: str
+    webhook_secret: str = field(repr=False)
+    webhook_allow_private_targets: bool
+
+
+def _raw_value(setting: Setting) -> str:
+    from airflow.configuration import conf
+
+    value = conf.get(SECTION, setting.key, fallback=None)
+    return setting.default_text() if value is None else str(value)
+
+
+def load(overrides: dict[str, str] | None = None) -> CourierConfig:
+    """Read and validate every ``[courier]`` setting; ``overrides`` replace raw values (for tests and CLIs)."""
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = overrides[setting.key] if setting.key in overrides else _raw_value(setting)
+        values[setting.key] = setting.parse(raw)
+    return CourierConfig(**values)

@@ -1,0 +1,358 @@
+"""The embedded stack behind ``courier up``: PostgreSQL, Airflow (LocalExecutor) and Courier, on one machine.
+
+:class:`Stack` is used by the CLI and by the end-to-end tests alike, so the tests exercise exactly what a
+user runs. Everything lives under one home directory (default ``.courier/``); a second start reuses it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import psycopg
+
+from courier.config import courier_home
+from courier.db import migrate as db_migrate
+from courier.runtime.airflow_api import AirflowApi
+from courier.runtime.postgres import EmbeddedPostgres, free_port
+from courier.runtime.processes import Supervisor, tagged_processes
+
+log = logging.getLogger(__name__)
+
+ADMIN_USER = "admin"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
+PARALLELISM = 4  # LocalExecutor pre-forks this many workers; 4 suits a 2-core machine
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says why and what to do."""
+
+
+def default_dags_folder() -> Path:
+    """Return ``COURIER_DAGS_FOLDER``, else ``./dags``, else the ``dags/`` beside the source tree."""
+    if env := os.environ.get("COURIER_DAGS_FOLDER"):
+        return Path(env).resolve()
+    if (Path.cwd() / "dags").is_dir():
+        return (Path.cwd() / "dags").resolve()
+    return (Path(__file__).resolve().parents[3] / "dags").resolve()
+
+
+def courier_dag_files(dags_folder: Path) -> list[Path]:
+    """Return the DAG files of the bundle (one DAG per file, helpers start with ``_``)."""
+    return sorted(p for p in dags_folder.glob("*.py") if not p.name.startswith("_"))
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class Secrets:
+    """Generated once per home and kept in ``<home>/secrets.json`` so restarts keep working."""
+
+    fernet_key: str
+    jwt_secret: str
+    webhook_secret: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Secrets:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        from cryptography.fernet import Fernet
+
+        import base64
+
+        made = cls(
+            fernet_key=Fernet.generate_key().decode(),
+            jwt_secret=secrets.token_urlsafe(32),
+            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        )
+        path.write_text(json.dumps(made.__dict__))
+        path.chmod(0o600)
+        return made
+
+
+@dataclass
+class Stack:
+    """Start and stop the embedded Courier stack.
+
+    :param home: Courier home (data, logs, config); created when missing.
+    :param port: API server port.
+    :param dags_folder: DAG folder the dag-processor reads.
+    :param extra_env: Environment added to every component (tests point connections here).
+    :param progress: Called with one line per step.
+    """
+
+    home: Path = field(default_factory=courier_home)
+    port: int = 8080
+    dags_folder: Path = field(default_factory=default_dags_folder)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    progress: Callable[[str], None] = print
+    stack_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).resolve()
+        self.airflow_home = self.home / "airflow"
+        self.supervisor = Supervisor(self.stack_id, self.home / "logs")
+        self.postgres: EmbeddedPostgres | None = None
+        self.env: dict[str, str] = {}
+        self.admin_password = ""
+        self.started_at = 0.0
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self) -> AirflowApi:
+        """Return a REST client logged in as the admin."""
+        return AirflowApi(self.url, ADMIN_USER, self.admin_password)
+
+    # ----------------------------------------------------------------- start
+    def start(self, timeout: float = 240.0) -> None:
+        """Start everything and return once Airflow is healthy and the Courier DAGs are parsed."""
+        self.started_at = time.monotonic()
+        if not port_is_free(self.port):
+            raise StackError(f"port {self.port} is already in use: stop what uses it or pass --port N")
+        if not self.dags_folder.is_dir():
+            raise StackError(f"DAG folder {self.dags_folder} does not exist: set COURIER_DAGS_FOLDER")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        (self.airflow_home / "plugins").mkdir(exist_ok=True)
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> None:
+        from courier.config import load as load_config
+
+        stack_secrets = Secrets.load_or_create(self.home / "secrets.json")
+        self.admin_password = self._admin_password()
+        metadata_url, courier_url = self._databases()
+        self._write_airflow_cfg(metadata_url, stack_secrets)
+        self.env = self._component_env(courier_url, stack_secrets)
+        # Validate [courier] as the components will see it: a bad value stops us here, named.
+        overrides = {k[len("AIRFLOW__COURIER__"):].lower(): v for k, v in self.env.items()
+                     if k.startswith("AIRFLOW__COURIER__")}  # fmt: skip
+        load_config(overrides)
+
+        self._step("migrating Airflow's metadata database", self._airflow, "db", "migrate")
+        with psycopg.connect(courier_url, autocommit=True) as conn:
+            applied = db_migrate.migrate(conn)
+            version = db_migrate.current_version(conn)
+        self.progress(f"  ok  Courier database at schema version {version} ({len(applied)} migration(s) applied)")
+
+        airflow = self._airflow_argv()
+        for name in COMPONENTS:
+            argv = [*airflow, name]
+            if name == "api-server":
+                argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+            self.supervisor.start(name, argv, self.env)
+        self.progress(f"  ..  started {', '.join(COMPONENTS)}; logs in {self.supervisor.log_dir}")
+        deadline = time.monotonic() + timeout
+        self._wait("api-server to answer", deadline, self._api_answers)
+        self._wait("scheduler, triggerer and dag-processor heartbeats", deadline, self._components_healthy)
+        self._wait("the Courier DAGs to be parsed", deadline, self._dags_parsed)
+
+    def _admin_password(self) -> str:
+        path = self.home / "admin-password"
+        password = os.environ.get("COURIER_ADMIN_PASSWORD") or (
+            path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
+        )
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        (self.airflow_home / "simple_auth_manager_passwords.json").write_text(json.dumps({ADMIN_USER: password}))
+        return password
+
+    def _databases(self) -> tuple[str, str]:
+        """Return (Airflow metadata URL, Courier URL), starting the embedded server unless both are external."""
+        external_meta = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        external_courier = os.environ.get("COURIER_DATABASE_URL")
+        if external_meta and external_courier:
+            self.progress("  ok  using external databases (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, COURIER_DATABASE_URL)")
+            return external_meta, external_courier
+        began = time.monotonic()
+        self.postgres = EmbeddedPostgres(self.home / "postgres", self.supervisor, port=self._postgres_port())
+        created = self.postgres.init()
+        self.postgres.start()
+        for name in ("airflow", "courier"):
+            self.postgres.ensure_database(name)
+        what = "initialised and started" if created else "started (existing data)"
+        self.progress(f"  ok  PostgreSQL {what} on 127.0.0.1:{self.postgres.port} ({time.monotonic() - began:.1f}s)")
+        meta = external_meta or self.postgres.url("airflow").replace("postgresql://", "postgresql+psycopg2://", 1)
+        return meta, external_courier or self.postgres.url("courier")
+
+    def _postgres_port(self) -> int:
+        """Keep the same PostgreSQL port across restarts when it is free, so saved settings stay valid."""
+        path = self.home / "postgres.port"
+        if path.exists():
+            port = int(path.read_text())
+            if port_is_free(port):
+                return port
+        port = free_port()
+        path.write_text(str(port))
+        return port
+
+    def _write_airflow_cfg(self, metadata_url: str, stack_secrets: Secrets) -> None:
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg["core"] = {
+            "dags_folder": str(self.dags_folder),
+            "plugins_folder": str(self.airflow_home / "plugins"),
+            "executor": "LocalExecutor",
+            "parallelism": str(PARALLELISM),
+            "load_examples": "False",
+            "dags_are_paused_at_creation": "False",
+            "fernet_key": stack_secrets.fernet_key,
+            "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+            "simple_auth_manager_passwords_file": str(self.airflow_home / "simple_auth_manager_passwords.json"),
+            "execution_api_server_url": f"{self.url}/execution/",
+        }
+        cfg["database"] = {"sql_alchemy_conn": metadata_url}
+        cfg["api"] = {"host": "127.0.0.1", "port": str(self.port), "base_url": self.url, "workers": "1"}
+        cfg["api_auth"] = {"jwt_secret": stack_secrets.jwt_secret}
+        cfg["dag_processor"] = {"refresh_interval": "30"}
+        cfg["scheduler"] = {"enable_health_check": "True"}
+        cfg["courier"] = {
+            "storage_base": (self.home / "data").as_uri(),
+            "execution_mode": "local",
+            "webhook_secret": stack_secrets.webhook_secret,
+            # the demo's webhook receiver listens on loopback
+            "webhook_allow_private_targets": "True",
+        }
+        path = self.airflow_home / "airflow.cfg"
+        with path.open("w") as fh:
+            fh.write("# Written by `courier up` at every start; put lasting changes in AIRFLOW__* env vars.\n")
+            cfg.write(fh)
+        path.chmod(0o600)
+
+    def _component_env(self, courier_url: str, stack_secrets: Secrets) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            AIRFLOW_HOME=str(self.airflow_home),
+            COURIER_HOME=str(self.home),
+            AIRFLOW_CONN_COURIER_DB=courier_url,
+            PYTHONUNBUFFERED="1",
+        )
+        env.setdefault("AIRFLOW__COURIER__STORAGE_BASE", (self.home / "data").as_uri())
+        env.update(self.extra_env)
+        # Lines a user can `source` to run `airflow ...` against this stack from another shell.
+        exports = {k: env[k] for k in ("AIRFLOW_HOME", "COURIER_HOME", "AIRFLOW_CONN_COURIER_DB") if k in env}
+        (self.home / "env.sh").write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
+        return env
+
+    def _airflow_argv(self) -> list[str]:
+        script = Path(sys.executable).with_name("airflow")
+        return [str(script)] if script.exists() else [sys.executable, "-m", "airflow"]
+
+    def _airflow(self, *args: str) -> None:
+        import subprocess
+
+        result = subprocess.run(
+            [*self._airflow_argv(), *args], env={**self.env}, capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            raise StackError(f"`airflow {' '.join(args)}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+    def _step(self, what: str, func: Callable[..., Any], *args: Any) -> None:
+        began = time.monotonic()
+        self.progress(f"  ..  {what}")
+        func(*args)
+        self.progress(f"  ok  {what} ({time.monotonic() - began:.1f}s)")
+
+    def _wait(self, what: str, deadline: float, ready: Callable[[], bool]) -> None:
+        self.progress(f"  ..  waiting for {what}")
+        began = time.monotonic()
+        while True:
+            dead = [c for c in self.supervisor.failed() if c.name in COMPONENTS or c.name == "postgres"]
+            if dead:
+                child = dead[0]
+                tail = "\n".join(child.log_path.read_text(errors="replace").splitlines()[-25:])
+                raise StackError(f"{child.name} exited with code {child.process.returncode}; log {child.log_path}:\n{tail}")
+            if ready():
+                self.progress(f"  ok  {what} ({time.monotonic() - began:.1f}s, {self.elapsed():.1f}s since start)")
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"timed out waiting for {what}; logs in {self.supervisor.log_dir}")
+            time.sleep(0.5)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def _api_answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def health(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json())
+
+    def _components_healthy(self) -> bool:
+        try:
+            health = self.health()
+        except (httpx.HTTPError, ValueError):
+            return False
+        keys = ("metadatabase", *HEALTH_KEYS)
+        return all((health.get(k) or {}).get("status") == "healthy" for k in keys)
+
+    def _dags_parsed(self) -> bool:
+        expected = len(courier_dag_files(self.dags_folder))
+        api = self.api()
+        try:
+            errors = api.request("GET", "/api/v2/importErrors").json()
+            if errors.get("total_entries"):
+                first = errors["import_errors"][0]
+                raise StackError(f"DAG import error in {first['filename']}:\n{first['stack_trace']}")
+            return len(api.dags(tag="courier")) >= expected
+        except httpx.HTTPError:
+            return False
+        finally:
+            api.close()
+
+    # ----------------------------------------------------------------- run and stop
+    def watch(self) -> None:
+        """Block until a component exits (raise) or the caller is interrupted."""
+        while True:
+            dead = self.supervisor.failed()
+            if dead:
+                child = dead[0]
+                raise StackError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        """Stop every component and PostgreSQL (last), leaving no process behind."""
+        self.supervisor.stop(keep=("postgres",))
+        self.supervisor.stop()
+
+    def leftovers(self) -> list[int]:
+        """Return pids of processes of this stack still running (tagged, or PostgreSQL on its data dir)."""
+        pids = {p.pid for p in tagged_processes(self.stack_id)}
+        if self.postgres is not None:
+            import psutil
+
+            needle = str(self.postgres.data_dir)
+            for proc in psutil.process_iter(["cmdline"]):
+                if needle in " ".join(proc.info["cmdline"] or []):
+                    pids.add(proc.pid)
+        return sorted(pids)

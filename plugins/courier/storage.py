@@ -1,0 +1,39 @@
+"""Object storage through ``ObjectStoragePath``: ``file://`` by default, ``s3://`` with ``aws_default``."""
+
+from __future__ import annotations
+
+import uuid
+
+from airflow.sdk import ObjectStoragePath
+
+AWS_CONN_ID = "aws_default"
+
+
+def storage_base(override: str | None = None) -> ObjectStoragePath:
+    """Return the storage base (``[courier] storage_base`` unless ``override`` is given)."""
+    from courier.config import _storage_base, load
+
+    url = _storage_base(override) if override else load().storage_base
+    if url.startswith("s3://"):
+        return ObjectStoragePath(url, conn_id=AWS_CONN_ID)
+    return ObjectStoragePath(url)
+
+
+def probe(base: ObjectStoragePath) -> int:
+    """Write, read back and delete a probe object under ``base``; return its size or raise saying what failed."""
+    payload = f"courier probe {uuid.uuid4()}\n".encode()
+    target = base / "_courier_probe" / f"{uuid.uuid4().hex}.txt"
+    step = "write"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(payload)
+        step = "read back"
+        if target.read_bytes() != payload:
+            raise OSError("the bytes read back differ from the bytes written")
+        step = "delete"
+        target.unlink()
+        if target.exists():
+            raise OSError("the probe object still exists after delete")
+    except Exception as exc:
+        raise OSError(f"storage_base {base} is not usable: {step} of {target} failed: {exc}") from exc
+    return len(payload)
