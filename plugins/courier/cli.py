@@ -28,7 +28,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"\nCourier is up in {stack.elapsed():.1f}s")
         print(f"  UI:     {stack.url}")
         print(f"  login:  {'admin'} / {stack.admin_password}   (saved in {stack.home / 'admin-password'})")
-        print(f"  CLI:    uv run courier airflow dags list   (any `airflow` command against this stack)")
+        print("  CLI:    uv run courier airflow dags list   (any `airflow` command against this stack)")
         if args.smoke:
             api = stack.api()
             try:
@@ -61,7 +61,7 @@ def _db(args: argparse.Namespace) -> int:
 
     try:
         conn = CourierDbHook().get_conn()
-    except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
+    except Exception as exc:
         print(f"courier db: cannot reach the Courier database: {exc}", file=sys.stderr)
         return 1
     with conn:

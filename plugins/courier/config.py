@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SECTION = "courier"
 EXECUTION_MODES = ("local", "kubernetes")
@@ -111,7 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
         "(through the aws_default connection).",
         _storage_base,
     ),
-    Setting("execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode),
+    Setting(
+        "execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode
+    ),
     Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
     Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
     Setting(

@@ -28,4 +28,3 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "config": {SECTION: {"description": "Courier settings.", "options": options}},
     }
-

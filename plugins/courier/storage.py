@@ -19,13 +19,20 @@ def storage_base(override: str | None = None) -> ObjectStoragePath:
     return ObjectStoragePath(url)
 
 
+def is_local(path: ObjectStoragePath) -> bool:
+    """Return True for local-filesystem paths (which need directories created)."""
+    return path.protocol in ("file", "local", "")
+
+
 def probe(base: ObjectStoragePath) -> int:
     """Write, read back and delete a probe object under ``base``; return its size or raise saying what failed."""
     payload = f"courier probe {uuid.uuid4()}\n".encode()
     target = base / "_courier_probe" / f"{uuid.uuid4().hex}.txt"
     step = "write"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if is_local(base):
+            target.parent.mkdir(parents=True, exist_ok=True)  # object stores need no directories (and
+            # s3fs's mkdir would create a missing bucket, hiding the misconfiguration we look for)
         target.write_bytes(payload)
         step = "read back"
         if target.read_bytes() != payload:

@@ -10,4 +10,5 @@ def authenticated() -> DependsParam:
     """Return the dependency that rejects a request without a valid Airflow token (401/403)."""
     from airflow.api_fastapi.core_api.security import get_user
 
-    return Depends(get_user)
+    dependency: DependsParam = Depends(get_user)
+    return dependency

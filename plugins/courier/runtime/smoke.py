@@ -19,7 +19,9 @@ class SmokeResult:
     detail: str = ""
 
 
-def run_smoke(api: AirflowApi, timeout: float = 300.0, conf: dict[str, dict[str, Any]] | None = None) -> list[SmokeResult]:
+def run_smoke(
+    api: AirflowApi, timeout: float = 300.0, conf: dict[str, dict[str, Any]] | None = None
+) -> list[SmokeResult]:
     """Trigger every DAG tagged ``courier`` and ``smoke`` once, all at once, and wait for each to finish."""
     conf = conf or {}
     dags = [d for d in api.dags(tag="courier") if SMOKE_TAG in {t["name"] for t in d.get("tags", [])}]
@@ -34,7 +36,9 @@ def run_smoke(api: AirflowApi, timeout: float = 300.0, conf: dict[str, dict[str,
         run = api.wait_for_run(dag_id, run_id, max(1.0, deadline - time.monotonic()))
         detail = ""
         if run["state"] != "success":
-            failed = [t["task_id"] for t in api.task_instances(dag_id, run_id) if t["state"] not in ("success", "skipped")]
+            failed = [
+                t["task_id"] for t in api.task_instances(dag_id, run_id) if t["state"] not in ("success", "skipped")
+            ]
             detail = "tasks not successful: " + ", ".join(failed)
         results.append(SmokeResult(dag_id, run["state"], _duration(run, began), detail))
     return results

@@ -15,9 +15,10 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import psycopg
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
+DEMO_CONNECTIONS = ("report_api_default", "paged_api_default")
 PARALLELISM = 4  # LocalExecutor pre-forks this many workers; 4 suits a 2-core machine
 
 
@@ -76,9 +78,9 @@ class Secrets:
     def load_or_create(cls, path: Path) -> Secrets:
         if path.exists():
             return cls(**json.loads(path.read_text()))
-        from cryptography.fernet import Fernet
-
         import base64
+
+        from cryptography.fernet import Fernet
 
         made = cls(
             fernet_key=Fernet.generate_key().decode(),
@@ -115,6 +117,7 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.env: dict[str, str] = {}
         self.admin_password = ""
+        self.demo_url = ""
         self.started_at = 0.0
 
     # ----------------------------------------------------------------- properties
@@ -162,17 +165,33 @@ class Stack:
             version = db_migrate.current_version(conn)
         self.progress(f"  ok  Courier database at schema version {version} ({len(applied)} migration(s) applied)")
 
+        self._start_demo()
         airflow = self._airflow_argv()
         for name in COMPONENTS:
             argv = [*airflow, name]
             if name == "api-server":
                 argv += ["--host", "127.0.0.1", "--port", str(self.port)]
             self.supervisor.start(name, argv, self.env)
+        self._write_env_file()
         self.progress(f"  ..  started {', '.join(COMPONENTS)}; logs in {self.supervisor.log_dir}")
         deadline = time.monotonic() + timeout
         self._wait("api-server to answer", deadline, self._api_answers)
         self._wait("scheduler, triggerer and dag-processor heartbeats", deadline, self._components_healthy)
         self._wait("the Courier DAGs to be parsed", deadline, self._dags_parsed)
+
+    def _start_demo(self) -> None:
+        """Start the demo upstream and point the Courier connections at it (unless the user set them)."""
+        from courier.demo.server import wait_until_up
+
+        port = free_port()
+        self.demo_url = f"http://127.0.0.1:{port}"
+        self.supervisor.start("demo", [sys.executable, "-m", "courier.demo", "--port", str(port)], self.env)
+        wait_until_up(self.demo_url)
+        for conn_id in DEMO_CONNECTIONS:
+            key = f"AIRFLOW_CONN_{conn_id.upper()}"
+            if key not in os.environ and key not in self.extra_env:
+                self.env[key] = self.demo_url
+        self.progress(f"  ok  demo upstream on {self.demo_url}")
 
     def _admin_password(self) -> str:
         path = self.home / "admin-password"
@@ -256,10 +275,15 @@ class Stack:
         )
         env.setdefault("AIRFLOW__COURIER__STORAGE_BASE", (self.home / "data").as_uri())
         env.update(self.extra_env)
-        # Lines a user can `source` to run `airflow ...` against this stack from another shell.
-        exports = {k: env[k] for k in ("AIRFLOW_HOME", "COURIER_HOME", "AIRFLOW_CONN_COURIER_DB") if k in env}
-        (self.home / "env.sh").write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
         return env
+
+    def _write_env_file(self) -> None:
+        """Write lines a user can `source` to run `airflow ...` against this stack from another shell."""
+        keys = ["AIRFLOW_HOME", "COURIER_HOME", *(k for k in self.env if k.startswith("AIRFLOW_CONN_"))]
+        exports = {k: self.env[k] for k in keys if k in self.env}
+        path = self.home / "env.sh"
+        path.write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
+        path.chmod(0o600)
 
     def _airflow_argv(self) -> list[str]:
         script = Path(sys.executable).with_name("airflow")
@@ -284,11 +308,13 @@ class Stack:
         self.progress(f"  ..  waiting for {what}")
         began = time.monotonic()
         while True:
-            dead = [c for c in self.supervisor.failed() if c.name in COMPONENTS or c.name == "postgres"]
+            dead = self.supervisor.failed()
             if dead:
                 child = dead[0]
                 tail = "\n".join(child.log_path.read_text(errors="replace").splitlines()[-25:])
-                raise StackError(f"{child.name} exited with code {child.process.returncode}; log {child.log_path}:\n{tail}")
+                raise StackError(
+                    f"{child.name} exited with code {child.process.returncode}; log {child.log_path}:\n{tail}"
+                )
             if ready():
                 self.progress(f"  ok  {what} ({time.monotonic() - began:.1f}s, {self.elapsed():.1f}s since start)")
                 return

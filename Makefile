@@ -1,0 +1,49 @@
+# Courier: the two commands that matter are `make demo` and `make test`.
+# Needs only Python 3.11 and access to the package registries; uv is installed with pip when missing.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: demo smoke test test-unit test-integration test-e2e lint format bench sync uv clean
+
+uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+
+sync: uv
+	$(UV) sync --frozen
+
+## Run Courier on its embedded default (PostgreSQL + Airflow + demo upstream). Ctrl-C stops everything.
+demo: sync
+	$(UV) run --frozen courier up
+
+## Start, run every unattended DAG once, print a table, stop.
+smoke: sync
+	$(UV) run --frozen courier up --smoke
+
+## All three test layers: unit (no I/O), integration (real PostgreSQL, S3 protocol, HTTP), e2e (real Airflow).
+test: sync
+	$(UV) run --frozen pytest tests/unit tests/integration tests/e2e
+
+test-unit: sync
+	$(UV) run --frozen pytest tests/unit
+test-integration: sync
+	$(UV) run --frozen pytest tests/integration
+test-e2e: sync
+	$(UV) run --frozen pytest tests/e2e
+
+lint: sync
+	$(UV) run --frozen ruff check plugins dags tests bench
+	$(UV) run --frozen ruff format --check plugins dags tests bench
+	$(UV) run --frozen mypy
+
+format: sync
+	$(UV) run --frozen ruff check --fix plugins dags tests bench
+	$(UV) run --frozen ruff format plugins dags tests bench
+
+## Every benchmark; each prints one JSON object with its figures and its same-run baseline.
+bench: sync
+	@for script in bench/*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
+
+clean:
+	rm -rf .courier .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from courier.demo.server import main
+
+main()

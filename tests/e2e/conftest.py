@@ -1,0 +1,58 @@
+"""End-to-end fixture: the real stack (PostgreSQL, Airflow api-server/scheduler/dag-processor/triggerer,
+demo upstream), started once per session through the same :class:`courier.runtime.stack.Stack` that
+``courier up`` uses, plus a local S3 server whose bucket the stack can use through ``aws_default``."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from courier.runtime.airflow_api import AirflowApi
+from courier.runtime.stack import Stack
+from tests.helpers import aws_connection_json, free_port
+
+
+@pytest.fixture(scope="session")
+def e2e_s3() -> Iterator[tuple[str, str]]:
+    """(endpoint URL, bucket) of a moto server for the stack."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    bucket = f"courier-e2e-{uuid.uuid4().hex[:8]}"
+    boto3.client(
+        "s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).create_bucket(Bucket=bucket)
+    yield url, bucket
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_s3: tuple[str, str]) -> Iterator[Stack]:
+    """The running stack; stopping it at the end must leave no process behind."""
+    home = Path(tempfile.mkdtemp(prefix="courier-e2e-"))
+    running = Stack(
+        home=home,
+        port=free_port(),
+        extra_env={"AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(e2e_s3[0])},
+        progress=lambda line: print(line, flush=True),
+    )
+    running.start()
+    yield running
+    running.stop()
+    left = running.leftovers()
+    assert not left, f"processes left behind after stopping the stack: {left}"
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[AirflowApi]:
+    client = stack.api()
+    yield client
+    client.close()

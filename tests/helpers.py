@@ -1,0 +1,24 @@
+"""Small helpers shared by the test layers (no fixtures here)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def aws_connection_json(endpoint_url: str) -> str:
+    """An ``aws_default`` connection (JSON form) pointing at a local S3-protocol server."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
+        }
+    )

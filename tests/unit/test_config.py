@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from courier import config
+from courier.config import CourierConfigError, load
+
+
+def test_defaults_are_valid_and_local(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("COURIER_HOME", str(tmp_path))
+    cfg = load()
+    assert cfg.storage_base == (tmp_path / "data").as_uri()
+    assert cfg.execution_mode == "local"
+    assert cfg.webhook_allow_private_targets is False
+    assert cfg.webhook_secret == ""
+
+
+def test_environment_overrides_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__COURIER__EXECUTION_MODE", "Kubernetes")
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", "s3://bucket/prefix/")
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "yes")
+    cfg = load()
+    assert cfg.execution_mode == "kubernetes"
+    assert cfg.storage_base == "s3://bucket/prefix"
+    assert cfg.webhook_allow_private_targets is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("execution_mode", "docker", "local | kubernetes"),
+        ("storage_base", "gs://bucket", "s3://bucket"),
+        ("storage_base", "file://relative/path", "file:///absolute/path"),
+        ("storage_base", "s3://", "s3://bucket"),
+        ("namespace", "Not_A_Namespace", "RFC 1123"),
+        ("worker_image", "has space:tag", "image reference"),
+        ("webhook_allow_private_targets", "maybe", "true | false"),
+        ("webhook_secret", "plain-secret", "whsec_"),
+    ],
+)
+def test_invalid_value_names_setting_and_accepted_values(key: str, value: str, accepted: str) -> None:
+    with pytest.raises(CourierConfigError) as info:
+        load({key: value})
+    message = str(info.value)
+    assert f"[courier] {key}" in message
+    assert accepted in message
+    assert info.value.key == key
+
+
+def test_invalid_secret_is_not_echoed() -> None:
+    with pytest.raises(CourierConfigError) as info:
+        load({"webhook_secret": "hunter2-not-whsec"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_valid_secret_is_hidden_from_repr() -> None:
+    cfg = load({"webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    assert cfg.webhook_secret.startswith("whsec_")
+    assert "whsec_" not in repr(cfg)
+
+
+def test_every_required_setting_is_declared() -> None:
+    keys = {s.key for s in config.SETTINGS}
+    assert {
+        "storage_base",
+        "execution_mode",
+        "worker_image",
+        "namespace",
+        "webhook_secret",
+        "webhook_allow_private_targets",
+    } <= keys
