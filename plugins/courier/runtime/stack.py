@@ -133,6 +133,7 @@ class Stack:
     def start(self, timeout: float = 240.0) -> None:
         """Start everything and return once Airflow is healthy and the Courier DAGs are parsed."""
         self.started_at = time.monotonic()
+        self._validate_courier_settings()
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} is already in use: stop what uses it or pass --port N")
         if not self.dags_folder.is_dir():
@@ -146,18 +147,20 @@ class Stack:
             self.stop()
             raise
 
-    def _start(self, timeout: float) -> None:
+    def _validate_courier_settings(self) -> None:
+        """Check [courier] as the components will see it, before anything starts; a bad value is named."""
         from courier.config import load as load_config
 
+        prefix = "AIRFLOW__COURIER__"
+        env = {**os.environ, **self.extra_env}
+        load_config({k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)})
+
+    def _start(self, timeout: float) -> None:
         stack_secrets = Secrets.load_or_create(self.home / "secrets.json")
         self.admin_password = self._admin_password()
         metadata_url, courier_url = self._databases()
         self._write_airflow_cfg(metadata_url, stack_secrets)
         self.env = self._component_env(courier_url, stack_secrets)
-        # Validate [courier] as the components will see it: a bad value stops us here, named.
-        overrides = {k[len("AIRFLOW__COURIER__"):].lower(): v for k, v in self.env.items()
-                     if k.startswith("AIRFLOW__COURIER__")}  # fmt: skip
-        load_config(overrides)
 
         self._step("migrating Airflow's metadata database", self._airflow, "db", "migrate")
         with psycopg.connect(courier_url, autocommit=True) as conn:
