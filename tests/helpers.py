@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any
 
 
 def free_port() -> int:
@@ -21,4 +22,17 @@ def aws_connection_json(endpoint_url: str) -> str:
             "password": "testing",
             "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
         }
+    )
+
+
+def s3_client(endpoint_url: str) -> Any:
+    """A boto3 S3 client for the local S3-protocol server."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
     )

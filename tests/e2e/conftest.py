@@ -13,13 +13,12 @@ import pytest
 
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
-from tests.helpers import aws_connection_json, free_port
+from tests.helpers import aws_connection_json, free_port, s3_client
 
 
 @pytest.fixture(scope="session")
 def e2e_s3() -> Iterator[tuple[str, str]]:
     """(endpoint URL, bucket) of a moto server for the stack."""
-    import boto3
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -27,9 +26,7 @@ def e2e_s3() -> Iterator[tuple[str, str]]:
     server.start()
     url = f"http://127.0.0.1:{port}"
     bucket = f"courier-e2e-{uuid.uuid4().hex[:8]}"
-    boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).create_bucket(Bucket=bucket)
+    s3_client(url).create_bucket(Bucket=bucket)
     yield url, bucket
     server.stop()
 

@@ -14,7 +14,7 @@ import pytest
 from courier.db import migrate as db_migrate
 from courier.runtime.postgres import EmbeddedPostgres
 from courier.runtime.processes import Supervisor
-from tests.helpers import aws_connection_json, free_port
+from tests.helpers import aws_connection_json, free_port, s3_client
 
 TEMPLATE_DB = "courier_template"
 
@@ -76,15 +76,8 @@ def s3_server() -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A new bucket on the local S3 server, with ``aws_default`` pointing at the server; its name."""
-    import boto3
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(s3_server))
     bucket = f"courier-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    s3_client(s3_server).create_bucket(Bucket=bucket)
     return bucket
