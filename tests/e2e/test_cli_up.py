@@ -1,4 +1,4 @@
-"""`courier up` as a user runs it: a subprocess, Ctrl-C to stop, nothing left behind.
+"""`courier up` as a user runs it: a subprocess, stopped with Ctrl-C or SIGTERM, restarted on the same home.
 
 This module runs before the shared session stack starts (collection order), so the two never compete.
 """
@@ -31,10 +31,8 @@ def _processes_of(home: Path) -> list[int]:
     return pids
 
 
-def test_courier_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    port = free_port()
-    env = {**os.environ, "COURIER_ADMIN_PASSWORD": "e2e-secret-pw", "COURIER_HOME": str(home)}
+def _start(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
+    """Run `courier up` and return once it says it is up (with everything it printed)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "courier.cli", "up", "--port", str(port)],
         env=env,
@@ -42,48 +40,74 @@ def test_courier_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert proc.stdout is not None
     lines: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Press Ctrl-C to stop." in line:
+            break
+    output = "".join(lines)
+    if "Press Ctrl-C to stop." not in output:
+        proc.kill()
+        raise AssertionError(f"courier up did not come up:\n{output}")
+    return proc, output
+
+
+def _airflow(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "courier.cli", "airflow", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> str:
+    proc.send_signal(sig)
+    rest, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, rest
+    assert "stopped" in rest and "left behind" not in rest
+    return rest
+
+
+def test_courier_up_serves_stops_and_restarts_with_its_data(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "COURIER_HOME": str(home)}
+    first_env = {**env, "COURIER_ADMIN_PASSWORD": "e2e-secret-pw"}
+    proc, output = _start(first_env, port)
     try:
-        deadline = time.monotonic() + 180
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Press Ctrl-C to stop." in line:
-                break
-        output = "".join(lines)
-        assert "Press Ctrl-C to stop." in output, output
         assert f"UI:     http://127.0.0.1:{port}" in output
         assert "admin / e2e-secret-pw" in output
         assert "waiting for" in output  # progress is shown while starting
         assert (home / "admin-password").read_text().strip() == "e2e-secret-pw"
-
-        # `courier airflow ...` runs the airflow CLI against this stack
-        listed = subprocess.run(
-            [sys.executable, "-m", "courier.cli", "airflow", "dags", "list", "-o", "plain"],
-            env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert listed.returncode == 0, listed.stderr
-        assert "courier_selfcheck" in listed.stdout
-
-        plugins = subprocess.run(
-            [sys.executable, "-m", "courier.cli", "airflow", "plugins", "-o", "json"],
-            env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert plugins.returncode == 0, plugins.stderr
-        assert '"courier"' in plugins.stdout
-
+        assert "courier_selfcheck" in _airflow(env, "dags", "list", "-o", "plain")
+        assert '"courier"' in _airflow(env, "plugins", "-o", "json")
+        _airflow(env, "dags", "trigger", "courier_selfcheck", "--run-id", "kept-across-restarts")
         assert len(_processes_of(home)) >= 6  # postgres, demo, api-server, scheduler, dag-processor, triggerer
-
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
-        rest, _ = proc.communicate(timeout=90)
-        assert proc.returncode == 0, rest
-        assert "stopped" in rest and "left behind" not in rest
+        _stop(proc, signal.SIGINT)  # what Ctrl-C in the terminal sends
     finally:
         if proc.poll() is None:
             proc.kill()
+    _wait_until_gone(home)
+
+    # Second start on the same home: existing data, same admin password, the earlier run still there.
+    proc, output = _start(env, port)
+    try:
+        assert "started (existing data)" in output
+        assert "admin / e2e-secret-pw" in output
+        assert "kept-across-restarts" in _airflow(env, "dags", "list-runs", "courier_selfcheck", "-o", "plain")
+        _stop(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _wait_until_gone(home)
+
+
+def _wait_until_gone(home: Path) -> None:
     deadline = time.monotonic() + 10
     while _processes_of(home) and time.monotonic() < deadline:
         time.sleep(0.5)
