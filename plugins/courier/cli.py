@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
     af.add_argument("rest", nargs=argparse.REMAINDER)
     af.set_defaults(func=_airflow)
+
+    from courier.pages.cli import register as register_pages
+
+    register_pages(sub)
     return parser
 
 

@@ -7,7 +7,9 @@ import importlib
 from fastapi import FastAPI
 
 # Each module defines ``router`` (a FastAPI APIRouter) and optionally ``reset()`` for tests.
-ROUTER_MODULES: list[str] = []
+ROUTER_MODULES: list[str] = [
+    "courier.demo.paged_api",
+]
 
 
 def create_app(modules: list[str] | None = None) -> FastAPI:

@@ -1,0 +1,74 @@
+"""The batch step of ``paginated_fanout``, for either execution mode, and the builder DAG files call.
+
+``local``: :class:`FetchBatchOperator` calls :func:`courier.pages.batch.run_batch` in the worker.
+``kubernetes``: :class:`courier.pages.pod.FetchBatchPodOperator` starts a pod running
+``courier pages fetch-batch --batch <url> --out <url>``, which calls the same function. Both take the same
+mapped kwargs (``batch_path``, ``out_path``, ``batch_label``) from the plan and carry the same
+``map_index_template``, so the DAG does not know which one it got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    from courier.config import CourierConfig
+
+MAP_INDEX_TEMPLATE = "{{ task.batch_label }}"  # "batch 3/8 · pages 250-374" in the UI instead of "2"
+
+
+class FetchBatchOperator(BaseOperator):
+    """Fetch one batch of pages in the worker and write its part file (``execution_mode = local``).
+
+    :param batch_path: URL of the batch file the plan wrote. (templated)
+    :param out_path: URL of the part file to write; the result goes beside it. (templated)
+    :param batch_label: the batch's name in the UI.
+    """
+
+    template_fields: Sequence[str] = ("batch_path", "out_path")
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, batch_path: str, out_path: str, batch_label: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_path = batch_path
+        self.out_path = out_path
+        self.batch_label = batch_label
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from courier.pages.batch import run_batch
+
+        result = run_batch(self.batch_path, self.out_path)
+        return {k: result[k] for k in ("index", "pages", "pages_ok", "rows", "seconds")} | {
+            "failed_pages": len(result["failed_pages"])
+        }
+
+
+def fetch_batches(
+    plan: XComArg, *, task_id: str = "fetch_batch", config: CourierConfig | None = None, **kwargs: Any
+) -> MappedOperator:
+    """Return the mapped batch step for ``[courier] execution_mode``: one task (or pod) per planned batch.
+
+    :param plan: the plan task's output, a list of ``{"batch_path", "out_path", "batch_label"}``.
+    :param task_id: the step's task id.
+    :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
+    :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
+    """
+    from courier.config import load
+
+    settings = config or load()
+    if settings.execution_mode == "kubernetes":
+        from courier.pages.pod import FetchBatchPodOperator, pod_arguments
+
+        return FetchBatchPodOperator.partial(
+            task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **{**pod_arguments(settings), **kwargs}
+        ).expand_kwargs(plan)
+    return FetchBatchOperator.partial(task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand_kwargs(
+        plan
+    )
