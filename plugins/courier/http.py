@@ -145,15 +145,22 @@ def settings_for(conn_id: str) -> HttpSettings:
     return settings_from_connection(BaseHook.get_connection(conn_id))
 
 
+RetryIf = Callable[[httpx.Response], bool]
+
+
 def _decide(
-    policy: RetryPolicy, method: str, url: str, attempt: int, outcome: httpx.Response | BaseException
+    policy: RetryPolicy,
+    method: str,
+    url: str,
+    attempt: int,
+    outcome: httpx.Response | BaseException,
+    retry_if: RetryIf | None = None,
 ) -> httpx.Response | float:
     """Return the response to hand back, or the delay before the next attempt (raise when none is left)."""
-    retryable = (
-        outcome.status_code in policy.statuses
-        if isinstance(outcome, httpx.Response)
-        else isinstance(outcome, httpx.TransportError)
-    )
+    if isinstance(outcome, httpx.Response):
+        retryable = retry_if(outcome) if retry_if else outcome.status_code in policy.statuses
+    else:
+        retryable = isinstance(outcome, httpx.TransportError)
     if not retryable:
         assert isinstance(outcome, httpx.Response)
         return outcome
@@ -171,9 +178,14 @@ def request(
     policy: RetryPolicy = RetryPolicy(),
     *,
     sleep: Callable[[float], None] = time.sleep,
+    retry_if: RetryIf | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send a request, retrying per ``policy``; return the first non-retryable response."""
+    """Send a request, retrying per ``policy``; return the first non-retryable response.
+
+    ``retry_if`` replaces the status check for callers whose API puts meaning in a retryable status
+    (a 503 that says "not ready yet" is an answer, not an outage).
+    """
     attempt = 0
     while True:
         attempt += 1
@@ -181,7 +193,7 @@ def request(
             outcome: httpx.Response | BaseException = client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             outcome = exc
-        step = _decide(policy, method, url, attempt, outcome)
+        step = _decide(policy, method, url, attempt, outcome, retry_if)
         if isinstance(step, httpx.Response):
             return step
         sleep(step)
@@ -192,6 +204,8 @@ async def arequest(
     method: str,
     url: str,
     policy: RetryPolicy = RetryPolicy(),
+    *,
+    retry_if: RetryIf | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Asynchronous :func:`request`."""
@@ -202,7 +216,7 @@ async def arequest(
             outcome: httpx.Response | BaseException = await client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             outcome = exc
-        step = _decide(policy, method, url, attempt, outcome)
+        step = _decide(policy, method, url, attempt, outcome, retry_if)
         if isinstance(step, httpx.Response):
             return step
         await asyncio.sleep(step)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
 from airflow.sdk import ObjectStoragePath
 
@@ -44,3 +48,25 @@ def probe(base: ObjectStoragePath) -> int:
     except Exception as exc:
         raise OSError(f"storage_base {base} is not usable: {step} of {target} failed: {exc}") from exc
     return len(payload)
+
+
+@contextmanager
+def open_write(path: ObjectStoragePath) -> Iterator[IO[str]]:
+    """Open ``path`` for writing UTF-8 text; the object appears (or is replaced) only if the block succeeds."""
+    if is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with staging.open("w", encoding="utf-8", newline="") as stream:  # type: ignore[no-untyped-call]
+                yield stream
+            staging.replace(path)
+        finally:
+            if staging.exists():
+                staging.unlink()
+        return
+    # Object stores: spool to a local file, upload it in one go at the end (multipart for large files),
+    # so an error never commits a partial object.
+    with tempfile.NamedTemporaryFile("w+", encoding="utf-8", newline="", suffix=".part") as spool:
+        yield spool
+        spool.flush()
+        path.fs.put_file(spool.name, path.path)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 # Each module defines ``router`` (a FastAPI APIRouter) and optionally ``reset()`` for tests.
 ROUTER_MODULES: list[str] = [
     "courier.demo.paged_api",
+    "courier.demo.report_api",
 ]
 
 

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from courier.pages.files import open_write, path_of, read_json, write_json
+from courier.pages.files import path_of, read_json, write_json
 from courier.pages.hook import PagedApiHook, PageOutcome
 from courier.pages.plan import BatchSpec, result_url
 from courier.pages.records import RecordsError, columns_of, csv_writer, records_at, union_columns, write_records
+from courier.storage import open_write
 
 log = logging.getLogger(__name__)
 

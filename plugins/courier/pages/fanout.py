@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from courier.pages.files import base_url, open_read, open_write, path_of, read_json, write_json
+from courier.pages.files import base_url, open_read, path_of, read_json, write_json
 from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.plan import (
     DEFAULT_MAX_BATCHES,
@@ -31,6 +31,7 @@ from courier.pages.plan import (
     result_url,
 )
 from courier.pages.records import union_columns
+from courier.storage import open_write
 
 log = logging.getLogger(__name__)
 

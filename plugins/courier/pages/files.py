@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
-from courier.storage import is_local, storage_base
+from courier.storage import open_write, storage_base
 
 
 def path_of(url: str) -> ObjectStoragePath:
@@ -33,28 +29,6 @@ def base_url(override: str | None = None) -> str:
         path_of(override)  # raises CourierConfigError naming the accepted forms
         return override.strip().rstrip("/")
     return load().storage_base
-
-
-@contextmanager
-def open_write(path: ObjectStoragePath) -> Iterator[IO[str]]:
-    """Open ``path`` for writing UTF-8 text; the object appears (or is replaced) only if the block succeeds."""
-    if is_local(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with staging.open("w", encoding="utf-8", newline="") as stream:  # type: ignore[no-untyped-call]
-                yield stream
-            staging.replace(path)
-        finally:
-            if staging.exists():
-                staging.unlink()
-        return
-    # Object stores: spool to a local file, upload it in one go at the end (multipart for large files),
-    # so an error never commits a partial object.
-    with tempfile.NamedTemporaryFile("w+", encoding="utf-8", newline="", suffix=".part") as spool:
-        yield spool
-        spool.flush()
-        path.fs.put_file(spool.name, path.path)
 
 
 def open_read(path: ObjectStoragePath) -> IO[str]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from courier.pages.files import base_url, open_write, path_of
+from courier.pages.files import base_url, path_of
 from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.records import columns_of, csv_writer, records_at, write_records
+from courier.storage import open_write
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,44 @@
+"""
+### report_collector
+
+Every minute, request one report from the report API (`report_api_default`), wait **deferred** — in the
+triggerer, holding no worker slot — polling every 10 s until it is ready, check the CSV and store it at
+`{storage_base}/reports/report_collector/<logical date>/<ticket>.csv`. Each stored report updates the
+`courier_reports` asset.
+
+Never two runs at once (`max_active_runs=1`) and no backlog: with `catchup=False` and a cron trigger
+timetable, slots that pass while a run is active are not queued; the next run takes the latest slot and
+logs how many were skipped (XCom `skipped_slots`), like a CronJob's missed schedules. A retry resumes the
+ticket that is still pending instead of requesting another from a slow server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag
+
+from courier.reports.operators import REPORTS_ASSET, CollectReportOperator
+
+
+@dag(
+    dag_id="report_collector",
+    schedule="* * * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=45),
+    doc_md=__doc__,
+    tags=["courier", "reports"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+)
+def report_collector() -> None:
+    CollectReportOperator(
+        task_id="collect_report",
+        poll_interval=10,
+        timeout=timedelta(minutes=30),
+        outlets=[REPORTS_ASSET],
+    )
+
+
+report_collector()

@@ -1,0 +1,1 @@
+"""Report collection: request a report, wait (deferred) until it is ready, store the CSV."""

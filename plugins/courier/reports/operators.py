@@ -1,0 +1,178 @@
+"""``CollectReportOperator``: request one report, wait deferred until it is ready, check and store the CSV."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
+
+from courier.reports.csvcheck import MalformedReport, check_csv
+from courier.reports.hook import ReportApiHook, ReportState
+from courier.reports.slots import as_datetime, cron_expression, skipped_slots, superseded
+from courier.reports.tickets import TaskKey, TicketStore
+from courier.reports.trigger import ReportReadyTrigger
+
+REPORTS_ASSET = Asset(name="courier_reports", uri="courier://reports/report_collector")
+
+
+class ReportNotCollected(RuntimeError):
+    """The report could not be collected; the message says why."""
+
+
+class CollectReportOperator(BaseOperator):
+    """Collect one report: request a ticket (or resume this task's pending one), wait, store the CSV.
+
+    Stored at ``{storage_base}/reports/<dag_id>/<logical date>/<ticket>.csv``. Returns small metadata
+    (path, rows, bytes, ticket, seconds waited, polls, skipped slots) through XCom.
+
+    :param report_api_conn_id: connection of the report API.
+    :param poll_interval: seconds between polls while the report is not ready.
+    :param timeout: how long to wait for one report before the try fails (a retry resumes the ticket).
+    :param deferrable: wait in the triggerer (default) rather than holding a worker slot.
+    :param storage_base: override of ``[courier] storage_base`` (templated).
+    :param skip_superseded: skip, without a request, a scheduled run whose slot a newer passed slot supersedes.
+    """
+
+    template_fields: Sequence[str] = ("storage_base",)
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        report_api_conn_id: str = "report_api_default",
+        poll_interval: float = 10.0,
+        timeout: timedelta = timedelta(minutes=30),
+        deferrable: bool = True,
+        storage_base: str | None = None,
+        skip_superseded: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.report_api_conn_id = report_api_conn_id
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = deferrable
+        self.storage_base = storage_base
+        self.skip_superseded = skip_superseded
+
+    # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def _key(context: Context) -> TaskKey:
+        ti = context["ti"]
+        return TaskKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1)
+
+    def _skipped_slots(self, context: Context) -> int:
+        cron = cron_expression(context["dag"].timetable)
+        if cron is None:
+            return 0
+        previous = as_datetime(context.get("prev_data_interval_start_success"))
+        current = as_datetime(context["dag_run"].logical_date)
+        skipped = skipped_slots(cron, previous, current)
+        if skipped:
+            self.log.warning(
+                "Skipped %d schedule slot(s) of %r between %s and %s: the previous run was still active",
+                skipped, cron, previous, current,
+            )  # fmt: skip
+        return skipped
+
+    def _skip_if_superseded(self, context: Context) -> None:
+        """Skip a run whose slot a newer, already-passed slot supersedes: never a queue of late runs.
+
+        Airflow can start the run of a stale slot when a long run ends just after a slot boundary (it then
+        starts the current slot right after); like a CronJob's startingDeadlineSeconds, such a run asks
+        the server for nothing. A retry with a pending ticket never gets here: it resumes its ticket.
+        """
+        cron = cron_expression(context["dag"].timetable)
+        slot = as_datetime(context["dag_run"].logical_date)
+        if self.skip_superseded and cron and superseded(cron, slot, datetime.now(UTC)):
+            self.log.warning("Slot %s is superseded by a newer slot of %r that has passed: skipping", slot, cron)
+            raise AirflowSkipException(f"slot {slot} superseded by a newer slot; the next run collects")
+
+    # ----------------------------------------------------------------- task
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        key = self._key(context)
+        tickets = TicketStore()
+        hook = ReportApiHook(self.report_api_conn_id)
+        context["ti"].xcom_push(key="skipped_slots", value=self._skipped_slots(context))
+        ticket = tickets.pending(key)
+        if ticket is not None:
+            self.log.info("Resuming pending report ticket %s (try %s)", ticket, context["ti"].try_number)
+        else:
+            self._skip_if_superseded(context)
+            ticket = hook.request_ticket()
+            tickets.add(key, ticket)
+            self.log.info("Requested report ticket %s", ticket)
+        started = time.time()
+        deadline = started + self.timeout.total_seconds()
+        if not self.deferrable:
+            return self._wait_here(context, hook, ticket, started, deadline)
+        self.defer(
+            trigger=ReportReadyTrigger(ticket, self.report_api_conn_id, self.poll_interval, deadline, started),
+            method_name="execute_complete",
+            timeout=self.timeout + timedelta(minutes=1),  # the trigger's own deadline fires first
+        )
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: raise on an error event, otherwise download, check and store."""
+        ticket = str(event.get("ticket_id"))
+        if event.get("status") != "success":
+            if event.get("status") == "error":  # the server gave up on this ticket: a retry asks again
+                TicketStore().finish(self._key(context), ticket, "failed", message=str(event.get("message")))
+            raise ReportNotCollected(f"report {ticket}: {event.get('message')}")
+        hook = ReportApiHook(self.report_api_conn_id)
+        answer = hook.fetch(ticket)
+        if answer.state is not ReportState.READY:
+            raise ReportNotCollected(f"report {ticket} was ready but the download answered: {answer.message}")
+        return self._store(context, ticket, answer.body, int(event.get("polls", 0)) + 1, float(event["waited"]))
+
+    def _wait_here(
+        self, context: Context, hook: ReportApiHook, ticket: str, started: float, deadline: float
+    ) -> dict[str, Any]:
+        """Synchronous mode: poll while holding the worker slot (what a CronJob pod does)."""
+        polls = 0
+        while True:
+            answer = hook.fetch(ticket)
+            polls += 1
+            if answer.state is ReportState.READY:
+                return self._store(context, ticket, answer.body, polls, time.time() - started)
+            if answer.state is ReportState.FAILED:
+                TicketStore().finish(self._key(context), ticket, "failed", message=answer.message)
+                raise ReportNotCollected(f"report {ticket}: {answer.message}")
+            delay = max(self.poll_interval, answer.retry_after or 0.0)
+            if time.time() + delay > deadline:
+                raise ReportNotCollected(f"report {ticket} still not ready after {time.time() - started:.0f}s")
+            time.sleep(delay)
+
+    def _store(self, context: Context, ticket: str, body: bytes, polls: int, waited: float) -> dict[str, Any]:
+        key = self._key(context)
+        run = context["dag_run"]
+        try:
+            stored = store_report(
+                self.storage_base, key.dag_id, (run.logical_date or run.run_after).isoformat(), ticket, body
+            )
+        except MalformedReport as exc:
+            TicketStore().finish(key, ticket, "failed", message=str(exc))
+            raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {exc}") from exc
+        TicketStore().finish(key, ticket, "collected", path=stored["path"])
+        self.log.info("Stored report %s: %d rows, %d bytes at %s after %.1fs and %d polls",
+                      ticket, stored["rows"], stored["bytes"], stored["path"], waited, polls)  # fmt: skip
+        return {**stored, "ticket": ticket, "seconds_waited": round(waited, 3), "polls": polls}
+
+
+def store_report(storage_base_override: str | None, dag_id: str, slot: str, ticket: str, body: bytes) -> dict[str, Any]:
+    """Check ``body`` and store it at ``{base}/reports/<dag_id>/<slot>/<ticket>.csv``, whole or not at all.
+
+    Raises :class:`MalformedReport` (nothing written) when the CSV is not well formed.
+    """
+    from courier.storage import open_write, storage_base
+
+    summary = check_csv(body)
+    path = storage_base(storage_base_override) / "reports" / dag_id / slot / f"{ticket}.csv"
+    with open_write(path) as stream:
+        stream.write(body.decode("utf-8"))
+    return {"path": str(path), "rows": summary.rows, "bytes": len(body)}

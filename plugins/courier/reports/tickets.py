@@ -1,0 +1,48 @@
+"""Pending report tickets in the Courier database, keyed by task instance (survives task retries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from courier.db.hook import CourierDbHook
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+
+
+class TicketStore:
+    """Remember which ticket a task instance is waiting for."""
+
+    def __init__(self, db: CourierDbHook | None = None) -> None:
+        self.db = db or CourierDbHook()
+
+    def pending(self, key: TaskKey) -> str | None:
+        """Return the ticket this task instance is still waiting for, if any."""
+        with self.db.get_conn() as conn:
+            row = conn.execute(
+                "SELECT ticket_id FROM courier_report_tickets WHERE dag_id = %s AND run_id = %s AND task_id = %s"
+                " AND map_index = %s AND status = 'pending'",
+                (key.dag_id, key.run_id, key.task_id, key.map_index),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def add(self, key: TaskKey, ticket_id: str) -> None:
+        with self.db.get_conn() as conn:
+            conn.execute(
+                "INSERT INTO courier_report_tickets (dag_id, run_id, task_id, map_index, ticket_id)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id),
+            )
+
+    def finish(self, key: TaskKey, ticket_id: str, status: str, *, path: str | None = None, message: str = "") -> None:
+        with self.db.get_conn() as conn:
+            conn.execute(
+                "UPDATE courier_report_tickets SET status = %s, finished_at = now(), path = %s, message = %s"
+                " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
+                (status, path, message[:1000], key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id),
+            )

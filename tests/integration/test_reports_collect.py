@@ -1,0 +1,129 @@
+"""Report collection against the demo report server on loopback, real PostgreSQL and the S3 protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from courier.demo import report_api
+from courier.demo.app import create_app
+from courier.demo.server import serve_in_thread
+from courier.http import RetriesExhausted, RetryPolicy
+from courier.reports.csvcheck import MalformedReport
+from courier.reports.hook import ReportApiHook, ReportState
+from courier.reports.operators import store_report
+from courier.reports.tickets import TaskKey, TicketStore
+from courier.reports.trigger import ReportReadyTrigger
+from tests.helpers import s3_client
+
+
+@pytest.fixture
+def report_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    report_api.reset()
+    with serve_in_thread(create_app(["courier.demo.report_api"])) as url:
+        monkeypatch.setenv("AIRFLOW_CONN_REPORT_API_DEFAULT", url)
+        configure(url, heavy_load="off", generation_delay=0)
+        yield url
+
+
+def configure(url: str, **changes: Any) -> None:
+    httpx.post(f"{url}/_demo/reports/config", json=changes, timeout=5).raise_for_status()
+
+
+def stats(url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/_demo/reports/stats", timeout=5).json())
+
+
+async def _run_trigger(ticket: str, poll: float, timeout: float = 30) -> dict[str, Any]:
+    trigger = ReportReadyTrigger(ticket, "report_api_default", poll, time.time() + timeout, time.time())
+    event = await anext(trigger.run())
+    return dict(event.payload)
+
+
+async def test_not_ready_for_several_polls_then_ready(report_server: str) -> None:
+    configure(report_server, generation_delay=1.2)
+    ticket = ReportApiHook().request_ticket()
+    event = await _run_trigger(ticket, poll=0.3)
+    assert event["status"] == "success" and event["ticket_id"] == ticket
+    assert event["polls"] >= 4  # ~1.2 s of "not ready" at 0.3 s intervals
+    assert event["waited"] >= 1.2
+    assert stats(report_server)["requests"] == 1
+
+
+@pytest.mark.parametrize("load_status", [429, 503])
+async def test_retry_after_under_load_is_honoured(report_server: str, load_status: int) -> None:
+    configure(report_server, heavy_load="on", load_status=load_status, retry_after=1)
+    ticket = ReportApiHook().request_ticket()
+
+    async def end_load() -> None:
+        await asyncio.sleep(2.2)
+        await asyncio.to_thread(configure, report_server, heavy_load="off")
+
+    ender = asyncio.create_task(end_load())
+    event = await _run_trigger(ticket, poll=0.1)
+    await ender
+    assert event["status"] == "success"
+    # a 0.1 s poll would have polled ~20 times; Retry-After: 1 limits it to ~3-4
+    assert 2 <= event["polls"] <= 5, event
+
+
+def test_repeated_500s_are_retried_then_fail_clearly(report_server: str) -> None:
+    hook = ReportApiHook(retry_policy=RetryPolicy(attempts=3, backoff=0.01))
+    ticket = hook.request_ticket()
+    configure(report_server, fail_status=500)
+    before = stats(report_server)["polls"]
+    with pytest.raises(RetriesExhausted, match=r"failed after 3 attempt\(s\): HTTP 500"):
+        hook.fetch(ticket)
+    assert stats(report_server)["polls"] - before == 3
+
+
+async def test_unknown_ticket_is_an_error_event(report_server: str) -> None:
+    event = await _run_trigger("NO-SUCH-TICKET", poll=0.1)
+    assert event["status"] == "error" and "404" in event["message"]
+
+
+async def test_deadline_gives_a_timeout_event(report_server: str) -> None:
+    configure(report_server, generation_delay=60)
+    ticket = ReportApiHook().request_ticket()
+    event = await _run_trigger(ticket, poll=0.2, timeout=0.7)
+    assert event["status"] == "timeout" and "still not ready" in event["message"]
+
+
+def test_malformed_report_is_rejected_with_nothing_stored(report_server: str, tmp_path: Path) -> None:
+    configure(report_server, malformed=True)
+    hook = ReportApiHook()
+    answer = hook.fetch(hook.request_ticket())
+    assert answer.state is ReportState.READY
+    with pytest.raises(MalformedReport, match="columns"):
+        store_report(tmp_path.as_uri(), "report_collector", "2026-11-22T10:00:00+00:00", "T1", answer.body)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_s3_holds_exactly_the_bytes_the_server_sent(report_server: str, s3_server: str, s3_bucket: str) -> None:
+    hook = ReportApiHook()
+    ticket = hook.request_ticket()
+    answer = hook.fetch(ticket)
+    sent = httpx.get(f"{report_server}/get_report/{ticket}").content
+    stored = store_report(
+        f"s3://{s3_bucket}/base", "report_collector", "2026-11-22T10:00:00+00:00", ticket, answer.body
+    )
+    key = f"base/reports/report_collector/2026-11-22T10:00:00+00:00/{ticket}.csv"
+    assert stored["path"].endswith(key)
+    assert s3_client(s3_server).get_object(Bucket=s3_bucket, Key=key)["Body"].read() == sent
+    assert stored["rows"] == 20 and stored["bytes"] == len(sent)
+
+
+def test_pending_ticket_survives_for_a_retry(courier_db: str) -> None:
+    store = TicketStore()
+    key = TaskKey("report_collector", "run-1", "collect_report")
+    assert store.pending(key) is None
+    store.add(key, "T000001")
+    assert store.pending(key) == "T000001"  # what a retry of the same task instance finds
+    store.finish(key, "T000001", "failed", message="malformed")
+    assert store.pending(key) is None  # a failed ticket is not resumed: the retry asks again
