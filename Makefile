@@ -43,7 +43,7 @@ format: sync
 
 ## Every benchmark; each prints one JSON object with its figures and its same-run baseline.
 bench: sync
-	@for script in bench/*.py; do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
+	@for script in $$(ls bench/*.py | grep -v "/_"); do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
 
 clean:
 	rm -rf .courier .pytest_cache .mypy_cache .ruff_cache

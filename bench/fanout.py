@@ -22,15 +22,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.postgres import free_port
-from courier.runtime.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = (
@@ -71,21 +69,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
-    # stdout carries the one JSON object; what libraries and the stack print goes to stderr
-    report = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    home = Path(tempfile.mkdtemp(prefix="courier-bench-fanout-"))
-    dags = home / "dags"
-    dags.mkdir()
-    for source in DAG_FILES:
-        shutil.copy(source, dags / source.name)
-    stack = Stack(
-        home=home / "stack",
-        port=free_port(),
-        dags_folder=dags,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    report = json_stdout()
+    stack, home = bench_stack("fanout", DAG_FILES)
     query = {"rows": args.rows, "latency_ms": args.latency_ms, "seed": 3}
     load_before = os.getloadavg()
     data = home / "stack" / "data"

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,8 +21,8 @@ from typing import Any
 
 import httpx
 
+from _stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = [REPO / "bench" / "dags" / "bench_report_deferrable.py", REPO / "bench" / "dags" / "bench_report_sync.py"]
@@ -80,26 +78,20 @@ def collect(api: AirflowApi, dag_id: str, reports: int, timeout: float) -> dict[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", type=int, default=3, help="reports collected by each collector")
+    parser.add_argument("--reports", type=int, default=6, help="reports collected by each collector")
+    parser.add_argument(
+        "--jitter", type=float, default=POLL_INTERVAL, help="spread of ready times, so every poll phase is sampled"
+    )
     parser.add_argument("--generation-delay", type=float, default=45.0, help="seconds until a report is ready")
     args = parser.parse_args()
-    report = os.fdopen(os.dup(sys.stdout.fileno()), "w")  # stdout carries only the JSON object
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    home = Path(tempfile.mkdtemp(prefix="courier-bench-reports-"))
-    dags = home / "dags"
-    dags.mkdir()
-    for source in DAG_FILES:
-        shutil.copy(source, dags / source.name)
-    stack = Stack(
-        home=home / "stack", port=_free_port(), dags_folder=dags, progress=lambda line: print(line, file=sys.stderr)
-    )
+    report = json_stdout()
+    stack, _ = bench_stack("reports", DAG_FILES)
     load_before = os.getloadavg()
     try:
         stack.start()
         httpx.post(
             f"{stack.demo_url}/_demo/reports/config",
-            json={"heavy_load": "off", "generation_delay": args.generation_delay},
+            json={"heavy_load": "off", "generation_delay": args.generation_delay, "generation_jitter": args.jitter},
             timeout=5,
         ).raise_for_status()
         api = stack.api()
@@ -129,6 +121,7 @@ def main() -> int:
         "workload": {
             "reports_per_collector": args.reports,
             "generation_delay_seconds": args.generation_delay,
+            "ready_time_jitter_seconds": args.jitter,
             "poll_interval_seconds": POLL_INTERVAL,
         },
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before]},
@@ -155,14 +148,6 @@ def main() -> int:
     report.write(json.dumps(result, indent=2) + "\n")
     report.flush()
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ class ReportConfig(BaseModel):
     load_period: float = 120.0
     heavy_load: Literal["auto", "on", "off"] = "auto"
     generation_delay: float = 5.0
+    generation_jitter: float = 0.0  # extra delay spread evenly over tickets (deterministic), for benchmarks
     not_ready_status: int = 202
     load_status: int = 503  # status while under heavy load: 503 (body says not ready) or 429
     retry_after: int = 10
@@ -45,6 +46,7 @@ class ReportConfig(BaseModel):
 class Ticket:
     ticket_id: str
     requested_at: float
+    delay: float
     ready_at: float | None = None  # when the report became servable (set at first serve)
     served: int = 0
 
@@ -88,8 +90,11 @@ def report_csv(ticket_id: str, rows: int, malformed: bool = False) -> str:
 @router.api_route("/request_report", methods=["GET", "POST"])
 def request_report() -> dict[str, str]:
     STATE.requests += 1
-    ticket_id = f"T{next(STATE.counter):06d}"
-    STATE.tickets[ticket_id] = Ticket(ticket_id, time.time())
+    number = next(STATE.counter)
+    ticket_id = f"T{number:06d}"
+    spread = (number * 0.6180339887) % 1.0  # golden-ratio steps cover [0, 1) evenly
+    delay = STATE.config.generation_delay + spread * STATE.config.generation_jitter
+    STATE.tickets[ticket_id] = Ticket(ticket_id, time.time(), delay)
     return {"ticket_id": ticket_id}
 
 
@@ -106,10 +111,10 @@ def get_report(ticket_id: str) -> Response:
     if STATE.heavy(now):
         body = f"{NOT_READY}: server under heavy load" if cfg.load_status != 429 else "too many requests"
         return PlainTextResponse(body, status_code=cfg.load_status, headers={"Retry-After": str(cfg.retry_after)})
-    if now < ticket.requested_at + cfg.generation_delay:
+    if now < ticket.requested_at + ticket.delay:
         return PlainTextResponse(f"{NOT_READY}, try again later", status_code=cfg.not_ready_status)
     if ticket.ready_at is None:  # without heavy load, ready exactly when generation finished
-        ticket.ready_at = ticket.requested_at + cfg.generation_delay
+        ticket.ready_at = ticket.requested_at + ticket.delay
     ticket.served += 1
     return PlainTextResponse(report_csv(ticket_id, cfg.rows, cfg.malformed), media_type="text/csv")
 
