@@ -40,22 +40,25 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
     configure(heavy_load="on", retry_after=10, generation_delay=3, load_status=503)
     load_began = time.time()
     deferred_samples: list[dict[str, Any]] = []
-    while time.time() - load_began < LOAD_SECONDS:
+    # The load lasts LOAD_SECONDS from the moment a run is seen waiting (deferred), so that run spans at
+    # least two slot boundaries whatever second of the minute the load began: one slot must be skipped.
+    first_deferred: float | None = None
+    while first_deferred is None or time.time() - first_deferred < LOAD_SECONDS:
+        assert time.time() - load_began < LOAD_SECONDS + 120, "no run deferred under load within two minutes"
         active = [r for r in _runs(api) if r["state"] == "running"]
         for run in active:
             for ti in api.task_instances(DAG, run["dag_run_id"]):
                 if ti["state"] == "deferred":
                     deferred_samples.append(_default_pool(api))
+                    first_deferred = first_deferred or time.time()
         time.sleep(3)
     configure(heavy_load="off")
     load_ended = datetime.now().astimezone()
+    ended_at = time.time()
     # Let the long run finish, and the scheduler have the chance to pile up late runs if it would.
     deadline = time.time() + 100
     while time.time() < deadline:
-        if (
-            not [r for r in _runs(api) if r["state"] in ("running", "queued")]
-            and time.time() - load_began > LOAD_SECONDS + 45
-        ):
+        if not [r for r in _runs(api) if r["state"] in ("running", "queued")] and time.time() - ended_at > 45:
             break
         time.sleep(2)
 
@@ -82,13 +85,19 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
     assert len([r for r in catch_up if state[r["dag_run_id"]] != "skipped"]) <= 1, (catch_up, state)
     assert all(state[r["dag_run_id"]] in ("success", "skipped") for r in catch_up), state
 
-    # 4. the skipped slots are visible on the run after the long one
+    # 4. the skipped slots are visible on the run after the long one: every slot between the two runs
+    long_run = next(r for r in long_runs if _ts(r["end_date"]) == long_end)
     follow = next(r for r in runs if _ts(r["start_date"]) >= long_end)  # type: ignore[operator]
     skipped = api.request(
         "GET",
         f"/api/v2/dags/{DAG}/dagRuns/{follow['dag_run_id']}/taskInstances/collect_report/xcomEntries/skipped_slots",
     ).json()["value"]
-    assert int(skipped) >= 1, f"the run after a {LOAD_SECONDS}s load reported {skipped} skipped slots"
+    gap = _ts(follow["logical_date"]) - _ts(long_run["logical_date"])  # type: ignore[operator]
+    expected = int(gap.total_seconds() // 60) - 1
+    assert expected >= 1, f"the load did not outlast two slots: {long_run} then {follow}"
+    assert int(skipped) == expected, (
+        f"the run after a {LOAD_SECONDS}s wait reported {skipped} skipped slots, not {expected}"
+    )
 
     # 5. one ticket per run: the server saw exactly as many requests as runs started in the window
     tickets = httpx.get(f"{demo}/_demo/reports/stats", timeout=5).json()["tickets"]

@@ -127,3 +127,31 @@ def test_pending_ticket_survives_for_a_retry(courier_db: str) -> None:
     assert store.pending(key) == "T000001"  # what a retry of the same task instance finds
     store.finish(key, "T000001", "failed", message="malformed")
     assert store.pending(key) is None  # a failed ticket is not resumed: the retry asks again
+
+
+async def test_trigger_stores_the_report_the_moment_it_is_ready(report_server: str, tmp_path: Path) -> None:
+    configure(report_server, generation_delay=0.6)
+    ticket = ReportApiHook().request_ticket()
+    store = {"storage_base": tmp_path.as_uri(), "dag_id": "report_collector", "slot": "2026-11-22T10:00:00+00:00"}
+    trigger = ReportReadyTrigger(ticket, "report_api_default", 0.2, time.time() + 30, time.time(), store)
+    event = dict((await anext(trigger.run())).payload)
+    assert event["status"] == "success"
+    stored = event["stored"]
+    path = tmp_path / "reports" / "report_collector" / "2026-11-22T10:00:00+00:00" / f"{ticket}.csv"
+    assert stored["path"] == path.as_uri() or stored["path"].endswith(str(path))
+    assert path.read_bytes() == httpx.get(f"{report_server}/get_report/{ticket}").content
+    ready_at = stats(report_server)["tickets"][ticket]["ready_at"]
+    assert path.stat().st_mtime - ready_at < 0.2 + 1.0  # within one poll interval (+ slack) of readiness
+    # a second copy of the trigger (fail-over) writes the same bytes to the same key: harmless
+    again = dict((await anext(ReportReadyTrigger(*trigger.serialize()[1].values()).run())).payload)
+    assert again["stored"] == stored
+
+
+async def test_trigger_rejects_a_malformed_report_storing_nothing(report_server: str, tmp_path: Path) -> None:
+    configure(report_server, malformed=True)
+    ticket = ReportApiHook().request_ticket()
+    store = {"storage_base": tmp_path.as_uri(), "dag_id": "report_collector", "slot": "s"}
+    trigger = ReportReadyTrigger(ticket, "report_api_default", 0.2, time.time() + 30, time.time(), store)
+    event = dict((await anext(trigger.run())).payload)
+    assert event["status"] == "malformed" and "columns" in event["message"]
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
