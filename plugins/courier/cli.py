@@ -28,6 +28,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"\nCourier is up in {stack.elapsed():.1f}s")
         print(f"  UI:     {stack.url}")
         print(f"  login:  {'admin'} / {stack.admin_password}   (saved in {stack.home / 'admin-password'})")
+        print(f"  demo:   {stack.demo_url}   (webhook receiver at /hooks/; saved in {stack.home / 'demo-url'})")
         print("  CLI:    uv run courier airflow dags list   (any `airflow` command against this stack)")
         if args.smoke:
             api = stack.api()
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from courier.pages.cli import register as register_pages
 
     register_pages(sub)
+    from courier.timers.cli import register as register_timers
+
+    register_timers(sub)
     return parser
 
 

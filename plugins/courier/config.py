@@ -8,6 +8,7 @@ start-up (``courier up``, ``courier db migrate``, the API app, every task) inste
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -92,6 +93,30 @@ def _webhook_secret(raw: str) -> str:
     return value
 
 
+def _retry_schedule(raw: str) -> tuple[float, ...]:
+    accepted = "comma-separated delays in seconds, each finite and >= 0, such as 0,5,300,1800"
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise CourierConfigError("webhook_retry_schedule", raw, accepted) from None
+    if any(not math.isfinite(d) or d < 0 for d in delays):
+        raise CourierConfigError("webhook_retry_schedule", raw, accepted)
+    return delays
+
+
+def _positive(key: str, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not 0 < value <= maximum:
+            raise CourierConfigError(key, raw, f"a number of seconds > 0 and <= {maximum:g}")
+        return value
+
+    return parse
+
+
 def _boolean(key: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
         value = raw.strip().lower()
@@ -130,6 +155,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Allow webhook targets on private, loopback and link-local addresses (true only for local demos).",
         _boolean("webhook_allow_private_targets"),
     ),
+    Setting(
+        "webhook_retry_schedule",
+        "0,5,300,1800,7200,18000,36000,36000",
+        "Delays (seconds) before each retry of a failed webhook delivery; when they run out the timer is "
+        "failed. The default is Standard Webhooks': immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.",
+        _retry_schedule,
+    ),
+    Setting(
+        "webhook_timeout",
+        "15",
+        "Seconds a webhook delivery may take (connect to last byte) before it counts as failed and is retried.",
+        _positive("webhook_timeout", 300),
+    ),
+    Setting(
+        "timer_horizon",
+        str(30 * 24 * 3600),
+        "How far ahead (seconds) a timer may be scheduled; default 30 days.",
+        _positive("timer_horizon", 10 * 365 * 24 * 3600),
+    ),
 )
 
 
@@ -143,6 +187,9 @@ class CourierConfig:
     namespace: str
     webhook_secret: str = field(repr=False)
     webhook_allow_private_targets: bool
+    webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout: float = 15.0
+    timer_horizon: float = 30 * 24 * 3600.0
 
 
 def _raw_value(setting: Setting) -> str:

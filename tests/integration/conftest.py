@@ -81,3 +81,29 @@ def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = f"courier-{uuid.uuid4().hex[:10]}"
     s3_client(s3_server).create_bucket(Bucket=bucket)
     return bucket
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Standard Webhooks secret, set as ``[courier] webhook_secret`` (private targets allowed: loopback)."""
+    import base64
+
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_SECRET", secret)
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    return secret
+
+
+@pytest.fixture
+def receiver(webhook_secret: str) -> Iterator[str]:
+    """The demo webhook receiver on loopback, checking signatures with ``webhook_secret``; its /hooks/ URL."""
+    from courier.demo import receiver as demo_receiver
+    from courier.demo.app import create_app
+    from courier.demo.server import serve_in_thread
+
+    demo_receiver.reset()
+    demo_receiver.STATE.secret = webhook_secret
+    with serve_in_thread(create_app(["courier.demo.receiver"])) as url:
+        yield url
+    demo_receiver.reset()
+    demo_receiver.STATE.secret = None

@@ -36,6 +36,11 @@ def test_environment_overrides_are_read(monkeypatch: pytest.MonkeyPatch) -> None
         ("worker_image", "has space:tag", "image reference"),
         ("webhook_allow_private_targets", "maybe", "true | false"),
         ("webhook_secret", "plain-secret", "whsec_"),
+        ("webhook_retry_schedule", "0,5,soon", "comma-separated delays"),
+        ("webhook_retry_schedule", "0,-5", "each finite and >= 0"),
+        ("webhook_timeout", "0", "> 0 and <= 300"),
+        ("webhook_timeout", "nan", "> 0 and <= 300"),
+        ("timer_horizon", "-1", "> 0"),
     ],
 )
 def test_invalid_value_names_setting_and_accepted_values(key: str, value: str, accepted: str) -> None:
@@ -69,3 +74,10 @@ def test_every_required_setting_is_declared() -> None:
         "webhook_secret",
         "webhook_allow_private_targets",
     } <= keys
+
+
+def test_timer_settings_parse() -> None:
+    cfg = load({"webhook_retry_schedule": " 0, 2.5 ,60", "webhook_timeout": "3", "timer_horizon": "3600"})
+    assert cfg.webhook_retry_schedule == (0.0, 2.5, 60.0)
+    assert cfg.webhook_timeout == 3.0 and cfg.timer_horizon == 3600.0
+    assert load({"webhook_retry_schedule": ""}).webhook_retry_schedule == ()  # no retries at all

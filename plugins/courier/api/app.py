@@ -13,6 +13,7 @@ from courier.api.auth import authenticated
 def create_app() -> FastAPI:
     """Build the app; every route, the OpenAPI document included, requires Airflow authentication."""
     from courier.api import health
+    from courier.timers import api as timers_api
 
     # FastAPI's own /openapi.json and /docs would be anonymous: turn them off and serve the
     # document from an authenticated route instead (GET /courier/openapi.json with a bearer token).
@@ -26,6 +27,7 @@ def create_app() -> FastAPI:
     )
     guard = [authenticated()]
     app.include_router(health.router, dependencies=guard)
+    app.include_router(timers_api.router, dependencies=guard)
 
     meta = APIRouter(tags=["meta"])
 

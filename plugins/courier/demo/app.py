@@ -10,6 +10,7 @@ from fastapi import FastAPI
 ROUTER_MODULES: list[str] = [
     "courier.demo.paged_api",
     "courier.demo.report_api",
+    "courier.demo.receiver",
 ]
 
 

@@ -90,6 +90,13 @@ class Supervisor:
         """Return children that have exited."""
         return [c for c in self.children if c.process.poll() is not None]
 
+    def stop_child(self, name: str, timeout: float = 20.0) -> None:
+        """Stop one child (SIGTERM, then SIGKILL after ``timeout``) and forget it."""
+        for child in [c for c in self.children if c.name == name]:
+            _terminate_group(child.process, child.stop_signal, timeout)
+            child.log_file.close()
+            self.children.remove(child)
+
     def stop(self, timeout: float = 20.0, *, keep: tuple[str, ...] = ()) -> None:
         """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any tagged stragglers."""
         for child in reversed([c for c in self.children if c.name not in keep]):

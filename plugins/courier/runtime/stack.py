@@ -169,12 +169,8 @@ class Stack:
         self.progress(f"  ok  Courier database at schema version {version} ({len(applied)} migration(s) applied)")
 
         self._start_demo()
-        airflow = self._airflow_argv()
         for name in COMPONENTS:
-            argv = [*airflow, name]
-            if name == "api-server":
-                argv += ["--host", "127.0.0.1", "--port", str(self.port)]
-            self.supervisor.start(name, argv, self.env)
+            self.start_component(name)
         self._write_env_file()
         self.progress(f"  ..  started {', '.join(COMPONENTS)}; logs in {self.supervisor.log_dir}")
         deadline = time.monotonic() + timeout
@@ -190,6 +186,7 @@ class Stack:
         self.demo_url = f"http://127.0.0.1:{port}"
         self.supervisor.start("demo", [sys.executable, "-m", "courier.demo", "--port", str(port)], self.env)
         wait_until_up(self.demo_url)
+        (self.home / "demo-url").write_text(self.demo_url + "\n")
         for conn_id in DEMO_CONNECTIONS:
             key = f"AIRFLOW_CONN_{conn_id.upper()}"
             if key not in os.environ and key not in self.extra_env:
@@ -368,6 +365,21 @@ class Stack:
                 child = dead[0]
                 raise StackError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
             time.sleep(1)
+
+    def start_component(self, name: str) -> None:
+        """Start one Airflow component (``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``)."""
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+        argv = [*self._airflow_argv(), name]
+        if name == "api-server":
+            argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.supervisor.start(name, argv, self.env)
+
+    def stop_component(self, name: str) -> None:
+        """Stop one Airflow component (its children too), as an outage or a rolling restart would."""
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+        self.supervisor.stop_child(name)
 
     def stop(self) -> None:
         """Stop every component and PostgreSQL (last), leaving no process behind."""

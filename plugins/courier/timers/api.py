@@ -1,0 +1,91 @@
+"""``/courier/timers``: create (one or a batch), read, list and cancel webhook timers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, plan
+from courier.timers.rules import Status
+from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
+
+router = APIRouter(prefix="/timers", tags=["timers"])
+
+
+def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewTimer]:
+    """Apply the checks that need configuration, the clock or DNS; 422 naming every bad field, 503 if unset."""
+    from courier.config import load
+
+    cfg = load()
+    if not cfg.webhook_secret:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "timers are disabled: [courier] webhook_secret is not set (deliveries are always signed)",
+        )
+    now = datetime.now(UTC)
+    planned, errors = [], []
+    for loc, request in requests:
+        try:
+            planned.append(plan(request, now, cfg.timer_horizon, cfg.webhook_allow_private_targets, loc))
+        except FieldError as exc:
+            errors.append(exc.detail())
+    if errors:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)
+    return planned
+
+
+@router.post(
+    "",
+    response_model=TimerOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A timer with this idempotency_key exists: it is returned, nothing new."}},
+)
+def create_timer(request: TimerIn, response: Response) -> TimerOut:
+    """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now)."""
+    ((timer, created),) = TimerStore().create(_checked([((), request)]))
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return timer
+
+
+@router.post("/batch", response_model=list[TimerOut], status_code=status.HTTP_201_CREATED)
+def create_timers(batch: TimerBatchIn) -> list[TimerOut]:
+    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none."""
+    planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
+    return [timer for timer, _ in TimerStore().create(planned)]
+
+
+@router.get("/{timer_id}", response_model=TimerOut)
+def get_timer(timer_id: str) -> TimerOut:
+    """A timer's status, times, lateness and every delivery attempt."""
+    try:
+        return TimerStore().get(timer_id)
+    except TimerNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}") from None
+
+
+@router.get("", response_model=TimerPage)
+def list_timers(
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Timers, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    try:
+        timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not one this API handed out") from None
+    return {"timers": timers, "next_cursor": next_cursor}
+
+
+@router.delete("/{timer_id}", response_model=TimerOut)
+def cancel_timer(timer_id: str) -> TimerOut:
+    """Cancel a timer that has not fired; 409 once it is firing or final."""
+    try:
+        return TimerStore().cancel(timer_id)
+    except TimerNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}") from None
+    except TimerNotCancellable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None

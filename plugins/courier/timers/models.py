@@ -1,0 +1,175 @@
+"""The timer API's shapes and the checks a new timer must pass before anything is stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_BATCH = 1000
+PAST_TOLERANCE = timedelta(seconds=60)  # a fire_at this far in the past (client clock skew) fires at once
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class FieldError(ValueError):
+    """A request field is wrong; ``loc`` is its path, as in FastAPI's 422 answers."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+    def detail(self) -> dict[str, Any]:
+        return {"loc": ["body", *self.loc], "msg": self.message, "type": "value_error"}
+
+
+class TimerIn(BaseModel):
+    """A timer to create: exactly one of ``delay_seconds`` and ``fire_at``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="Target; Courier POSTs to url + timer id.")
+    delay_seconds: float | None = Field(None, ge=0, allow_inf_nan=False, description="Fire this many seconds from now.")
+    fire_at: AwareDatetime | None = Field(None, description="Fire at this RFC 3339 instant (with a UTC offset).")
+    payload: Any = Field(None, description="Any JSON value, delivered as 'payload' (at most 64 KiB).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers sent with every attempt.")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    expire_after_seconds: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Give up (status expired) if not delivered this long after fire_at.",
+    )
+
+    @model_validator(mode="after")
+    def _one_time(self) -> TimerIn:
+        if (self.delay_seconds is None) == (self.fire_at is None):
+            raise ValueError("give exactly one of delay_seconds and fire_at")
+        return self
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _TOKEN_RE.match(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP token")
+            if name.lower() in FORBIDDEN_HEADERS:
+                raise ValueError(f"header {name!r} is set by Courier and may not be given")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} has a line break or NUL in its value")
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: Any) -> Any:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted")
+        return value
+
+
+class TimerBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timers: list[TimerIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+
+
+class TimerOut(BaseModel):
+    """A timer as the API shows it. Header values are not shown (they may hold the target's credentials)."""
+
+    id: str
+    url: str
+    status: str
+    fire_at: datetime
+    created_at: datetime
+    fired_at: datetime | None = None
+    finished_at: datetime | None = None
+    lateness_ms: float | None = Field(None, description="fired_at - fire_at of the first attempt, in milliseconds.")
+    attempts: int
+    next_attempt_at: datetime | None = None
+    expire_at: datetime | None = None
+    idempotency_key: str | None = None
+    header_names: list[str] = Field(default_factory=list)
+    payload: Any = None
+    last_error: str | None = None
+    attempt_log: list[AttemptOut] | None = None
+
+
+class TimerPage(BaseModel):
+    timers: list[TimerOut]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class NewTimer:
+    """A checked timer, ready to insert."""
+
+    id: str
+    url: str
+    fire_at: datetime
+    payload: Any
+    headers: dict[str, str]
+    idempotency_key: str | None
+    expire_at: datetime | None
+
+
+def new_id() -> str:
+    """A URL-safe timer id (it is appended to the target URL)."""
+    return "tmr_" + secrets.token_hex(12)
+
+
+def plan(
+    request: TimerIn,
+    now: datetime,
+    horizon: float,
+    allow_private: bool,
+    loc: tuple[str | int, ...] = (),
+    resolver: Resolver = resolve,
+) -> NewTimer:
+    """Turn a request into a :class:`NewTimer` or raise :class:`FieldError` naming the field."""
+    if request.delay_seconds is not None:
+        if request.delay_seconds > horizon:
+            raise FieldError((*loc, "delay_seconds"), f"is beyond the horizon of {horizon:g} seconds")
+        fire_at = now + timedelta(seconds=request.delay_seconds)
+    else:
+        assert request.fire_at is not None
+        fire_at = request.fire_at
+        if fire_at > now + timedelta(seconds=horizon):
+            raise FieldError((*loc, "fire_at"), f"is beyond the horizon of {horizon:g} seconds from now")
+        if fire_at < now - PAST_TOLERANCE:
+            raise FieldError((*loc, "fire_at"), "is in the past")
+    try:
+        check_url(request.url, allow_private, resolver)
+    except TargetRefused as exc:
+        raise FieldError((*loc, "url"), str(exc)) from None
+    expire_at = fire_at + timedelta(seconds=request.expire_after_seconds) if request.expire_after_seconds else None
+    return NewTimer(
+        new_id(), request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
+    )

@@ -1,0 +1,126 @@
+"""Operators of the timers domain: run the dispatcher, and schedule a webhook from a DAG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
+
+
+class TimerNotDelivered(RuntimeError):
+    """A timer a task waited for ended without being delivered, or the dispatcher could not run."""
+
+
+class TimerDispatcherOperator(BaseOperator):
+    """Hand the timer dispatcher loop to the triggerer and stay deferred while it runs.
+
+    Fails at once, with the reason, when ``[courier]`` is not usable for timers (no ``webhook_secret``).
+
+    :param overrides: dispatcher pacing settings to change (see ``DispatcherSettings``).
+    """
+
+    def __init__(self, *, overrides: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.overrides = overrides or {}
+
+    def execute(self, context: Context) -> None:
+        from courier.timers.dispatcher import DispatcherSettings
+
+        DispatcherSettings.from_config(**self.overrides)  # raises with a message naming the setting
+        self.defer(trigger=TimerDispatchTrigger(self.overrides), method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") == "error":
+            raise TimerNotDelivered(f"timer dispatcher could not start: {event.get('message')}")
+        self.log.info("Timer dispatcher stopped: %s", event.get("stats"))
+        return dict(event.get("stats") or {})
+
+
+class ScheduleWebhookOperator(BaseOperator):
+    """Schedule a webhook timer (the same checks as ``POST /courier/timers``) and optionally wait for it.
+
+    A retry of the task returns the timer its first try created (the idempotency key defaults to the task
+    instance), so a retry never schedules a second webhook.
+
+    :param url: target; Courier POSTs to ``url + timer id``.
+    :param delay_seconds: fire this many seconds after the task runs; or
+    :param fire_at: an aware datetime or RFC 3339 string to fire at.
+    :param payload: JSON value delivered as ``payload``.
+    :param headers: extra request headers.
+    :param idempotency_key: default ``<dag_id>/<run_id>/<task_id>/<map_index>``.
+    :param expire_after_seconds: give up if not delivered this long after the fire time.
+    :param wait_for_delivery: stay deferred until the timer is final; fail unless it was delivered.
+    :param poll_interval: seconds between status reads while waiting.
+    """
+
+    template_fields: Sequence[str] = ("url", "payload", "headers", "idempotency_key", "fire_at")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        delay_seconds: float | None = None,
+        fire_at: datetime | str | None = None,
+        payload: Any = None,
+        headers: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        expire_after_seconds: float | None = None,
+        wait_for_delivery: bool = False,
+        poll_interval: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.delay_seconds = delay_seconds
+        self.fire_at = fire_at
+        self.payload = payload
+        self.headers = headers or {}
+        self.idempotency_key = idempotency_key
+        self.expire_after_seconds = expire_after_seconds
+        self.wait_for_delivery = wait_for_delivery
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        from courier.config import load
+        from courier.timers.models import TimerIn, plan
+        from courier.timers.store import TimerStore
+
+        ti = context["ti"]
+        key = (
+            self.idempotency_key
+            or f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index if ti.map_index is not None else -1}"
+        )
+        request = TimerIn.model_validate(
+            {
+                "url": self.url,
+                "delay_seconds": self.delay_seconds,
+                "fire_at": self.fire_at,
+                "payload": self.payload,
+                "headers": self.headers,
+                "idempotency_key": key,
+                "expire_after_seconds": self.expire_after_seconds,
+            }
+        )
+        cfg = load()
+        new = plan(request, datetime.now(UTC), cfg.timer_horizon, cfg.webhook_allow_private_targets)
+        ((timer, created),) = TimerStore().create([new], created_by=f"dag:{ti.dag_id}")
+        self.log.info(
+            "%s timer %s for %s at %s", "Scheduled" if created else "Reusing", timer.id, timer.url, timer.fire_at
+        )
+        result = timer.model_dump(mode="json", exclude={"payload", "attempt_log"})
+        if not self.wait_for_delivery:
+            return result
+        self.defer(trigger=TimerDeliveredTrigger(timer.id, self.poll_interval), method_name="execute_complete")
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from courier.timers.store import TimerStore
+
+        if event.get("status") != "delivered":
+            raise TimerNotDelivered(f"timer {event.get('timer_id')} ended {event.get('status')}: {event.get('error')}")
+        return TimerStore().get(event["timer_id"]).model_dump(mode="json", exclude={"payload", "attempt_log"})

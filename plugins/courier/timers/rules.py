@@ -1,0 +1,57 @@
+"""What a delivery outcome means: delivered, retry later (and when), or give up. Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    FIRING = "firing"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+OPEN = (Status.SCHEDULED, Status.FIRING, Status.RETRYING)
+FINAL = (Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+RETRYABLE_CODES = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next state after an attempt; ``delay`` (seconds) is set when ``status`` is RETRYING."""
+
+    status: Status
+    delay: float | None = None
+    reason: str | None = None
+
+
+def retryable(status_code: int | None) -> bool:
+    """Network errors and timeouts (no status code), 408, 429 and 5xx are retried; other codes are final."""
+    return status_code is None or status_code in RETRYABLE_CODES or status_code >= 500
+
+
+def decide(
+    status_code: int | None,
+    attempt: int,
+    schedule: tuple[float, ...],
+    retry_after: float | None = None,
+    error: str | None = None,
+) -> Decision:
+    """Decide after attempt number ``attempt`` (1-based) answered ``status_code`` (None: no answer).
+
+    ``schedule[n-1]`` is the delay before attempt ``n+1``; a ``Retry-After`` longer than it wins.
+    """
+    if status_code is not None and 200 <= status_code < 300:
+        return Decision(Status.DELIVERED)
+    what = error or f"HTTP {status_code}"
+    if not retryable(status_code):
+        return Decision(Status.FAILED, reason=f"{what}: not retried")
+    if attempt > len(schedule):
+        return Decision(Status.FAILED, reason=f"{what}: gave up after {attempt} attempt(s)")
+    delay = max(schedule[attempt - 1], retry_after or 0.0)
+    return Decision(Status.RETRYING, delay=delay, reason=what)

@@ -1,0 +1,95 @@
+"""Triggers of the timers domain: the dispatcher loop, and a wait for one timer's final status."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from courier.timers.rules import FINAL
+
+
+def _conninfo() -> str:
+    from courier.db.hook import CourierDbHook
+
+    return CourierDbHook().conninfo()
+
+
+class TimerDispatchTrigger(BaseTrigger):
+    """Run a :class:`~courier.timers.dispatcher.Dispatcher` in the triggerer until cancelled.
+
+    It holds no worker slot. When the triggerer stops, the trigger is cancelled: the dispatcher hands its
+    unfired claims back, and the trigger resumes in the next triggerer (Airflow re-assigns deferred
+    triggers), so the schedule of the ``webhook_timers`` DAG never needs a new run to keep timers firing.
+    Running it twice (two triggerers, HA) is safe: timers are claimed with leases in the database.
+
+    :param overrides: :class:`~courier.timers.dispatcher.DispatcherSettings` fields to change (pacing only).
+    """
+
+    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.overrides = overrides or {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return ("courier.timers.trigger.TimerDispatchTrigger", {"overrides": self.overrides})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+
+        try:
+            settings = await asyncio.to_thread(DispatcherSettings.from_config, **self.overrides)
+            conninfo = await asyncio.to_thread(_conninfo)
+        except Exception as exc:  # configuration: say what is wrong, do not loop
+            yield _event({"status": "error", "message": str(exc)})
+            return
+        dispatcher = Dispatcher(conninfo, settings)
+        await dispatcher.run()  # returns only when stopped; cancellation ends it cleanly
+        yield _event({"status": "stopped", "stats": dispatcher.stats})
+
+
+class TimerDeliveredTrigger(BaseTrigger):
+    """Wait until a timer reaches a final status (delivered, failed, cancelled, expired); read-only.
+
+    :param timer_id: the timer to watch.
+    :param poll_interval: seconds between reads.
+    """
+
+    def __init__(self, timer_id: str, poll_interval: float = 1.0) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.timer_id = timer_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "courier.timers.trigger.TimerDeliveredTrigger",
+            {"timer_id": self.timer_id, "poll_interval": self.poll_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        conninfo = await asyncio.to_thread(_conninfo)
+        final = {str(s) for s in FINAL}
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    while True:
+                        cur = await conn.execute(
+                            "SELECT status, last_error FROM courier_timers WHERE id = %s", (self.timer_id,)
+                        )
+                        row = await cur.fetchone()
+                        if row is None:
+                            yield _event({"timer_id": self.timer_id, "status": "missing", "error": None})
+                            return
+                        if row[0] in final:
+                            yield _event({"timer_id": self.timer_id, "status": row[0], "error": row[1]})
+                            return
+                        await asyncio.sleep(self.poll_interval)
+            except (psycopg.OperationalError, OSError) as exc:
+                self.log.warning("Courier database unreachable (%s); retrying", exc)
+                await asyncio.sleep(max(self.poll_interval, 2.0))
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]

@@ -1,0 +1,60 @@
+"""ScheduleWebhookOperator and TimerDeliveredTrigger on a real database, fired by a real dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from courier.demo import receiver as demo_receiver
+from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+from courier.timers.operators import ScheduleWebhookOperator, TimerNotDelivered
+from courier.timers.store import TimerStore
+from courier.timers.trigger import TimerDeliveredTrigger
+
+
+def _context(try_number: int = 1) -> Any:
+    ti = SimpleNamespace(dag_id="orders", run_id="manual__1", task_id="remind", map_index=-1, try_number=try_number)
+    return {"ti": ti}
+
+
+def test_a_retry_reuses_the_timer_of_the_first_try(courier_db: str, receiver: str) -> None:
+    operator = ScheduleWebhookOperator(task_id="remind", url=receiver + "/hooks/", delay_seconds=300, payload={"a": 1})
+    first = operator.execute(_context(1))
+    again = operator.execute(_context(2))
+    assert first is not None and again is not None
+    assert first["id"] == again["id"] and first["status"] == "scheduled"
+    assert first["idempotency_key"] == "orders/manual__1/remind/-1"
+    assert len(TimerStore(courier_db).list(None, 10, None)[0]) == 1
+
+
+def test_bad_arguments_fail_the_task_before_storing(courier_db: str, receiver: str) -> None:
+    with pytest.raises(ValueError, match="delay_seconds"):
+        ScheduleWebhookOperator(task_id="t", url=receiver + "/hooks/", delay_seconds=-1).execute(_context())
+    assert TimerStore(courier_db).list(None, 10, None)[0] == []
+
+
+async def test_wait_for_delivery_defers_until_delivered(courier_db: str, receiver: str, webhook_secret: str) -> None:
+    operator = ScheduleWebhookOperator(
+        task_id="remind", url=receiver + "/hooks/", delay_seconds=0.5, wait_for_delivery=True, poll_interval=0.2
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        await asyncio.to_thread(operator.execute, _context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, TimerDeliveredTrigger)
+    dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=webhook_secret, allow_private=True))
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        event = await asyncio.wait_for(anext(trigger.run()), 20)
+    finally:
+        dispatcher.stop()
+        await running
+    assert event.payload["status"] == "delivered"
+    result = await asyncio.to_thread(operator.execute_complete, _context(), event.payload)
+    assert result["status"] == "delivered" and result["lateness_ms"] >= 0
+    assert [a["webhook_id"] for a in demo_receiver.STATE.arrivals] == [trigger.timer_id]
+    with pytest.raises(TimerNotDelivered, match="failed: HTTP 410"):
+        operator.execute_complete(_context(), {"timer_id": trigger.timer_id, "status": "failed", "error": "HTTP 410"})
