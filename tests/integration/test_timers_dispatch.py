@@ -215,3 +215,26 @@ async def test_refused_target_fails_without_a_request(courier_db: str, webhook_s
         await _until(lambda: _all_final(courier_db), 10, "the refused timer")
     got = TimerStore(courier_db).get(timer.id)
     assert got.status == "failed" and "loopback" in (got.last_error or "")
+
+
+async def test_database_connections_lost_mid_flight_lose_no_outcome(
+    courier_db: str, receiver: str, webhook_secret: str
+) -> None:
+    # The receiver answers after 0.5 s; while the requests are in flight every dispatcher connection is
+    # terminated. The outcomes must be recorded after the reconnect, not dropped (which would leave the
+    # timers "firing" until their lease expired and send them again).
+    httpx.post(f"{receiver}/_demo/webhooks/config", json={"delay": 0.5}).raise_for_status()
+    timers = _timers(receiver, 100, first=1.0, spread=0.1)
+    TimerStore(courier_db).create(timers)
+    async with _running(Dispatcher(courier_db, _settings(webhook_secret))):
+        await asyncio.sleep(max(0.0, timers[-1].fire_at.timestamp() - time.time()) + 0.2)
+        with psycopg.connect(courier_db, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()) k"
+            ).fetchone()
+        assert killed and killed[0] >= 3
+        await _until(lambda: _all_final(courier_db), 8, "every outcome recorded after the reconnect")
+    assert {r["status"] for r in _rows(courier_db)} == {"delivered"}
+    arrivals = demo_receiver.STATE.arrivals
+    assert len(arrivals) == 100 and not any(a["repeat"] for a in arrivals)

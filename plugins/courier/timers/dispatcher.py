@@ -164,6 +164,7 @@ class Dispatcher:
         self._held: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
+        self._unrecorded: list[_Outcome] = []
         self._claim_now = asyncio.Event()
         self._heap_changed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -214,7 +215,7 @@ class Dispatcher:
         for task in self._in_flight:
             task.cancel()  # its lease expires and another dispatcher sends it again
         deadline = time.monotonic() + 5
-        while not self._outcomes.empty() and time.monotonic() < deadline and not recorder.done():
+        while (self._unrecorded or not self._outcomes.empty()) and time.monotonic() < deadline and not recorder.done():
             await asyncio.sleep(0.01)
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
@@ -365,7 +366,9 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ record
     async def _record_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        pending: list[_Outcome] = []
+        # Outcomes taken off the queue stay in self._unrecorded until their transaction commits, so a
+        # database error followed by a reconnect records them then instead of dropping them.
+        pending = self._unrecorded
         while True:
             if not pending:
                 pending.append(await self._outcomes.get())
@@ -405,6 +408,6 @@ class Dispatcher:
                 if attempts:
                     await cur.executemany(_ATTEMPT, attempts)
                 await cur.executemany(_RECORD, updates)
-            pending = []
+            pending.clear()
             if soon:
                 self._claim_now.set()
