@@ -55,6 +55,17 @@ class Setting:
         return self.default() if callable(self.default) else self.default
 
 
+_HOST_RE = re.compile(r"^(\*\.)?[A-Za-z0-9_.:\[\]-]+$")
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if not _HOST_RE.match(host):
+            raise CourierConfigError("webhook_allowed_hosts", raw, "host names or addresses, comma-separated")
+    return hosts
+
+
 def _storage_base(raw: str) -> str:
     value = raw.strip().rstrip("/")
     scheme = value.split("://", 1)[0] if "://" in value else ""
@@ -156,6 +167,13 @@ SETTINGS: tuple[Setting, ...] = (
         _boolean("webhook_allow_private_targets"),
     ),
     Setting(
+        "webhook_allowed_hosts",
+        "",
+        "Comma-separated hosts webhook targets (timers, job callbacks) must be on; '*.example.com' matches "
+        "sub-domains. Empty: any host that passes the private-address rule.",
+        _host_list,
+    ),
+    Setting(
         "webhook_retry_schedule",
         "0,5,300,1800,7200,18000,36000,36000",
         "Delays (seconds) before each retry of a failed webhook delivery; when they run out the timer is "
@@ -190,6 +208,7 @@ class CourierConfig:
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_timeout: float = 15.0
     timer_horizon: float = 30 * 24 * 3600.0
+    webhook_allowed_hosts: tuple[str, ...] = ()
 
 
 def _raw_value(setting: Setting) -> str:

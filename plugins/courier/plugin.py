@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from courier.api.app import create_app
+from courier.api.errors import UnroutablePathGuard
 
 
 class CourierPlugin(AirflowPlugin):
@@ -12,3 +13,6 @@ class CourierPlugin(AirflowPlugin):
 
     name = "courier"
     fastapi_apps = [{"app": create_app(), "url_prefix": "/courier", "name": "Courier"}]
+    fastapi_root_middlewares = [
+        {"middleware": UnroutablePathGuard, "args": [], "kwargs": {"prefix": "/courier"}, "name": "courier-paths"}
+    ]

@@ -80,6 +80,21 @@ def test_names_resolving_to_private_addresses_are_refused() -> None:
     check_url("http://internal.example/hook/", allow_private=True, resolver=resolver)  # allowed when configured
 
 
+def test_allowed_hosts_narrow_targets_before_any_lookup() -> None:
+    def no_lookup(host: str) -> list[str]:
+        raise AssertionError(f"{host} was resolved although the allow list refuses it")
+
+    allowed = ("127.0.0.1", "*.example.com")
+    with pytest.raises(TargetRefused, match="webhook_allowed_hosts"):
+        check_url("http://10.0.0.1/x", allow_private=True, resolver=no_lookup, allowed_hosts=allowed)
+    with pytest.raises(TargetRefused, match="webhook_allowed_hosts"):
+        check_url("https://example.com.evil.net/x", allow_private=False, resolver=no_lookup, allowed_hosts=allowed)
+    check_url("http://127.0.0.1:9/x", allow_private=True, resolver=no_lookup, allowed_hosts=allowed)
+    check_url(
+        "https://hooks.EXAMPLE.com/x", allow_private=False, resolver=lambda h: ["93.184.216.34"], allowed_hosts=allowed
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -154,6 +169,8 @@ def _field_of(exc: ValidationError) -> set[str]:
         ({"url": "https://e.com/", "delay_seconds": 1, "payload": "x" * MAX_PAYLOAD_BYTES}, "payload"),
         ({"url": "https://e.com/", "delay_seconds": 1, "expire_after_seconds": 0}, "expire_after_seconds"),
         ({"url": "https://e.com/", "delay_seconds": 1, "surprise": 1}, "surprise"),
+        ({"url": "ftp://e.com/", "delay_seconds": 1}, "url"),  # the schema's pattern: http(s) only
+        ({"url": "https://e.com/", "delay_seconds": None, "fire_at": "2026-11-22T12:00:00Z"}, "delay_seconds"),
     ],
 )
 def test_bad_fields_are_named(body: dict[str, object], field: str) -> None:
@@ -174,7 +191,6 @@ def test_exactly_one_time_is_required() -> None:
         ({"url": "https://e.com/", "delay_seconds": 31 * 86400}, "delay_seconds", "horizon"),
         ({"url": "https://e.com/", "fire_at": "2027-01-30T00:00:00Z"}, "fire_at", "horizon"),
         ({"url": "https://e.com/", "fire_at": "2026-11-22T11:58:00Z"}, "fire_at", "in the past"),
-        ({"url": "ftp://e.com/", "delay_seconds": 1}, "url", "scheme"),
         ({"url": "http://127.0.0.1:8080/", "delay_seconds": 1}, "url", "loopback"),
     ],
 )

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from courier import __version__
-from courier.api.auth import authenticated
+from courier.api import errors
+from courier.api.auth import access
+
+OPENAPI_SERVER = "/courier"
+"""Where the app is mounted: the document's server URL, so generated clients and fuzzers call the right paths."""
 
 
 def create_app() -> FastAPI:
@@ -25,15 +30,44 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    guard = [authenticated()]
-    app.include_router(health.router, dependencies=guard)
-    app.include_router(timers_api.router, dependencies=guard)
+    errors.install(app)
+    common = errors.error_responses(*errors.DEFAULT_RESPONSES)
+    app.include_router(health.router, dependencies=[access("health")], responses=common)
+    app.include_router(timers_api.router, dependencies=[access("timers")], responses=common)
 
     meta = APIRouter(tags=["meta"])
 
     @meta.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:
-        return app.openapi()
+        return openapi_document(app)
 
-    app.include_router(meta, dependencies=guard)
+    app.include_router(meta, dependencies=[access("meta")])
     return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document of ``app``, with the server it is mounted at and Airflow's bearer auth declared."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            servers=[{"url": OPENAPI_SERVER}],
+        )
+        components = document.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["AirflowBearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A token from Airflow's POST /auth/token.",
+        }
+        document["security"] = [{"AirflowBearer": []}]
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                if isinstance(operation, dict):
+                    operation.pop("security", None)  # Airflow's own OAuth2 form entries: one scheme instead
+        components.get("securitySchemes", {}).pop("OAuth2PasswordBearer", None)
+        components.get("securitySchemes", {}).pop("HTTPBearer", None)
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -1,14 +1,85 @@
-"""Authentication for every Courier route: Airflow's own (a bearer JWT from ``POST /auth/token``)."""
+"""Authentication and authorization for every Courier route, through Airflow's own auth manager.
+
+Authentication is Airflow's: a bearer JWT from ``POST /auth/token`` (or the UI's ``_token`` cookie).
+Authorization follows the user's access to the Airflow DAG that owns the resource: reading Courier objects
+(GET/HEAD) needs *read* access to that DAG, changing them (POST, PUT, PATCH, DELETE) needs *edit* access.
+With Airflow's ``SimpleAuthManager`` that means ``viewer`` reads and ``user``/``op``/``admin`` change; with
+the FAB auth manager a service role given ``can_edit`` on ``DAG:stats_rollup`` may post stats and nothing
+else. ``SimpleAuthManager.is_authorized_custom_view`` lets every role do everything, which is why the check
+is made against the owning DAG instead.
+
+One dependency per domain router (``app.include_router(router, dependencies=[access("timers")])``): no
+route carries a check of its own, so a new route cannot forget one.
+"""
 
 from __future__ import annotations
 
-from fastapi import Depends
+from typing import Annotated, Any
+
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.core_api.security import get_user
+from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+
+from courier.api.errors import ApiError
+
+CurrentUser = Annotated[BaseUser, Depends(get_user)]
+
+RESOURCES: dict[str, str | None] = {
+    "timers": "webhook_timers",
+    "jobs": "delayed_request",
+    "stats": "stats_rollup",
+    "specs": "spec_matrix",
+    "reports": "report_collector",
+    "pages": "paginated_fanout",
+    "health": None,  # any authenticated user
+    "meta": None,
+}
+"""Courier resource -> the DAG whose read/edit access governs it (None: being logged in is enough)."""
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def authenticated() -> DependsParam:
     """Return the dependency that rejects a request without a valid Airflow token (401/403)."""
-    from airflow.api_fastapi.core_api.security import get_user
-
     dependency: DependsParam = Depends(get_user)
+    return dependency
+
+
+def _user_name(user: BaseUser) -> str:
+    try:
+        return str(user.get_name())
+    except Exception:
+        return "this user"
+
+
+def is_allowed(user: BaseUser, resource: str, method: str) -> bool:
+    """Whether ``user`` may use ``method`` on Courier's ``resource`` (for pages that hide what is refused)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    dag_id = RESOURCES[resource]
+    if dag_id is None:
+        return True
+    wanted: Any = "GET" if method.upper() in READ_METHODS else "PUT"
+    return bool(get_auth_manager().is_authorized_dag(method=wanted, details=DagDetails(id=dag_id), user=user))
+
+
+def access(resource: str) -> DependsParam:
+    """Return the dependency for a domain router: authenticated, then read or edit access by HTTP method."""
+    if resource not in RESOURCES:
+        raise KeyError(f"unknown Courier resource {resource!r}; add it to courier.api.auth.RESOURCES")
+
+    def check(request: Request, user: CurrentUser) -> BaseUser:
+        if not is_allowed(user, resource, request.method):
+            dag_id = RESOURCES[resource]
+            need = "read" if request.method.upper() in READ_METHODS else "edit"
+            raise ApiError(
+                403,
+                f"{_user_name(user)!s} may not {'read' if need == 'read' else 'change'} Courier {resource}: "
+                f"that needs {need} access to the Airflow DAG {dag_id!r}",
+            )
+        return user
+
+    dependency: DependsParam = Depends(check)
     return dependency

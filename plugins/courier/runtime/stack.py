@@ -32,6 +32,9 @@ from courier.runtime.processes import Supervisor, tagged_processes
 log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
+USERS = {ADMIN_USER: "admin", "viewer": "viewer", "service": "user"}
+"""SimpleAuthManager users ``courier up`` creates and their Airflow roles: ``viewer`` reads Courier objects
+only; ``service`` (role ``user``) may also create and change them (post stats, submit jobs) without admin."""
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
 DEMO_CONNECTIONS = ("report_api_default", "paged_api_default")
@@ -125,9 +128,15 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def api(self) -> AirflowApi:
-        """Return a REST client logged in as the admin."""
-        return AirflowApi(self.url, ADMIN_USER, self.admin_password)
+    def api(self, user: str = ADMIN_USER) -> AirflowApi:
+        """Return a REST client logged in as ``user`` (one of :data:`USERS`; the admin by default)."""
+        return AirflowApi(self.url, user, self.password(user))
+
+    def password(self, user: str) -> str:
+        """Return the password of one of :data:`USERS` (the others' live in ``<home>/user-passwords.json``)."""
+        if user == ADMIN_USER:
+            return self.admin_password
+        return str(json.loads((self.home / "user-passwords.json").read_text())[user])
 
     # ----------------------------------------------------------------- start
     def start(self, timeout: float = 240.0) -> None:
@@ -200,7 +209,16 @@ class Stack:
         )
         path.write_text(password + "\n")
         path.chmod(0o600)
-        (self.airflow_home / "simple_auth_manager_passwords.json").write_text(json.dumps({ADMIN_USER: password}))
+        others_path = self.home / "user-passwords.json"
+        others = json.loads(others_path.read_text()) if others_path.exists() else {}
+        for user in USERS:
+            if user != ADMIN_USER:
+                others.setdefault(user, secrets.token_urlsafe(12))
+        others_path.write_text(json.dumps(others, indent=2) + "\n")
+        others_path.chmod(0o600)
+        (self.airflow_home / "simple_auth_manager_passwords.json").write_text(
+            json.dumps({ADMIN_USER: password, **others})
+        )
         return password
 
     def _databases(self) -> tuple[str, str]:
@@ -243,7 +261,7 @@ class Stack:
             "dags_are_paused_at_creation": "False",
             "fernet_key": stack_secrets.fernet_key,
             "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+            "simple_auth_manager_users": ",".join(f"{user}:{role}" for user, role in USERS.items()),
             "simple_auth_manager_passwords_file": str(self.airflow_home / "simple_auth_manager_passwords.json"),
             "execution_api_server_url": f"{self.url}/execution/",
         }

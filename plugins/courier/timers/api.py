@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
+from courier.api.errors import ApiError, error_responses
 from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, plan
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
@@ -20,7 +21,7 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
 
     cfg = load()
     if not cfg.webhook_secret:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "timers are disabled: [courier] webhook_secret is not set (deliveries are always signed)",
         )
@@ -28,11 +29,20 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
     planned, errors = [], []
     for loc, request in requests:
         try:
-            planned.append(plan(request, now, cfg.timer_horizon, cfg.webhook_allow_private_targets, loc))
+            planned.append(
+                plan(
+                    request,
+                    now,
+                    cfg.timer_horizon,
+                    cfg.webhook_allow_private_targets,
+                    loc,
+                    allowed_hosts=cfg.webhook_allowed_hosts,
+                )
+            )
         except FieldError as exc:
             errors.append(exc.detail())
     if errors:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, errors=errors)
     return planned
 
 
@@ -40,7 +50,13 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
     "",
     response_model=TimerOut,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "A timer with this idempotency_key exists: it is returned, nothing new."}},
+    responses={
+        200: {
+            "model": TimerOut,
+            "description": "A timer with this idempotency_key exists: it is returned, nothing new.",
+        },
+        **error_responses(400),
+    },
 )
 def create_timer(request: TimerIn, response: Response) -> TimerOut:
     """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now)."""
@@ -50,20 +66,22 @@ def create_timer(request: TimerIn, response: Response) -> TimerOut:
     return timer
 
 
-@router.post("/batch", response_model=list[TimerOut], status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/batch", response_model=list[TimerOut], status_code=status.HTTP_201_CREATED, responses=error_responses(400)
+)
 def create_timers(batch: TimerBatchIn) -> list[TimerOut]:
     """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none."""
     planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
     return [timer for timer, _ in TimerStore().create(planned)]
 
 
-@router.get("/{timer_id}", response_model=TimerOut)
+@router.get("/{timer_id}", response_model=TimerOut, responses=error_responses(404))
 def get_timer(timer_id: str) -> TimerOut:
     """A timer's status, times, lateness and every delivery attempt."""
     try:
         return TimerStore().get(timer_id)
     except TimerNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}") from None
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
 
 
 @router.get("", response_model=TimerPage)
@@ -76,16 +94,18 @@ def list_timers(
     try:
         timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not one this API handed out") from None
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not one this API handed out", loc=("query", "cursor")
+        ) from None
     return {"timers": timers, "next_cursor": next_cursor}
 
 
-@router.delete("/{timer_id}", response_model=TimerOut)
+@router.delete("/{timer_id}", response_model=TimerOut, responses=error_responses(404, 409))
 def cancel_timer(timer_id: str) -> TimerOut:
     """Cancel a timer that has not fired; 409 once it is firing or final."""
     try:
         return TimerStore().cancel(timer_id)
     except TimerNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}") from None
+        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
     except TimerNotCancellable as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise ApiError(status.HTTP_409_CONFLICT, str(exc), loc=("path", "timer_id")) from None

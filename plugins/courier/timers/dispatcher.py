@@ -96,6 +96,7 @@ class DispatcherSettings:
 
     secret: str = field(repr=False)
     allow_private: bool = False
+    allowed_hosts: tuple[str, ...] = ()
     retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     timeout: float = 15.0
     horizon: float = 2.0  # claim timers due within this many seconds
@@ -116,6 +117,7 @@ class DispatcherSettings:
         return cls(
             secret=cfg.webhook_secret,
             allow_private=cfg.webhook_allow_private_targets,
+            allowed_hosts=cfg.webhook_allowed_hosts,
             retry_schedule=cfg.webhook_retry_schedule,
             timeout=cfg.webhook_timeout,
             **overrides,
@@ -159,7 +161,7 @@ class Dispatcher:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = {"claimed": 0, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "expired": 0, "lost": 0}
         self._key = signing.secret_key(settings.secret)
-        self._policy = AsyncPolicy(settings.allow_private)
+        self._policy = AsyncPolicy(settings.allow_private, allowed_hosts=settings.allowed_hosts)
         self._heap: list[_Held] = []
         self._held: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()

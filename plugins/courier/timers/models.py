@@ -46,11 +46,27 @@ class FieldError(ValueError):
 class TimerIn(BaseModel):
     """A timer to create: exactly one of ``delay_seconds`` and ``fire_at``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["delay_seconds"]}, {"required": ["fire_at"]}]},
+    )
 
-    url: str = Field(max_length=2048, description="Target; Courier POSTs to url + timer id.")
-    delay_seconds: float | None = Field(None, ge=0, allow_inf_nan=False, description="Fire this many seconds from now.")
-    fire_at: AwareDatetime | None = Field(None, description="Fire at this RFC 3339 instant (with a UTC offset).")
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+",
+        description="Target (http or https); Courier POSTs to url + timer id.",
+    )
+    # Not nullable: give the one you mean and leave the other out (the schema's oneOf says so).
+    delay_seconds: float = Field(
+        None,  # type: ignore[assignment]
+        ge=0,
+        allow_inf_nan=False,
+        description="Fire this many seconds from now.",
+    )
+    fire_at: AwareDatetime = Field(
+        None,  # type: ignore[assignment]
+        description="Fire at this RFC 3339 instant (with a UTC offset).",
+    )
     payload: Any = Field(None, description="Any JSON value, delivered as 'payload' (at most 64 KiB).")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers sent with every attempt.")
     idempotency_key: str | None = Field(None, min_length=1, max_length=255)
@@ -152,6 +168,7 @@ def plan(
     allow_private: bool,
     loc: tuple[str | int, ...] = (),
     resolver: Resolver = resolve,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> NewTimer:
     """Turn a request into a :class:`NewTimer` or raise :class:`FieldError` naming the field."""
     if request.delay_seconds is not None:
@@ -166,7 +183,7 @@ def plan(
         if fire_at < now - PAST_TOLERANCE:
             raise FieldError((*loc, "fire_at"), "is in the past")
     try:
-        check_url(request.url, allow_private, resolver)
+        check_url(request.url, allow_private, resolver, allowed_hosts)
     except TargetRefused as exc:
         raise FieldError((*loc, "url"), str(exc)) from None
     expire_at = fire_at + timedelta(seconds=request.expire_after_seconds) if request.expire_after_seconds else None

@@ -107,7 +107,13 @@ class ScheduleWebhookOperator(BaseOperator):
             }
         )
         cfg = load()
-        new = plan(request, datetime.now(UTC), cfg.timer_horizon, cfg.webhook_allow_private_targets)
+        new = plan(
+            request,
+            datetime.now(UTC),
+            cfg.timer_horizon,
+            cfg.webhook_allow_private_targets,
+            allowed_hosts=cfg.webhook_allowed_hosts,
+        )
         ((timer, created),) = TimerStore().create([new], created_by=f"dag:{ti.dag_id}")
         self.log.info(
             "%s timer %s for %s at %s", "Scheduled" if created else "Reusing", timer.id, timer.url, timer.fire_at

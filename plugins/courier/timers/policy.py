@@ -1,5 +1,7 @@
 """Which webhook targets Courier will call: http(s) only, and no private, loopback, link-local or other
 non-public address unless ``[courier] webhook_allow_private_targets`` is set (server-side request forgery).
+``[courier] webhook_allowed_hosts``, when set, narrows targets further to the listed hosts (``*.example.com``
+matches sub-domains); it is checked before any name is resolved.
 
 Names are resolved and every address they resolve to must pass; the dispatcher checks again at fire time
 (with a short cache), so a name that later resolves to a private address is refused then too.
@@ -46,6 +48,23 @@ def split_target(url: str) -> str:
     return parts.hostname
 
 
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """Whether ``host`` is in the allow list (an empty list allows every host)."""
+    if not allowed_hosts:
+        return True
+    host = host.lower().rstrip(".")
+    for pattern in allowed_hosts:
+        pattern = pattern.lower().rstrip(".")
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def check_host(host: str, allowed_hosts: tuple[str, ...]) -> None:
+    if not host_allowed(host, allowed_hosts):
+        raise TargetRefused(f"host {host!r} is not in [courier] webhook_allowed_hosts ({', '.join(allowed_hosts)})")
+
+
 def refused_address(address: str) -> str | None:
     """Why ``address`` is not a public unicast address, or None when it is."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -69,9 +88,10 @@ def check_addresses(host: str, addresses: list[str]) -> None:
             )
 
 
-def check_url(url: str, allow_private: bool, resolver: Resolver = resolve) -> None:
+def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, allowed_hosts: tuple[str, ...] = ()) -> None:
     """Raise :class:`TargetRefused` unless Courier may POST to ``url``."""
     host = split_target(url)
+    check_host(host, allowed_hosts)
     if allow_private:
         return
     try:
@@ -84,8 +104,9 @@ def check_url(url: str, allow_private: bool, resolver: Resolver = resolve) -> No
 class AsyncPolicy:
     """The fire-time check: same rules, non-blocking resolution, answers cached for ``ttl`` seconds."""
 
-    def __init__(self, allow_private: bool, ttl: float = 60.0) -> None:
+    def __init__(self, allow_private: bool, ttl: float = 60.0, allowed_hosts: tuple[str, ...] = ()) -> None:
         self.allow_private = allow_private
+        self.allowed_hosts = allowed_hosts
         self.ttl = ttl
         self._cache: dict[str, tuple[float, str | None]] = {}
 
@@ -93,6 +114,7 @@ class AsyncPolicy:
         """Why ``url`` may not be called now, or None."""
         try:
             host = split_target(url)
+            check_host(host, self.allowed_hosts)
         except TargetRefused as exc:
             return str(exc)
         if self.allow_private:
