@@ -7,12 +7,13 @@ database (`FOR UPDATE SKIP LOCKED` + lease, woken at once by `LISTEN/NOTIFY`), f
 instant with a signed `POST url + id` (Standard Webhooks), retries failures on the configured schedule and
 records every attempt.
 
-Shape: a `@continuous` DAG (`max_active_runs=1`) whose one task defers at once to `TimerDispatchTrigger`,
-so the loop lives in the **triggerer** and holds no worker slot. The run stays `running` while the
-dispatcher works; if the triggerer restarts, Airflow hands the trigger to the next triggerer and the
-dispatcher resumes from the database. If the task fails, it retries, and a continuous DAG starts a new run
-when a run ends, so a dispatcher is always back within seconds. More triggerers (HA) or dispatchers share
-the work without double firing. See `docs/timers.md`.
+Shape: a `@continuous` DAG (`max_active_runs=1`) whose two tasks (`dispatch_1`, `dispatch_2`) defer at
+once to `TimerDispatchTrigger`, so two dispatchers live in the **triggerer(s)** and hold no worker slot.
+They share the timers through leases in the database and heartbeat every 0.15 s: when one dies (its
+triggerer is killed), the other takes its timers over within a second. With `[courier]
+timer_trigger_queues` (set by `courier up --triggerers 2`) each runs on its own triggerer. A restarted
+triggerer resumes its dispatcher; a failed task retries, and a continuous DAG starts a new run when a run
+ends. See `docs/timers.md`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from courier.timers.operators import TimerDispatcherOperator
     default_args={"retries": 5, "retry_delay": timedelta(seconds=5)},
 )
 def webhook_timers() -> None:
-    TimerDispatcherOperator(task_id="dispatch")
+    for slot in (1, 2):
+        TimerDispatcherOperator(task_id=f"dispatch_{slot}", slot=slot)
 
 
 webhook_timers()

@@ -36,3 +36,18 @@ def s3_client(endpoint_url: str) -> Any:
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+
+
+def api_app(role: str = "admin", username: str = "tester") -> Any:
+    """The Courier app with Airflow's ``SimpleAuthManager`` initialised and every request made as a user of
+    ``role`` (``viewer``, ``user``, ``op``, ``admin``): authorization runs for real, authentication is skipped."""
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from courier.api.app import create_app
+
+    init_auth_manager()
+    app = create_app()
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username=username, role=role)
+    return app

@@ -8,6 +8,10 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from courier.runtime.stack import Stack
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -16,7 +20,7 @@ def _up(args: argparse.Namespace) -> int:
     from courier.runtime.stack import Stack, StackError
 
     home = Path(args.home or os.environ.get("COURIER_HOME", ".courier"))
-    stack = Stack(home=home, port=args.port)
+    stack = Stack(home=home, port=args.port, triggerers=args.triggerers)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -41,6 +45,7 @@ def _up(args: argparse.Namespace) -> int:
             if not results:
                 print("no DAG tagged 'smoke' was found", file=sys.stderr)
             return 1 if failed or not results else 0
+        _seed_demo(stack)
         print("Press Ctrl-C to stop.", flush=True)
         stack.watch()
         return 0
@@ -54,6 +59,21 @@ def _up(args: argparse.Namespace) -> int:
         stack.stop()
         left = stack.leftovers()
         print("stopped" + (f" (left behind: {left})" if left else ""), flush=True)
+
+
+def _seed_demo(stack: Stack) -> None:
+    """Make demo timers and a fan-out run so Courier's pages (Plugins -> Courier) show live data at once."""
+    from courier.demo.seed import seed
+
+    api = stack.api()
+    try:
+        made = seed(api, stack.demo_url)
+        print(f"  pages:  {stack.url}/plugin/courier   (Plugins -> Courier; demo data: {made['timers']} timer(s),"
+              f" {made['fanout_runs']} fan-out run(s))", flush=True)  # fmt: skip
+    except Exception as exc:  # the demo data is a convenience: never stop the stack for it
+        print(f"  ..    demo data not created ({type(exc).__name__}: {exc}); the pages start empty", flush=True)
+    finally:
+        api.close()
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -104,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the embedded stack (PostgreSQL + Airflow + Courier)")
     up.add_argument("--home", help="data, config and logs (default .courier/, env COURIER_HOME)")
     up.add_argument("--port", type=int, default=int(os.environ.get("COURIER_PORT", "8080")), help="API server port")
+    up.add_argument(
+        "--triggerers",
+        type=int,
+        default=int(os.environ.get("COURIER_TRIGGERERS", "1")),
+        help="triggerers to run (env COURIER_TRIGGERERS); 2 gives each timer dispatcher its own (sub-second failover)",
+    )
     up.add_argument("--smoke", action="store_true", help="run each unattended DAG once, print a table, stop")
     up.add_argument("--smoke-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     up.set_defaults(func=_up)
@@ -122,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from courier.timers.cli import register as register_timers
 
     register_timers(sub)
+    from courier.specs.cli import register as register_specs
+
+    register_specs(sub)
     return parser
 
 

@@ -66,6 +66,16 @@ def _host_list(raw: str) -> tuple[str, ...]:
     return hosts
 
 
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+
+
+def _queue_list(raw: str) -> tuple[str, ...]:
+    queues = tuple(q.strip() for q in raw.split(",") if q.strip())
+    if not all(_QUEUE_RE.match(q) for q in queues):
+        raise CourierConfigError("timer_trigger_queues", raw, "queue names (letters, digits, _ . -), comma-separated")
+    return queues
+
+
 def _storage_base(raw: str) -> str:
     value = raw.strip().rstrip("/")
     scheme = value.split("://", 1)[0] if "://" in value else ""
@@ -192,6 +202,52 @@ SETTINGS: tuple[Setting, ...] = (
         "How far ahead (seconds) a timer may be scheduled; default 30 days.",
         _positive("timer_horizon", 10 * 365 * 24 * 3600),
     ),
+    Setting(
+        "timer_trigger_queues",
+        "",
+        "Comma-separated trigger queues of the webhook_timers dispatchers (the n-th dispatcher uses the n-th), "
+        "with [triggerer] queues_enabled and one triggerer per queue (`airflow triggerer --queues default,<q>`), "
+        "so each dispatcher lives on its own triggerer. Empty: any triggerer.",
+        _queue_list,
+    ),
+    Setting(
+        "job_timeout",
+        "900",
+        "Seconds one attempt of a delayed-request job may take at the processor before it counts as failed "
+        "(retried once, then the job is failed).",
+        _positive("job_timeout", 7 * 24 * 3600),
+    ),
+    Setting(
+        "job_max_upload_bytes",
+        str(100 * 1024 * 1024),
+        "Largest file POST /courier/jobs/files accepts (bytes); larger uploads are refused with 413.",
+        _positive("job_max_upload_bytes", 1024**4),
+    ),
+    Setting(
+        "stats_raw_retention",
+        "600",
+        "Seconds raw stats events are kept once their minute is rolled up (never dropped before); events "
+        "older than this are refused at ingest.",
+        _positive("stats_raw_retention", 7 * 24 * 3600),
+    ),
+    Setting(
+        "stats_rollup_retention",
+        str(30 * 24 * 3600),
+        "Seconds per-minute stats roll-ups are kept (default 30 days).",
+        _positive("stats_rollup_retention", 10 * 365 * 24 * 3600),
+    ),
+    Setting(
+        "stats_max_batch_events",
+        "10000",
+        "Most events one POST /courier/stats may carry (422 past it).",
+        _positive("stats_max_batch_events", 1_000_000),
+    ),
+    Setting(
+        "stats_max_body_bytes",
+        str(8 * 1024 * 1024),
+        "Largest POST /courier/stats body in bytes (413 past it).",
+        _positive("stats_max_body_bytes", 1024**3),
+    ),
 )
 
 
@@ -209,6 +265,13 @@ class CourierConfig:
     webhook_timeout: float = 15.0
     timer_horizon: float = 30 * 24 * 3600.0
     webhook_allowed_hosts: tuple[str, ...] = ()
+    timer_trigger_queues: tuple[str, ...] = ()
+    job_timeout: float = 900.0
+    job_max_upload_bytes: float = 100 * 1024 * 1024
+    stats_raw_retention: float = 600.0
+    stats_rollup_retention: float = 30 * 24 * 3600.0
+    stats_max_batch_events: float = 10_000
+    stats_max_body_bytes: float = 8 * 1024 * 1024
 
 
 def _raw_value(setting: Setting) -> str:
@@ -216,6 +279,15 @@ def _raw_value(setting: Setting) -> str:
 
     value = conf.get(SECTION, setting.key, fallback=None)
     return setting.default_text() if value is None else str(value)
+
+
+def load_one(key: str) -> Any:
+    """Read and validate one ``[courier]`` setting: for hot paths, where :func:`load` (every setting, some of
+    them slow to check) is too much (``POST /courier/stats`` reads its limits this way)."""
+    for setting in SETTINGS:
+        if setting.key == key:
+            return setting.parse(_raw_value(setting))
+    raise KeyError(f"no [courier] setting {key!r}")
 
 
 def load(overrides: dict[str, str] | None = None) -> CourierConfig:

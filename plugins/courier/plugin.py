@@ -1,11 +1,47 @@
-"""The Airflow plugin: mounts the Courier API in the Airflow API server at ``/courier``."""
+"""The Airflow plugin: mounts the Courier API in the Airflow API server at ``/courier`` and puts Courier's
+pages (served by that app under ``/courier/ui``) in Airflow's navigation."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
 from courier.api.app import create_app
 from courier.api.errors import UnroutablePathGuard
+
+PAGES = (
+    # (name in the navigation and iframe title, path under /courier/ui, url_route)
+    ("Overview", "", "courier"),
+    ("Timers", "timers", "courier-timers"),
+    ("Jobs", "jobs", "courier-jobs"),
+    ("Stats", "stats", "courier-stats"),
+    ("Specs", "specs", "courier-specs"),
+    ("Reports", "reports", "courier-reports"),
+    ("Pages", "pages", "courier-pages"),
+)
+"""Courier's pages in Airflow's navigation (Plugins → Courier), each shown at ``/plugin/<url_route>``."""
+
+
+def ui_views() -> list[dict[str, Any]]:
+    """The plugin's UI entries: a nav item per page, and a "Courier" tab on every DAG run's page.
+
+    Relative ``href``s (no leading slash): Airflow's UI resolves them against its own base URL, so the pages
+    keep working when Airflow is served under a sub-path.
+    """
+    views: list[dict[str, Any]] = [
+        {"name": name, "href": f"courier/ui/{path}", "url_route": route, "category": "Courier", "destination": "nav"}
+        for name, path, route in PAGES
+    ]
+    views.append(
+        {
+            "name": "Courier",
+            "href": "courier/ui/run?dag_id={DAG_ID}&run_id={RUN_ID}",
+            "url_route": "courier-run",
+            "destination": "dag_run",
+        }
+    )
+    return views
 
 
 class CourierPlugin(AirflowPlugin):
@@ -13,6 +49,7 @@ class CourierPlugin(AirflowPlugin):
 
     name = "courier"
     fastapi_apps = [{"app": create_app(), "url_prefix": "/courier", "name": "Courier"}]
+    external_views = ui_views()
     fastapi_root_middlewares = [
         {"middleware": UnroutablePathGuard, "args": [], "kwargs": {"prefix": "/courier"}, "name": "courier-paths"}
     ]

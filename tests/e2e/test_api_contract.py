@@ -63,7 +63,7 @@ def test_service_user_changes_without_admin(stack: Stack) -> None:
         assert created.status_code == 201, created.text
         timer_id = created.json()["id"]
         seen = viewer.request("GET", f"/courier/timers/{timer_id}")
-        assert seen.status_code == 200 and seen.json()["status"] == "pending", seen.text
+        assert seen.status_code == 200 and seen.json()["status"] == "scheduled", seen.text
         assert viewer.request("DELETE", f"/courier/timers/{timer_id}").status_code == 403
         cancelled = service.request("DELETE", f"/courier/timers/{timer_id}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text

@@ -83,6 +83,8 @@ def test_courier_up_serves_stops_and_restarts_with_its_data(tmp_path: Path) -> N
         assert f"UI:     http://127.0.0.1:{port}" in output
         assert "admin / e2e-secret-pw" in output
         assert "waiting for" in output  # progress is shown while starting
+        seeded = "(Plugins -> Courier; demo data: 4 timer(s), 1 fan-out run(s))"
+        assert seeded in output  # Courier's pages have data to show
         assert (home / "admin-password").read_text().strip() == "e2e-secret-pw"
         assert "courier_selfcheck" in _airflow(env, "dags", "list", "-o", "plain")
         assert '"courier"' in _airflow(env, "plugins", "-o", "json")

@@ -9,19 +9,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.helpers import api_app
+
 TARGET = "http://127.0.0.1:9/hooks/"
 
 
 @pytest.fixture
 def client(courier_db: str, webhook_secret: str) -> Iterator[TestClient]:
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.api_fastapi.core_api.security import get_user
-
-    from courier.api.app import create_app
-
-    app = create_app()
-    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="tester", role="admin")
-    with TestClient(app) as test_client:
+    with TestClient(api_app("admin")) as test_client:
         yield test_client
 
 
@@ -122,7 +117,7 @@ def test_cancel(client: TestClient, courier_db: str) -> None:
     cancelled = client.delete(f"/timers/{timer['id']}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     again = client.delete(f"/timers/{timer['id']}")
-    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"][0]["msg"]
     with psycopg.connect(courier_db) as conn:
         conn.execute("UPDATE courier_timers SET status = 'delivered'")
     assert client.delete(f"/timers/{timer['id']}").status_code == 409

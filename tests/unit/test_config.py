@@ -41,6 +41,7 @@ def test_environment_overrides_are_read(monkeypatch: pytest.MonkeyPatch) -> None
         ("webhook_timeout", "0", "> 0 and <= 300"),
         ("webhook_timeout", "nan", "> 0 and <= 300"),
         ("timer_horizon", "-1", "> 0"),
+        ("timer_trigger_queues", "courier_timers_1,bad queue", "queue names"),
     ],
 )
 def test_invalid_value_names_setting_and_accepted_values(key: str, value: str, accepted: str) -> None:
@@ -81,3 +82,8 @@ def test_timer_settings_parse() -> None:
     assert cfg.webhook_retry_schedule == (0.0, 2.5, 60.0)
     assert cfg.webhook_timeout == 3.0 and cfg.timer_horizon == 3600.0
     assert load({"webhook_retry_schedule": ""}).webhook_retry_schedule == ()  # no retries at all
+    assert load({"timer_trigger_queues": " courier_timers_1, courier_timers_2 "}).timer_trigger_queues == (
+        "courier_timers_1",
+        "courier_timers_2",
+    )
+    assert load({}).timer_trigger_queues == ()  # any triggerer

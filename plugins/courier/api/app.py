@@ -18,7 +18,14 @@ OPENAPI_SERVER = "/courier"
 def create_app() -> FastAPI:
     """Build the app; every route, the OpenAPI document included, requires Airflow authentication."""
     from courier.api import health
+    from courier.jobs import api as jobs_api
+    from courier.pages import api as pages_api
+    from courier.reports import api as reports_api
+    from courier.specs import api as specs_api
+    from courier.stats import api as stats_api
     from courier.timers import api as timers_api
+    from courier.ui import insights
+    from courier.ui import views as ui_views
 
     # FastAPI's own /openapi.json and /docs would be anonymous: turn them off and serve the
     # document from an authenticated route instead (GET /courier/openapi.json with a bearer token).
@@ -34,6 +41,16 @@ def create_app() -> FastAPI:
     common = errors.error_responses(*errors.DEFAULT_RESPONSES)
     app.include_router(health.router, dependencies=[access("health")], responses=common)
     app.include_router(timers_api.router, dependencies=[access("timers")], responses=common)
+    app.include_router(stats_api.router, dependencies=[access("stats")], responses=common)
+    app.include_router(jobs_api.router, dependencies=[access("jobs")], responses=common)
+    # The one route without a bearer token: the processor GETs a pushed file with an expiring HMAC signature.
+    app.include_router(jobs_api.files_router, responses=errors.error_responses(403, 404, 422, 503))
+    app.include_router(reports_api.router, dependencies=[access("reports")], responses=common)
+    app.include_router(pages_api.router, dependencies=[access("pages")], responses=common)
+    app.include_router(specs_api.router, dependencies=[access("specs")], responses=common)
+    app.include_router(insights.timers_router, dependencies=[access("timers")], responses=common)
+    app.include_router(insights.jobs_router, dependencies=[access("jobs")], responses=common)
+    ui_views.install(app)  # HTML pages under /ui, each router behind its resource's access(...)
 
     meta = APIRouter(tags=["meta"])
 
@@ -65,8 +82,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         document["security"] = [{"AirflowBearer": []}]
         for path_item in document.get("paths", {}).values():
             for operation in path_item.values():
-                if isinstance(operation, dict):
-                    operation.pop("security", None)  # Airflow's own OAuth2 form entries: one scheme instead
+                if isinstance(operation, dict) and operation.get("security"):
+                    operation.pop("security")  # Airflow's own OAuth2 form entries: one scheme instead
+                # an explicit empty list stays: that operation takes no bearer token (the signed file URL)
         components.get("securitySchemes", {}).pop("OAuth2PasswordBearer", None)
         components.get("securitySchemes", {}).pop("HTTPBearer", None)
         app.openapi_schema = document

@@ -13,6 +13,29 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 DATABASE_URL_ENV = "COURIER_DATABASE_URL"
+CONNECT_TIMEOUT = 3
+"""Seconds a connection attempt to the Courier database may take: an unreachable server fails fast (the API
+answers 503, dispatchers and triggers retry) instead of hanging. Added to every conninfo that lacks one."""
+
+
+class CourierDbNotConfigured(LookupError):
+    """Neither ``COURIER_DATABASE_URL`` nor the ``courier_db`` connection is set; the message says what to do."""
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(
+            f"no Courier database is configured: define the Airflow connection `{conn_id}` (for example "
+            f"AIRFLOW_CONN_{conn_id.upper()}=postgresql://user:password@host:5432/courier) or set "
+            f"{DATABASE_URL_ENV}, then create its tables with `courier db migrate`"
+        )
+
+
+def with_connect_timeout(url: str, seconds: int = CONNECT_TIMEOUT) -> str:
+    """Return ``url`` with ``connect_timeout`` added unless it names one (URL or ``key=value`` form)."""
+    if "connect_timeout" in url:
+        return url
+    if "://" not in url:
+        return f"{url} connect_timeout={seconds}".strip()
+    return f"{url}{'&' if '?' in url else '?'}connect_timeout={seconds}"
 
 
 def _normalise_url(url: str) -> str:
@@ -67,13 +90,19 @@ class CourierDbHook(BaseHook):
         """Return the libpq URL of the Courier database."""
         url = os.environ.get(DATABASE_URL_ENV)
         if url:
-            return _normalise_url(url)
-        return conninfo_from_connection(self.get_connection(self.courier_db_conn_id))
+            return with_connect_timeout(_normalise_url(url))
+        try:
+            conn = self.get_connection(self.courier_db_conn_id)
+        except Exception as exc:  # AirflowNotFoundException from the SDK or the core, by version and context
+            if "isn't defined" in str(exc) or type(exc).__name__ == "AirflowNotFoundException":
+                raise CourierDbNotConfigured(self.courier_db_conn_id) from exc
+            raise
+        return with_connect_timeout(conninfo_from_connection(conn))
 
     def get_conn(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         """Open a new (autocommit by default) connection."""
-        return psycopg.connect(self.conninfo(), autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(self.conninfo(), autocommit=autocommit)
 
     async def aget_conn(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
         """Open a new asynchronous connection."""
-        return await psycopg.AsyncConnection.connect(self.conninfo(), autocommit=autocommit, connect_timeout=10)
+        return await psycopg.AsyncConnection.connect(self.conninfo(), autocommit=autocommit)

@@ -11,6 +11,8 @@ ROUTER_MODULES: list[str] = [
     "courier.demo.paged_api",
     "courier.demo.report_api",
     "courier.demo.receiver",
+    "courier.demo.spec_site",
+    "courier.demo.processor",
 ]
 
 

@@ -138,6 +138,7 @@ class CollectReportOperator(BaseOperator):
             TicketStore().finish(key, ticket, "collected", path=stored["path"])
             self.log.info("Report %s stored by the trigger: %d rows, %d bytes at %s after %.1fs and %d polls",
                           ticket, stored["rows"], stored["bytes"], stored["path"], event["waited"], event["polls"])  # fmt: skip
+            _record_wait(key.dag_id, float(event["waited"]))
             return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
             if event.get("status") == "error":  # the server gave up on this ticket: a retry asks again
@@ -180,7 +181,15 @@ class CollectReportOperator(BaseOperator):
         TicketStore().finish(key, ticket, "collected", path=stored["path"])
         self.log.info("Stored report %s: %d rows, %d bytes at %s after %.1fs and %d polls",
                       ticket, stored["rows"], stored["bytes"], stored["path"], waited, polls)  # fmt: skip
+        _record_wait(key.dag_id, waited)
         return {**stored, "ticket": ticket, "seconds_waited": round(waited, 3), "polls": polls}
+
+
+def _record_wait(dag_id: str, waited: float) -> None:
+    """The report's wait time as a Courier stat (best effort: never fails the collection)."""
+    from courier.stats import emit
+
+    emit.record([emit.event("courier.reports.wait_seconds", waited, "timer", {"dag_id": dag_id})])
 
 
 def store_report(storage_base_override: str | None, dag_id: str, slot: str, ticket: str, body: bytes) -> dict[str, Any]:

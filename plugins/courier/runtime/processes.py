@@ -3,36 +3,98 @@
 Every child gets ``COURIER_STACK_ID`` in its environment. Airflow components fork workers and task
 processes of their own; the tag lets :meth:`Supervisor.stop` find and end every descendant, even one
 that left its process group, so a stopped stack leaves no orphans.
+
+Children never outlive the supervising process, even when it is killed with SIGKILL: each child asks the
+kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and a small watchdog process
+(``python -m courier.runtime.processes watchdog``) ends every tagged descendant (grandchildren that
+``PR_SET_PDEATHSIG`` does not reach) once the supervisor is gone. :meth:`Supervisor.respawn` starts an
+exited child again with the same command; :class:`RestartPolicy` says when and how often.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import psutil
 
 STACK_ID_ENV = "COURIER_STACK_ID"
+COMPONENT_ENV = "COURIER_COMPONENT"
+"""Which child of the stack a process belongs to (inherited by everything it forks, like the tag)."""
+PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
 
 
-def tagged_processes(stack_id: str) -> list[psutil.Process]:
-    """Return running processes whose environment carries ``COURIER_STACK_ID=<stack_id>``."""
-    marker = f"{STACK_ID_ENV}={stack_id}".encode()
+def die_with_parent() -> None:
+    """``preexec_fn``: have the kernel SIGKILL this child when the process that started it dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def ordinal(n: int) -> str:
+    """Return ``1st``, ``2nd``, ``3rd``, ``4th``, ... ``11th``, ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass
+class RestartPolicy:
+    """When an exited child is started again, and when its exits count as a crash loop.
+
+    :param crash_loop: this many exits of one child ...
+    :param crash_window: ... within this many seconds is a crash loop: the stack stops.
+    :param report_window: the restart line counts exits over this many seconds ("2nd time in 10 min").
+    :param first_delay: backoff before the first restart; doubled for each recent exit, up to ``max_delay``.
+    """
+
+    crash_loop: int = 5
+    crash_window: float = 120.0
+    report_window: float = 600.0
+    first_delay: float = 2.0  # lets a surviving peer take over before a restart competes for the CPU
+    max_delay: float = 15.0
+    exits: dict[str, deque[float]] = field(default_factory=dict)
+
+    def record_exit(self, name: str, now: float | None = None) -> tuple[int, bool, float]:
+        """Record an exit of ``name``; return (exits in the report window, crash loop?, backoff seconds)."""
+        now = time.monotonic() if now is None else now
+        times = self.exits.setdefault(name, deque())
+        times.append(now)
+        while times and times[0] < now - self.report_window:
+            times.popleft()
+        recent = sum(1 for t in times if t >= now - self.crash_window)
+        delay = min(self.first_delay * 2 ** (recent - 1), self.max_delay)
+        return len(times), recent >= self.crash_loop, delay
+
+    def describe(self, name: str, code: int | None, count: int) -> str:
+        minutes = f"{self.report_window / 60:g} min"
+        return f"{name} exited with code {code}; restarted ({ordinal(count)} time in {minutes})"
+
+
+def tagged_processes(stack_id: str, component: str | None = None) -> list[psutil.Process]:
+    """Return running processes whose environment carries ``COURIER_STACK_ID=<stack_id>`` (and, when
+    ``component`` is given, ``COURIER_COMPONENT=<component>``): a child and all it forked, even in other
+    process groups (Airflow's task and trigger runners set their own)."""
+    markers = {f"{STACK_ID_ENV}={stack_id}".encode()}
+    if component is not None:
+        markers.add(f"{COMPONENT_ENV}={component}".encode())
     found = []
     for pid in psutil.pids():
         if pid == os.getpid():
             continue
         try:
             with open(f"/proc/{pid}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
+                if markers <= set(fh.read().split(b"\0")):
                     found.append(psutil.Process(pid))
         except (OSError, psutil.Error):
             continue
@@ -48,6 +110,16 @@ class Child:
     log_path: Path
     log_file: IO[bytes]
     stop_signal: int = signal.SIGTERM
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+
+    def tail(self, lines: int = 25) -> str:
+        """Return the last ``lines`` lines of the child's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
 
 class Supervisor:
@@ -57,6 +129,7 @@ class Supervisor:
         self.stack_id = stack_id
         self.log_dir = log_dir
         self.children: list[Child] = []
+        self.watchdog: subprocess.Popen[bytes] | None = None
 
     def start(
         self,
@@ -71,7 +144,7 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        child_env = {**env, STACK_ID_ENV: self.stack_id}
+        child_env = {**env, STACK_ID_ENV: self.stack_id, COMPONENT_ENV: name}
         process = subprocess.Popen(
             argv,
             env=child_env,
@@ -80,22 +153,48 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `courier up` only; it stops children in order
             user=user,
+            preexec_fn=die_with_parent,  # runs after the switch to `user`, which would clear it
         )
-        child = Child(name, process, log_path, log_file, stop_signal)
+        child = Child(name, process, log_path, log_file, stop_signal, argv, env, user)
         self.children.append(child)
         log.debug("started %s (pid %d): %s", name, process.pid, " ".join(argv))
         return child
+
+    def respawn(self, child: Child) -> Child:
+        """Start an exited ``child`` again with the same command, after ending everything it left behind."""
+        _kill_group(child.process.pid, signal.SIGKILL)
+        self.kill_component(child.name)
+        child.log_file.close()
+        self.children.remove(child)
+        return self.start(child.name, child.argv, child.env, user=child.user, stop_signal=child.stop_signal)
+
+    def start_watchdog(self) -> None:
+        """Start the process that ends every tagged descendant if this one dies without stopping them."""
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            return
+        argv = [sys.executable, "-m", "courier.runtime.processes", "watchdog", str(os.getpid()), self.stack_id]
+        self.watchdog = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def failed(self) -> list[Child]:
         """Return children that have exited."""
         return [c for c in self.children if c.process.poll() is not None]
 
     def stop_child(self, name: str, timeout: float = 20.0) -> None:
-        """Stop one child (SIGTERM, then SIGKILL after ``timeout``) and forget it."""
+        """Stop one child (SIGTERM, then SIGKILL after ``timeout``) and what it forked, and forget it."""
         for child in [c for c in self.children if c.name == name]:
             _terminate_group(child.process, child.stop_signal, timeout)
+            self.kill_component(name)
             child.log_file.close()
             self.children.remove(child)
+
+    def kill_component(self, name: str) -> list[int]:
+        """SIGKILL every process of child ``name`` (it and all it forked, in any process group)."""
+        killed = []
+        for proc in tagged_processes(self.stack_id, name):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                killed.append(proc.pid)
+        return killed
 
     def stop(self, timeout: float = 20.0, *, keep: tuple[str, ...] = ()) -> None:
         """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any tagged stragglers."""
@@ -108,6 +207,10 @@ class Supervisor:
                 log.warning("killing leftover process %d (%s)", proc.pid, proc.name())
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
+            if self.watchdog is not None:
+                self.watchdog.kill()
+                self.watchdog.wait()
+                self.watchdog = None
 
 
 def _terminate_group(process: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
@@ -128,3 +231,33 @@ def _terminate_group(process: subprocess.Popen[bytes], sig: int, timeout: float)
 def _kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def end_stack(stack_id: str, rounds: int = 20) -> list[int]:
+    """SIGKILL every process tagged with ``stack_id`` (repeatedly: a dying parent may fork); return their pids."""
+    ended: list[int] = []
+    for _ in range(rounds):
+        found = tagged_processes(stack_id)
+        if not found:
+            break
+        for proc in found:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                ended.append(proc.pid)
+        time.sleep(0.1)
+    return ended
+
+
+def _watchdog(parent: int, stack_id: str, interval: float = 0.2) -> None:
+    """Wait for ``parent`` to die, then end every process of its stack."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is for `courier up`
+    while os.getppid() == parent and psutil.pid_exists(parent):
+        time.sleep(interval)
+    end_stack(stack_id)
+
+
+if __name__ == "__main__":  # python -m courier.runtime.processes watchdog <parent pid> <stack id>
+    if len(sys.argv) == 4 and sys.argv[1] == "watchdog":
+        _watchdog(int(sys.argv[2]), sys.argv[3])
+    else:
+        sys.exit("usage: python -m courier.runtime.processes watchdog <parent pid> <stack id>")

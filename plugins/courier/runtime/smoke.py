@@ -9,6 +9,8 @@ from typing import Any
 from courier.runtime.airflow_api import AirflowApi
 
 SMOKE_TAG = "smoke"  # DAGs that can run unattended, start to finish, carry this tag
+SMOKE_CONF: dict[str, dict[str, Any]] = {"delayed_request": {"demo_jobs": 2}}
+"""Run conf of smoke runs, per DAG: ``delayed_request`` queues two small demo jobs and processes them."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ def run_smoke(
     api: AirflowApi, timeout: float = 300.0, conf: dict[str, dict[str, Any]] | None = None
 ) -> list[SmokeResult]:
     """Trigger every DAG tagged ``courier`` and ``smoke`` once, all at once, and wait for each to finish."""
-    conf = conf or {}
+    conf = {**SMOKE_CONF, **(conf or {})}
     dags = [d for d in api.dags(tag="courier") if SMOKE_TAG in {t["name"] for t in d.get("tags", [])}]
     started: dict[str, tuple[str, float]] = {}
     for dag in sorted(dags, key=lambda d: d["dag_id"]):

@@ -27,7 +27,7 @@ from courier.config import courier_home
 from courier.db import migrate as db_migrate
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.postgres import EmbeddedPostgres, free_port
-from courier.runtime.processes import Supervisor, tagged_processes
+from courier.runtime.processes import RestartPolicy, Supervisor, end_stack, tagged_processes
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,11 @@ USERS = {ADMIN_USER: "admin", "viewer": "viewer", "service": "user"}
 only; ``service`` (role ``user``) may also create and change them (post stats, submit jobs) without admin."""
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
-DEMO_CONNECTIONS = ("report_api_default", "paged_api_default")
+DEMO_CONNECTIONS = ("report_api_default", "paged_api_default", "spec_site_default", "jobs_api_default")
 PARALLELISM = 4  # LocalExecutor pre-forks this many workers; 4 suits a 2-core machine
+TIMER_QUEUE = "courier_timers_{}"
+"""Trigger queue of the n-th timer dispatcher when ``courier up`` runs several triggerers: triggerer n
+consumes ``default`` and this queue, so each dispatcher lives on its own triggerer (docs/timers.md)."""
 
 
 class StackError(RuntimeError):
@@ -104,6 +107,7 @@ class Stack:
     :param dags_folder: DAG folder the dag-processor reads.
     :param extra_env: Environment added to every component (tests point connections here).
     :param progress: Called with one line per step.
+    :param triggerers: How many triggerers to run; with 2 or more each timer dispatcher gets its own.
     """
 
     home: Path = field(default_factory=courier_home)
@@ -112,6 +116,8 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     progress: Callable[[str], None] = print
     stack_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    triggerers: int = 1
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -122,6 +128,7 @@ class Stack:
         self.admin_password = ""
         self.demo_url = ""
         self.started_at = 0.0
+        self._respawn_at: dict[str, float] = {}
 
     # ----------------------------------------------------------------- properties
     @property
@@ -139,22 +146,60 @@ class Stack:
         return str(json.loads((self.home / "user-passwords.json").read_text())[user])
 
     # ----------------------------------------------------------------- start
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Airflow components of this stack: :data:`COMPONENTS`, plus ``triggerer-2``... for more triggerers."""
+        return (*COMPONENTS, *(f"triggerer-{n}" for n in range(2, self.triggerers + 1)))
+
     def start(self, timeout: float = 240.0) -> None:
         """Start everything and return once Airflow is healthy and the Courier DAGs are parsed."""
         self.started_at = time.monotonic()
         self._validate_courier_settings()
+        if self.triggerers < 1:
+            raise StackError(f"--triggerers must be 1 or more, not {self.triggerers}")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._end_leftovers()
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} is already in use: stop what uses it or pass --port N")
         if not self.dags_folder.is_dir():
             raise StackError(f"DAG folder {self.dags_folder} does not exist: set COURIER_DAGS_FOLDER")
-        self.home.mkdir(parents=True, exist_ok=True)
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         (self.airflow_home / "plugins").mkdir(exist_ok=True)
+        self.supervisor.start_watchdog()  # from here on, a killed `courier up` takes its children along
+        (self.home / "stack.json").write_text(json.dumps({"stack_id": self.stack_id, "pid": os.getpid()}) + "\n")
         try:
             self._start(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _end_leftovers(self) -> None:
+        """End what is left of an earlier stack on this home (its supervisor was killed), saying so."""
+        path = self.home / "stack.json"
+        try:
+            earlier = json.loads(path.read_text())
+            stack_id, pid = str(earlier["stack_id"]), int(earlier["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if stack_id == self.stack_id:
+            return
+        import psutil
+
+        if pid != os.getpid() and psutil.pid_exists(pid):
+            try:
+                alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and any(
+                    proc.pid != pid for proc in tagged_processes(stack_id)
+                )
+            except psutil.Error:
+                alive = False
+            if alive:
+                raise StackError(f"another `courier up` (pid {pid}) is running on {self.home}: stop it first")
+        ended = end_stack(stack_id)
+        if ended:
+            self.progress(
+                f"  ok  ended {len(ended)} leftover process(es) of an earlier `courier up` on this home "
+                f"(pid {pid}, stack {stack_id[:8]}): {', '.join(map(str, sorted(set(ended))))}"
+            )
 
     def _validate_courier_settings(self) -> None:
         """Check [courier] as the components will see it, before anything starts; a bad value is named."""
@@ -178,10 +223,10 @@ class Stack:
         self.progress(f"  ok  Courier database at schema version {version} ({len(applied)} migration(s) applied)")
 
         self._start_demo()
-        for name in COMPONENTS:
+        for name in self.components:
             self.start_component(name)
         self._write_env_file()
-        self.progress(f"  ..  started {', '.join(COMPONENTS)}; logs in {self.supervisor.log_dir}")
+        self.progress(f"  ..  started {', '.join(self.components)}; logs in {self.supervisor.log_dir}")
         deadline = time.monotonic() + timeout
         self._wait("api-server to answer", deadline, self._api_answers)
         self._wait("scheduler, triggerer and dag-processor heartbeats", deadline, self._components_healthy)
@@ -270,6 +315,9 @@ class Stack:
         cfg["api_auth"] = {"jwt_secret": stack_secrets.jwt_secret}
         cfg["dag_processor"] = {"refresh_interval": "30"}
         cfg["scheduler"] = {"enable_health_check": "True"}
+        if self.triggerers > 1:
+            # each triggerer consumes `default` and its own timer queue: one dispatcher per triggerer
+            cfg["triggerer"] = {"queues_enabled": "True"}
         cfg["courier"] = {
             "storage_base": (self.home / "data").as_uri(),
             "execution_mode": "local",
@@ -277,6 +325,9 @@ class Stack:
             # the demo's webhook receiver listens on loopback
             "webhook_allow_private_targets": "True",
         }
+        if self.triggerers > 1:
+            queues = (TIMER_QUEUE.format(n) for n in range(1, self.triggerers + 1))
+            cfg["courier"]["timer_trigger_queues"] = ",".join(queues)
         path = self.airflow_home / "airflow.cfg"
         with path.open("w") as fh:
             fh.write("# Written by `courier up` at every start; put lasting changes in AIRFLOW__* env vars.\n")
@@ -376,27 +427,57 @@ class Stack:
 
     # ----------------------------------------------------------------- run and stop
     def watch(self) -> None:
-        """Block until a component exits (raise) or the caller is interrupted."""
+        """Supervise until interrupted: restart what exits (with backoff); raise on a crash loop."""
         while True:
-            dead = self.supervisor.failed()
-            if dead:
-                child = dead[0]
-                raise StackError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
-            time.sleep(1)
+            self.supervise()
+            time.sleep(0.2)
+
+    def supervise(self) -> None:
+        """Restart exited children once their backoff has passed; raise :class:`StackError` on a crash loop.
+
+        Each exit prints one line ("triggerer exited with code -9; restarted (1st time in 10 min)"). A child
+        that exits :attr:`RestartPolicy.crash_loop` times within :attr:`RestartPolicy.crash_window` seconds
+        stops the stack with the last lines of its log.
+        """
+        now = time.monotonic()
+        for child in self.supervisor.failed():
+            due = self._respawn_at.get(child.name)
+            if due is None:
+                policy = self.restart_policy
+                count, looping, delay = policy.record_exit(child.name, now)
+                code = child.process.returncode
+                if looping:
+                    raise StackError(
+                        f"{child.name} is crash-looping ({policy.crash_loop} exits within "
+                        f"{policy.crash_window:g}s, last with code {code}); stopping. "
+                        f"Last lines of {child.log_path}:\n{child.tail()}"
+                    )
+                self.progress(f"  !!  {policy.describe(child.name, code, count)}" + (
+                    f" in {delay:.1f}s" if delay >= 1 else ""))  # fmt: skip
+                self._respawn_at[child.name] = due = now + delay
+            if now >= due:
+                del self._respawn_at[child.name]
+                self.supervisor.respawn(child)  # PostgreSQL too: clients reconnect once it accepts again
 
     def start_component(self, name: str) -> None:
-        """Start one Airflow component (``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``)."""
-        if name not in COMPONENTS:
-            raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
-        argv = [*self._airflow_argv(), name]
+        """Start one Airflow component (``api-server``, ``scheduler``, ``dag-processor``, ``triggerer[-N]``)."""
+        if name not in self.components:
+            raise ValueError(f"unknown component {name!r}; one of {', '.join(self.components)}")
+        kind, _, number = name.partition("-") if name.startswith("triggerer") else (name, "", "")
+        argv = [*self._airflow_argv(), kind]
         if name == "api-server":
             argv += ["--host", "127.0.0.1", "--port", str(self.port)]
-        self.supervisor.start(name, argv, self.env)
+        env = self.env
+        if kind == "triggerer" and self.triggerers > 1:
+            argv += ["--queues", f"default,{TIMER_QUEUE.format(int(number or 1))}"]
+        if number:  # a second triggerer on this machine needs its own log server port
+            env = {**env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+        self.supervisor.start(name, argv, env)
 
     def stop_component(self, name: str) -> None:
         """Stop one Airflow component (its children too), as an outage or a rolling restart would."""
-        if name not in COMPONENTS:
-            raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+        if name not in self.components:
+            raise ValueError(f"unknown component {name!r}; one of {', '.join(self.components)}")
         self.supervisor.stop_child(name)
 
     def stop(self) -> None:

@@ -11,12 +11,24 @@ share one database:
   dispatcher still holds the lease and the timer is still open (a cancel in between wins);
 * **send** - sleep to the exact instant and POST ``{id, scheduled_for, fired_at, payload}`` to
   ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt);
-* **record** - write the outcome and the attempt in batches, release the lease.
+* **record** - write the outcome and the attempt in batches, release the lease;
+* **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
+  ``courier_timer_dispatchers`` (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
+  another dispatcher's row has run out. It runs in a thread of its own with a blocking connection, so a
+  stalled event loop (the triggerer warns about 0.5 s stalls under load) is not mistaken for a death; it
+  stops renewing only when the loop has not ticked for ``stall_limit`` seconds (a hung dispatcher gives
+  its timers up).
 
-A dispatcher that stops cleanly hands its unfired claims back at once. One that dies leaves leases that
-expire (``claim_lease`` after the due time, or ``webhook_timeout`` + 5 s after a send began); another
-dispatcher then takes the timer and fires it with the same ``webhook-id``: the firing is committed once,
-the HTTP call is at-least-once, and the receiver can drop a repeat.
+A dispatcher that stops cleanly hands its unfired claims back at once. One that dies stops renewing its
+heartbeat: once its row is ``heartbeat_ttl`` old (0.6 s by default) a timer it claimed but had not marked
+is free, whatever its ``lease_until`` says, and the next claim of another dispatcher (woken at once) takes
+it. A timer it had marked ``firing`` (a send may be on the wire) waits ``firing_grace`` (5 s) more, so a
+live dispatcher stalled for less than that is never doubled by a takeover; one that finds its heartbeat
+ran out after it marked a timer does not send it. Marking ``firing`` requires
+both the lease and a live heartbeat row, so a dispatcher cut off from the database cannot mark a timer
+another one took over: the firing is committed once, the HTTP call is at-least-once (a re-send carries
+the same ``webhook-id``), and the receiver can drop a repeat. ``lease_until`` stays as the backstop
+(``claim_lease`` after the due time, ``webhook_timeout`` + 5 s after a send began).
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,7 +52,9 @@ import aiohttp
 import psycopg
 
 from courier import __version__
+from courier.db.hook import CONNECT_TIMEOUT
 from courier.http import parse_retry_after
+from courier.stats.emit import Recorder
 from courier.timers import signing
 from courier.timers.policy import AsyncPolicy
 from courier.timers.rules import Status, decide
@@ -52,7 +67,11 @@ WITH due AS (
     SELECT id FROM courier_timers
     WHERE status IN ('scheduled', 'firing', 'retrying')
       AND next_attempt_at <= now() + make_interval(secs => %(horizon)s)
-      AND (lease_until IS NULL OR lease_until < now())
+      AND (lease_until IS NULL OR lease_until < now()
+           OR NOT EXISTS (SELECT 1 FROM courier_timer_dispatchers d
+                          WHERE d.name = courier_timers.lease_owner
+                            AND d.alive_until >= now() - CASE WHEN courier_timers.status = 'firing'
+                                THEN make_interval(secs => %(grace)s) ELSE interval '0' END))
     ORDER BY next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -67,6 +86,7 @@ _MARK = """
 UPDATE courier_timers
 SET status = 'firing', attempts = attempts + 1, lease_until = now() + make_interval(secs => %(lease)s)
 WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ('scheduled', 'firing', 'retrying')
+  AND EXISTS (SELECT 1 FROM courier_timer_dispatchers WHERE name = %(owner)s AND alive_until >= now())
 RETURNING id, attempts
 """
 _RECORD = """
@@ -88,6 +108,12 @@ _RELEASE = """
 UPDATE courier_timers SET lease_owner = NULL, lease_until = NULL
 WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ('scheduled', 'retrying')
 """
+_HEARTBEAT = """
+INSERT INTO courier_timer_dispatchers (name, alive_until) VALUES (%(owner)s, now() + make_interval(secs => %(ttl)s))
+ON CONFLICT (name) DO UPDATE SET alive_until = excluded.alive_until
+"""
+_DEAD = "SELECT name FROM courier_timer_dispatchers WHERE alive_until < now() AND name <> %(owner)s"
+_BURY = "DELETE FROM courier_timer_dispatchers WHERE alive_until < now() - interval '1 minute'"
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,10 @@ class DispatcherSettings:
     poll_interval: float = 0.5  # claim at least this often (LISTEN/NOTIFY wakes it sooner)
     claim_lease: float = 10.0  # an unfired claim is free for others this long after the due time
     lead: float = 0.05  # mark a timer firing this long before its instant, to hide the round trip
+    heartbeat_interval: float = 0.15  # renew this dispatcher's liveness this often
+    heartbeat_ttl: float = 0.6  # a dispatcher silent this long is dead: its claims are free for others
+    stall_limit: float = 3.0  # stop renewing the heartbeat when the event loop has been stuck this long
+    firing_grace: float = 5.0  # a timer marked firing (a send may be on the wire) waits this much longer
     batch: int = 1000
     max_in_flight: int = 256
     max_held: int = 20_000
@@ -134,6 +164,7 @@ class _Held:
     headers: dict[str, str] = field(compare=False)
     expire_at: datetime | None = field(compare=False)
     attempt: int = field(default=0, compare=False)
+    marked_at: float = field(default=0.0, compare=False)  # monotonic time the firing was committed
 
 
 @dataclass
@@ -167,10 +198,20 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
         self._unrecorded: list[_Outcome] = []
+        self._own_stats = Recorder(conninfo)  # lateness per delivery, into Courier's stats (best effort)
+        self._own_stats_at = 0.0
+        self._own_stats_task: asyncio.Task[int] | None = None
         self._claim_now = asyncio.Event()
         self._heap_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._alive = asyncio.Event()  # set once the first heartbeat is written: claims wait for it
+        self._tick = time.monotonic()  # last sign of life of the event loop, read by the heartbeat thread
+        self._beat_stop = threading.Event()
+        self._beat_ok = time.monotonic()  # last heartbeat written (monotonic)
+        self._check_lock = asyncio.Lock()
+        self._check_conn: psycopg.AsyncConnection[Any] | None = None
+        self._lapsed_at = float("-inf")  # last moment the heartbeat row may have run out (monotonic)
 
     # ------------------------------------------------------------------ life cycle
     def stop(self) -> None:
@@ -189,7 +230,13 @@ class Dispatcher:
             headers={"user-agent": f"Courier/{__version__}", "content-type": "application/json"},
         ) as session:
             self._session = session
+            beat = threading.Thread(
+                target=self._heartbeat_thread, args=(asyncio.get_running_loop(),), name="courier-timers-heartbeat"
+            )
+            self._beat_stop.clear()
+            beat.start()
             loops = [
+                asyncio.create_task(self._tick_loop(), name="courier-timers-tick"),
                 asyncio.create_task(self._forever("claim", self._claim_loop), name="courier-timers-claim"),
                 asyncio.create_task(self._forever("listen", self._listen_loop), name="courier-timers-listen"),
                 asyncio.create_task(self._forever("fire", self._fire_loop), name="courier-timers-fire"),
@@ -198,13 +245,17 @@ class Dispatcher:
             try:
                 await self._stopping.wait()
             finally:
-                await asyncio.shield(self._shutdown(loops, recorder))
+                await asyncio.shield(self._shutdown(loops, recorder, beat))
         log.info("Timer dispatcher %s stopped: %s", self.name, self.stats)
 
-    async def _shutdown(self, loops: list[asyncio.Task[None]], recorder: asyncio.Task[None]) -> None:
-        for task in loops:
+    async def _shutdown(
+        self, loops: list[asyncio.Task[None]], recorder: asyncio.Task[None], beat: threading.Thread
+    ) -> None:
+        # loops[0] ticks for the heartbeat thread: both run until in-flight sends are recorded
+        heartbeat, others = loops[0], loops[1:]
+        for task in others:
             task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)
         unfired = [h.id for h in self._heap]
         self._heap.clear()
         if unfired:
@@ -215,15 +266,26 @@ class Dispatcher:
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=min(self.settings.timeout, 5.0))
         for task in self._in_flight:
-            task.cancel()  # its lease expires and another dispatcher sends it again
+            task.cancel()  # its claim is freed with the heartbeat row and another dispatcher sends it again
         deadline = time.monotonic() + 5
         while (self._unrecorded or not self._outcomes.empty()) and time.monotonic() < deadline and not recorder.done():
             await asyncio.sleep(0.01)
         recorder.cancel()
-        await asyncio.gather(recorder, return_exceptions=True)
+        heartbeat.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.to_thread(self._own_stats.flush), timeout=5)
+        await asyncio.gather(recorder, heartbeat, return_exceptions=True)
+        self._beat_stop.set()
+        await asyncio.to_thread(beat.join, 10)
+        if self._check_conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._check_conn.close()
+        with contextlib.suppress(psycopg.Error, OSError):
+            async with await self._connect() as conn:
+                await conn.execute("DELETE FROM courier_timer_dispatchers WHERE name = %s", (self.name,))
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=10)
+        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
     async def _forever(self, what: str, loop: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
         """Run ``loop`` with its own connection; reconnect after a database error (outage, restart)."""
@@ -236,17 +298,72 @@ class Dispatcher:
             except (psycopg.Error, OSError) as exc:
                 log.warning("Timer dispatcher %s: %s loop lost the database (%s); retrying", self.name, what, exc)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
+
+    # ------------------------------------------------------------------ heartbeat
+    async def _tick_loop(self) -> None:
+        while True:
+            self._tick = time.monotonic()
+            await asyncio.sleep(0.1)
+
+    def _heartbeat_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Renew this dispatcher's heartbeat row and bury dead ones, until :attr:`_beat_stop` (own thread)."""
+        s = self.settings
+        conn: psycopg.Connection[Any] | None = None
+        pause = 0.0
+        mourned: set[str] = set()
+        try:
+            while not self._beat_stop.wait(pause):
+                pause = s.heartbeat_interval
+                if time.monotonic() - self._beat_ok > s.heartbeat_ttl:
+                    self._lapsed_at = time.monotonic()  # firings marked before now may have been taken over
+                stalled = time.monotonic() - self._tick
+                if stalled > s.stall_limit:
+                    log.warning("Timer dispatcher %s: event loop stuck for %.1fs; heartbeat paused", self.name, stalled)
+                    continue
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                        conn.execute("SET synchronous_commit = off")  # a beat need not wait for an fsync
+                    beat_at = time.monotonic()
+                    conn.execute(_HEARTBEAT, {"owner": self.name, "ttl": s.heartbeat_ttl})
+                    self._beat_ok = beat_at
+                    _call_soon(loop, self._alive.set)
+                    dead = {r[0] for r in conn.execute(_DEAD, {"owner": self.name}).fetchall()}
+                    conn.execute(_BURY)
+                except (psycopg.Error, OSError) as exc:
+                    log.warning("Timer dispatcher %s: heartbeat lost the database (%s); retrying", self.name, exc)
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    pause = 0.5
+                    continue
+                if dead - mourned:
+                    log.warning(
+                        "Timer dispatcher %s: taking over from %s", self.name, ", ".join(sorted(dead - mourned))
+                    )
+                    _call_soon(loop, self._claim_now.set)  # their claims are free now
+                mourned = dead
+        finally:
+            if conn is not None:
+                conn.close()
 
     # ------------------------------------------------------------------ claim
     async def _claim_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
         s = self.settings
+        await self._alive.wait()  # a claim without a heartbeat row would be free for others at once
         while True:
             self._claim_now.clear()
             room = min(s.batch, s.max_held - len(self._held))
             rows = []
             if room > 0:
-                params = {"horizon": s.horizon, "limit": room, "owner": self.name, "lease": s.claim_lease}
+                params = {
+                    "horizon": s.horizon,
+                    "limit": room,
+                    "owner": self.name,
+                    "lease": s.claim_lease,
+                    "grace": s.firing_grace,
+                }
                 rows = await (await conn.execute(_CLAIM, params)).fetchall()
             for row in rows:
                 timer_id, url, fire_at, next_at, payload, headers, expire_at = row
@@ -308,6 +425,7 @@ class Dispatcher:
             for timer_id, attempt in marked:
                 held = live.pop(timer_id)
                 held.attempt = attempt
+                held.marked_at = time.monotonic()
                 task = asyncio.create_task(self._deliver(held))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
@@ -320,6 +438,13 @@ class Dispatcher:
         if delay > 0:
             await asyncio.sleep(delay)
         async with self._slots:
+            lapsed = self._lapsed_at >= held.marked_at or time.monotonic() - self._beat_ok > self.settings.heartbeat_ttl
+            if lapsed and not await self._still_mine(held.id):
+                # our heartbeat ran out after the firing was committed (a stall, an outage) and another
+                # dispatcher took the timer over: it sends it, not us
+                self._held.discard(held.id)
+                self.stats["lost"] += 1
+                return
             refusal = await self._policy.refusal(held.url)
             if refusal:
                 self._finish(_Outcome(held, Status.FAILED, started=datetime.now(UTC), error=refusal))
@@ -361,12 +486,40 @@ class Dispatcher:
                     status = Status.EXPIRED
             self._finish(_Outcome(held, status, started, duration_ms, code, decision.reason, next_at))
 
+    async def _still_mine(self, timer_id: str) -> bool:
+        """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse, one
+        query at a time on one connection)."""
+        async with self._check_lock:
+            try:
+                if self._check_conn is None or self._check_conn.closed:
+                    self._check_conn = await self._connect()
+                sql = "SELECT lease_owner FROM courier_timers WHERE id = %s"
+                row = await (await self._check_conn.execute(sql, (timer_id,))).fetchone()
+            except (psycopg.Error, OSError):
+                return False  # cannot tell: the lease decides who sends it
+        return row is not None and row[0] == self.name
+
     def _finish(self, outcome: _Outcome) -> None:
         self._held.discard(outcome.timer.id)
         self.stats[str(outcome.status)] = self.stats.get(str(outcome.status), 0) + 1
         self._outcomes.put_nowait(outcome)
 
     # ------------------------------------------------------------------ record
+    def _record_own_stats(self, outcomes: list[_Outcome]) -> None:
+        """Each attempt's lateness (sent - due, ms) as a Courier stat: buffered, flushed off the loop at most
+        once a second; a stats failure is logged by the recorder and never touches delivery."""
+        try:
+            for o in outcomes:
+                if o.started is not None:
+                    lateness = (o.started.timestamp() - o.timer.due) * 1000
+                    self._own_stats.add("courier.timers.lateness_ms", lateness, tags={"outcome": str(o.status)})
+            idle = self._own_stats_task is None or self._own_stats_task.done()
+            if len(self._own_stats) and idle and time.monotonic() - self._own_stats_at >= 1.0:
+                self._own_stats_at = time.monotonic()
+                self._own_stats_task = asyncio.create_task(asyncio.to_thread(self._own_stats.flush))
+        except Exception as exc:  # never let a stat break the record loop
+            log.debug("Timer dispatcher %s: own stats skipped: %s", self.name, exc)
+
     async def _record_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
         # Outcomes taken off the queue stay in self._unrecorded until their transaction commits, so a
         # database error followed by a reconnect records them then instead of dropping them.
@@ -410,6 +563,12 @@ class Dispatcher:
                 if attempts:
                     await cur.executemany(_ATTEMPT, attempts)
                 await cur.executemany(_RECORD, updates)
+            self._record_own_stats(pending)
             pending.clear()
             if soon:
                 self._claim_now.set()
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed while the thread was talking to the database
+        loop.call_soon_threadsafe(callback)

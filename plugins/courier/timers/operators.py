@@ -21,16 +21,26 @@ class TimerDispatcherOperator(BaseOperator):
     Fails at once, with the reason, when ``[courier]`` is not usable for timers (no ``webhook_secret``).
 
     :param overrides: dispatcher pacing settings to change (see ``DispatcherSettings``).
+    :param slot: which dispatcher this is (1, 2, ...): its trigger goes to the ``slot``-th of
+        ``[courier] timer_trigger_queues`` when that is set, so several dispatchers run on different triggerers.
     """
 
-    def __init__(self, *, overrides: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, overrides: dict[str, Any] | None = None, slot: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.overrides = overrides or {}
+        self.slot = slot
 
     def execute(self, context: Context) -> None:
+        from courier.config import load
         from courier.timers.dispatcher import DispatcherSettings
 
         DispatcherSettings.from_config(**self.overrides)  # raises with a message naming the setting
+        queues = load().timer_trigger_queues
+        if queues:
+            # With [triggerer] queues_enabled the trigger takes the task's queue at defer time; the task
+            # itself already runs, so only the trigger is routed (to the triggerer consuming this queue).
+            self.queue = queues[(self.slot - 1) % len(queues)]
+            self.log.info("Timer dispatcher %d goes to trigger queue %s", self.slot, self.queue)
         self.defer(trigger=TimerDispatchTrigger(self.overrides), method_name="execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -95,17 +105,17 @@ class ScheduleWebhookOperator(BaseOperator):
             self.idempotency_key
             or f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index if ti.map_index is not None else -1}"
         )
-        request = TimerIn.model_validate(
-            {
-                "url": self.url,
-                "delay_seconds": self.delay_seconds,
-                "fire_at": self.fire_at,
-                "payload": self.payload,
-                "headers": self.headers,
-                "idempotency_key": key,
-                "expire_after_seconds": self.expire_after_seconds,
-            }
-        )
+        fields = {
+            "url": self.url,
+            "delay_seconds": self.delay_seconds,
+            "fire_at": self.fire_at,
+            "payload": self.payload,
+            "headers": self.headers,
+            "idempotency_key": key,
+            "expire_after_seconds": self.expire_after_seconds,
+        }
+        # the one of delay_seconds / fire_at not given is left out, as the API's schema asks
+        request = TimerIn.model_validate({k: v for k, v in fields.items() if v is not None or k == "payload"})
         cfg = load()
         new = plan(
             request,

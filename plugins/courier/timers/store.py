@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier.db.hook import CONNECT_TIMEOUT
 from courier.timers.models import AttemptOut, NewTimer, TimerOut
 from courier.timers.rules import OPEN, Status
 
@@ -87,7 +88,7 @@ class TimerStore:
         self.conninfo = conninfo
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=10)
+        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT)
 
     def create(self, timers: list[NewTimer], created_by: str | None = None) -> list[tuple[TimerOut, bool]]:
         """Insert all of ``timers`` in one transaction; return each with ``True`` if new.

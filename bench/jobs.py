@@ -1,0 +1,157 @@
+"""Jobs benchmark: 1000 clients submit at once; the processor takes 5 s per job; baseline one DAG run per job.
+
+Prints one JSON object: submit latency p50/p99 and errors; seconds from the last submit until all jobs are
+``success``; worker-slot-seconds of ``delayed_request`` tasks while waiting (sampled running task instances);
+and the baseline (``bench/dags/bench_jobs_baseline.py``: ``HttpOperator`` + deferrable ``HttpSensor`` per
+run) for 50 jobs, extrapolated to jobs per minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from _stack import bench_stack, json_stdout
+from courier.runtime.airflow_api import AirflowApi
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_FILES = [REPO / "dags" / "delayed_request.py", REPO / "bench" / "dags" / "bench_jobs_baseline.py"]
+TARGETS = {"errors": 0, "submit_p99_ms": 500, "all_success_after_last_submit_s": 60, "speedup_vs_baseline": 20}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
+
+
+async def _submit_all(base: str, token: str, file_id: str, count: int) -> tuple[list[float], int, float, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
+    ) as http:
+        gate = asyncio.Event()
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            await gate.wait()
+            began = time.perf_counter()
+            try:
+                answer = await http.post("/courier/jobs", json={"files_to_process": [file_id], "params": {"n": i}})
+                ok = answer.status_code == 202
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - began) * 1000)
+            errors += not ok
+
+        tasks = [asyncio.create_task(one(i)) for i in range(count)]
+        await asyncio.sleep(0.5)
+        first = time.time()
+        gate.set()
+        await asyncio.gather(*tasks)
+        return latencies, errors, first, time.time()
+
+
+def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str, Any]:
+    pushed = api.request("POST", "/courier/jobs/files", files={"file": ("bench.csv", b"a,b\n1,2\n", "text/csv")})
+    pushed.raise_for_status()
+    latencies, errors, first, last = asyncio.run(_submit_all(base, api.token(), pushed.json()["file_id"], count))
+    slot_seconds = 0.0
+    step = 0.5
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('queued', 'processing')), count(*) FROM courier_jobs"
+            ).fetchone()
+        assert row is not None
+        if row[1] >= count and row[0] == 0:  # every job final (success, or failed with its reason)
+            break
+        running = api.request(
+            "GET", "/api/v2/dags/delayed_request/dagRuns/~/taskInstances", params={"state": "running", "limit": 100}
+        ).json()["total_entries"]
+        slot_seconds += running * step
+        time.sleep(step)
+    done = time.time()
+    with psycopg.connect(db_url) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM courier_jobs GROUP BY status").fetchall())
+    runs = api.request("GET", "/api/v2/dags/delayed_request/dagRuns", params={"limit": 100}).json()["total_entries"]
+    return {
+        "jobs": count,
+        "submit_ms": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "max": _pct(latencies, 1.0)},
+        "errors": errors,
+        "submit_window_s": round(last - first, 2),
+        "all_final_after_last_submit_s": round(done - last, 1),
+        "statuses": statuses,
+        "delayed_request_runs": runs,
+        "worker_slot_seconds_while_waiting": round(slot_seconds, 1),
+        "jobs_per_minute": round(count / ((done - first) / 60), 1),
+    }
+
+
+def baseline(api: AirflowApi, count: int) -> dict[str, Any]:
+    api.unpause("bench_jobs_baseline")
+    began = time.time()
+    run_ids = [api.trigger("bench_jobs_baseline") for _ in range(count)]
+    states = [api.wait_for_run("bench_jobs_baseline", r, 1800)["state"] for r in run_ids]
+    elapsed = time.time() - began
+    return {
+        "jobs": count,
+        "succeeded": states.count("success"),
+        "seconds": round(elapsed, 1),
+        "jobs_per_minute": round(count / (elapsed / 60), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=50)
+    parser.add_argument("--delay", type=float, default=5.0)
+    args = parser.parse_args()
+    report = json_stdout()
+    stack, _home = bench_stack("jobs", DAG_FILES)
+    try:
+        stack.start()
+        httpx.post(f"{stack.demo_url}/_demo/processor/config", json={"delay": args.delay}).raise_for_status()
+        api = stack.api()
+        api.wait_for_dag("delayed_request", 120)
+        api.unpause("delayed_request")
+        try:
+            ours = courier_run(api, stack.url, stack.env["AIRFLOW_CONN_COURIER_DB"], args.jobs)
+            base = baseline(api, args.baseline)
+        finally:
+            api.close()
+    finally:
+        stack.stop()
+    speedup = round(ours["jobs_per_minute"] / max(base["jobs_per_minute"], 0.01), 1)
+    result = {
+        "benchmark": "jobs",
+        "command": "uv run python bench/jobs.py",
+        "processor_seconds_per_job": args.delay,
+        "courier": ours,
+        "baseline_dag_run_per_job": base,
+        "speedup_jobs_per_minute": speedup,
+        "targets": TARGETS,
+        "targets_met": {
+            "errors": ours["errors"] == 0,
+            "submit_p99": ours["submit_ms"]["p99"] <= TARGETS["submit_p99_ms"],
+            "all_success": ours["all_final_after_last_submit_s"] <= TARGETS["all_success_after_last_submit_s"]
+            and ours["statuses"].get("success", 0) == ours["jobs"],
+            "speedup": speedup >= TARGETS["speedup_vs_baseline"],
+        },
+    }
+    print(json.dumps(result, indent=2), file=report, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""
+### delayed_request
+
+Processes the **jobs** clients submit with `POST /courier/jobs` (see `docs/jobs.md`). The API starts a run
+as soon as jobs are queued (at most one run per second of submissions; `delayed_request_sweep` starts one
+for anything missed). A run:
+
+1. `claim` — takes queued jobs **in arrival order** (up to 1000, owned by this run), in batches of 125;
+2. `process` — one mapped task per batch (`jobs 1-125`, …) submits the batch to the processor
+   (connection `jobs_api_default`), then **defers**: one trigger in the triggerer polls every job of the
+   batch, stores each result at `{storage_base}/jobs/<job_id>/report.csv` and marks it `success`. A job the
+   processor fails, or that runs past `[courier] job_timeout` (900 s), is resubmitted once, then `failed`.
+
+Task retries cover infrastructure failures: a retried `process` resumes its jobs from the database
+instead of resubmitting them. Param `demo_jobs` queues that many small demo jobs first (`courier up --smoke`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import Param, dag
+
+from courier.jobs.operators import ProcessJobsOperator, claim_task
+
+
+@dag(
+    dag_id="delayed_request",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=16,
+    doc_md=__doc__,
+    tags=["courier", "jobs", "smoke"],
+    params={"demo_jobs": Param(0, type="integer", minimum=0, maximum=100)},
+    default_args={"retries": 3, "retry_delay": timedelta(seconds=10)},
+)
+def delayed_request() -> None:
+    claim = PythonOperator(
+        task_id="claim",
+        python_callable=claim_task,
+        op_kwargs={"owner": "{{ run_id }}", "demo_jobs": "{{ params.demo_jobs | int }}"},
+    )
+    ProcessJobsOperator.partial(task_id="process", map_index_template="{{ task.batch_label }}").expand_kwargs(
+        claim.output
+    )
+
+
+delayed_request()

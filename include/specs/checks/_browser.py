@@ -1,0 +1,70 @@
+"""What every shipped check shares: read the COURIER_SPEC_* environment, open the browser, save a screenshot.
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``COURIER_CHROMIUM``), driven by Playwright for Python through
+``executable_path`` (``courier.browsers``): nothing is downloaded at run time. A browser that is not installed on this worker ends
+the check with exit 77 (skipped) and says so on its last line; it never passes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from courier.browsers import chromium_path, launch_chromium
+
+SKIP = 77
+
+
+def skip(reason: str) -> None:
+    print(reason, flush=True)
+    sys.exit(SKIP)
+
+
+def env() -> dict[str, str]:
+    keys = ("ID", "BROWSER", "VIEWPORT", "VIEWPORT_SIZE", "BASE_URL", "ARTIFACTS")
+    values = {k.lower(): os.environ.get(f"COURIER_SPEC_{k}", "") for k in keys}
+    if not values["base_url"]:
+        print("COURIER_SPEC_BASE_URL is empty: no site to test", flush=True)
+        sys.exit(1)
+    return values
+
+
+@contextmanager
+def page() -> Iterator[tuple[Any, dict[str, str]]]:
+    """Yield (a Playwright page at the cell's viewport, the environment); screenshot it at the end, pass or fail."""
+    spec = env()
+    width, height = (int(v) for v in spec["viewport_size"].split("x"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip("playwright (Python) is not installed on this worker")
+    with sync_playwright() as pw:
+        browser_type = getattr(pw, spec["browser"], None)
+        if browser_type is None:
+            skip(f"{spec['browser']} is not a browser Playwright knows")
+        if spec["browser"] == "chromium":
+            if not chromium_path().exists():
+                skip(f"chromium is not installed on this worker ({chromium_path()} missing; run `make browsers`)")
+            browser = launch_chromium(pw)
+        else:
+            # Playwright's own Firefox/WebKit builds are downloads, which Courier never does at run time.
+            if not Path(browser_type.executable_path).exists():
+                skip(f"{spec['browser']} is not installed on this worker (no Playwright {spec['browser']} build)")
+            browser = browser_type.launch(headless=True)
+        print(f"{spec['browser']} {browser.version} at {width}x{height}", flush=True)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        current = context.new_page()
+        current.set_default_timeout(15_000)
+        try:
+            yield current, spec
+        finally:
+            shot = Path(spec["artifacts"] or ".") / "screenshot.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            current.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot {shot.name} ({shot.stat().st_size} bytes)", flush=True)
+            context.close()
+            browser.close()

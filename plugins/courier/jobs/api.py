@@ -1,0 +1,231 @@
+"""``/courier/jobs``: push files, submit delayed-request jobs, read, list, fetch the report, cancel.
+
+``files_router`` holds the one Courier route without a bearer token: the processor fetches a pushed file
+with an expiring HMAC signature in the query (see :mod:`courier.jobs.fileurls`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from courier.api.errors import ApiError, error_responses
+from courier.jobs import fileurls
+from courier.jobs.files import (
+    FILE_ID_RE,
+    BadReference,
+    TooLarge,
+    base_url,
+    full_path,
+    relative_reference,
+    store_upload,
+    url_of,
+)
+from courier.jobs.models import MAX_FILES, FileOut, JobIn, JobOut, JobPage
+from courier.jobs.rules import HAS_REPORT, Status
+from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, NewJob, new_id
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+files_router = APIRouter(prefix="/jobs", tags=["jobs"])
+MULTIPART_OVERHEAD = 64 * 1024
+_UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}", loc=("path", "job_id"))
+
+
+@router.post(
+    "/files",
+    response_model=FileOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(413),
+)
+def push_file(file: UploadFile, request: Request) -> FileOut:
+    """Upload one file (``multipart/form-data``, field ``file``); it is streamed to storage, never held whole."""
+    from courier.config import load
+
+    limit = int(load().job_max_upload_bytes)
+    too_large = ApiError(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the file is larger than [courier] job_max_upload_bytes ({limit} bytes)",
+        loc=("body", "file"),
+    )
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
+        raise too_large
+    try:
+        file_id, relative, size, sha256 = store_upload(file.file, file.filename, limit)
+    except TooLarge:
+        raise too_large from None
+    out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
+    JobStore().add_file(out.model_copy(update={"path": relative}))
+    return out
+
+
+def _resolve_files(refs: list[str]) -> list[str]:
+    """Storage-relative paths of ``refs`` (file ids or paths); 422 naming each bad entry."""
+    from courier.storage import storage_base
+
+    base = storage_base()
+    errors: list[dict[str, Any]] = []
+    ids = [r for r in refs if FILE_ID_RE.match(r)]
+    known = JobStore().file_paths(ids) if ids else {}
+    resolved: list[str] = []
+    for i, ref in enumerate(refs):
+        loc = ["body", "files_to_process", i]
+        if FILE_ID_RE.match(ref):
+            if ref not in known:
+                errors.append({"loc": loc, "msg": f"no pushed file {ref!r}", "type": "value_error"})
+                continue
+            resolved.append(known[ref])
+            continue
+        try:
+            relative = relative_reference(ref, base_url())
+        except BadReference as exc:
+            errors.append({"loc": loc, "msg": str(exc), "type": "value_error"})
+            continue
+        if not full_path(relative, base).is_file():
+            errors.append({"loc": loc, "msg": f"no file {ref!r} under the storage base", "type": "value_error"})
+            continue
+        resolved.append(relative)
+    if errors:
+        raise ApiError(_UNPROCESSABLE, errors=errors)
+    return resolved
+
+
+def _check_callback(url: str | None) -> None:
+    if url is None:
+        return
+    from courier.config import load
+    from courier.timers.policy import TargetRefused, check_url
+
+    cfg = load()
+    try:
+        check_url(url, cfg.webhook_allow_private_targets, allowed_hosts=cfg.webhook_allowed_hosts)
+    except TargetRefused as exc:
+        raise ApiError(_UNPROCESSABLE, str(exc), loc=("body", "callback_url")) from None
+    if not cfg.webhook_secret:
+        raise ApiError(
+            _UNPROCESSABLE,
+            "callbacks are signed and [courier] webhook_secret is not set: leave callback_url out",
+            loc=("body", "callback_url"),
+        )
+
+
+@router.post(
+    "",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"model": JobOut, "description": "A job with this idempotency_key exists: it is returned, nothing new."}
+    },
+)
+def submit_job(job: JobIn, response: Response) -> JobOut:
+    """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
+    _check_callback(job.callback_url)
+    files = _resolve_files(job.files_to_process)
+    out, created = JobStore().create(NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url))
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    else:
+        from courier.jobs.start import wake
+
+        wake()
+    return out
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))
+def get_job(job_id: str) -> JobOut:
+    """The whole job document with every attempt."""
+    try:
+        return JobStore().get(job_id)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    since: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_FILES)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Jobs, newest first; ``since`` keeps those created at or after it; ``next_cursor`` gives the next page."""
+    try:
+        jobs, next_cursor = JobStore().page(status_filter, since, limit, cursor)
+    except ValueError:
+        raise ApiError(_UNPROCESSABLE, "cursor is not one this API handed out", loc=("query", "cursor")) from None
+    return {"jobs": jobs, "next_cursor": next_cursor}
+
+
+def _chunks(path: Any) -> Iterator[bytes]:
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            yield chunk
+
+
+def _media_type(path: str) -> str:
+    return "text/csv" if path.endswith(".csv") else "application/octet-stream"
+
+
+@router.get(
+    "/{job_id}/report",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/octet-stream": {}}}, **error_responses(404, 409)},
+)
+def get_report(job_id: str) -> StreamingResponse:
+    """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
+    try:
+        current, relative = JobStore().report_location(job_id)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+    if current not in HAS_REPORT or not relative:
+        why = "is not stored yet (delayed_request_download fetches it)" if current in HAS_REPORT else f"is {current}"
+        raise ApiError(status.HTTP_409_CONFLICT, f"job {job_id}'s report {why}", loc=("path", "job_id"))
+    path = full_path(relative)
+    return StreamingResponse(_chunks(path), media_type=_media_type(relative))
+
+
+@router.delete("/{job_id}", response_model=JobOut, responses=error_responses(404, 409))
+def cancel_job(job_id: str) -> JobOut:
+    """Cancel a job that is not final (and its upstream job, where the processor allows it); 409 once final."""
+    try:
+        job, upstream_id = JobStore().cancel(job_id)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+    except JobNotCancellable as exc:
+        raise ApiError(status.HTTP_409_CONFLICT, str(exc), loc=("path", "job_id")) from None
+    if upstream_id:
+        from courier.jobs.processor import cancel_upstream
+
+        cancel_upstream(upstream_id)
+    return job
+
+
+@files_router.get(
+    "/files/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(403, 404, 422)},
+    openapi_extra={"security": []},  # no bearer token: the expiring signature is the credential
+)
+def signed_file(
+    path: Annotated[str, Query(min_length=1, max_length=1024)],
+    expires: Annotated[str, Query(min_length=1, max_length=20)],
+    sig: Annotated[str, Query(min_length=1, max_length=128)],
+) -> StreamingResponse:
+    """Serve one pushed file to a request signed by Courier (no bearer token: the signature is the credential)."""
+    try:
+        fileurls.verify(fileurls.configured_key(), path, expires, sig)
+    except fileurls.BadSignature as exc:
+        raise ApiError(status.HTTP_403_FORBIDDEN, f"file URL refused: {exc}", loc=("query", "sig")) from None
+    target = full_path(path)
+    if not target.is_file():
+        raise ApiError(status.HTTP_404_NOT_FOUND, "the signed file no longer exists", loc=("query", "path"))
+    return StreamingResponse(_chunks(target), media_type=_media_type(path))

@@ -1,0 +1,45 @@
+"""Completion webhooks: each final status of a job with a ``callback_url`` becomes a Courier timer due now.
+
+The timers' dispatcher (``webhook_timers``) delivers it: signed Standard Webhooks headers whose
+``webhook-id`` (the timer id) is the same on every retry, the URL policy checked again at send time, and the
+``[courier] webhook_retry_schedule``. Reusing the timer machinery means no second copy of signing, policy
+and retries. As for every timer, the POST goes to ``callback_url + <delivery id>`` with the body
+``{"id", "scheduled_for", "fired_at", "payload": {"type": "job.<status>", "job_id", "status"}}``; the
+idempotency key ``courier-job:<job_id>:<status>`` makes each (job, status) one delivery however often it is
+announced.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from courier.jobs.rules import Status
+from courier.jobs.store import Moved
+
+log = logging.getLogger(__name__)
+ANNOUNCED = (Status.SUCCESS, Status.FAILED, Status.DOWNLOADED)
+
+
+def notify(moved: Moved, conninfo: str | None = None) -> str | None:
+    """Schedule the delivery for ``moved`` if it is final and has a callback; return the delivery id."""
+    if moved.status not in ANNOUNCED or not moved.callback_url:
+        return None
+    from courier.timers.models import NewTimer, new_id
+    from courier.timers.store import TimerStore
+
+    timer = NewTimer(
+        new_id(),
+        moved.callback_url,
+        datetime.now(UTC),
+        {"type": f"job.{moved.status}", "job_id": moved.job_id, "status": str(moved.status)},
+        {},
+        f"courier-job:{moved.job_id}:{moved.status}",
+        None,
+    )
+    try:
+        ((out, _),) = TimerStore(conninfo).create([timer], created_by="courier-jobs")
+    except Exception as exc:  # the job's status is committed; a lost callback is logged, not fatal
+        log.warning("job %s: completion callback not scheduled: %s", moved.job_id, exc)
+        return None
+    return out.id

@@ -1,0 +1,140 @@
+"""The tasks of the jobs DAGs: claim and batch, submit and wait (deferred), sweep, download."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from airflow.sdk import BaseOperator, Context
+
+from courier.jobs.store import JobStore
+
+BATCH = 125
+MAX_PER_RUN = 1000
+SWEEP_GRACE = 60.0
+
+
+def _file_urls(files: list[str]) -> list[str]:
+    from courier.jobs.fileurls import file_url
+
+    return [file_url(f) for f in files]
+
+
+def stepper_for(owner: str) -> tuple[Any, httpx.AsyncClient]:
+    """A :class:`~courier.jobs.processor.Stepper` for ``owner`` and the HTTP client it uses (close it)."""
+    from courier.config import load
+    from courier.jobs.callbacks import notify
+    from courier.jobs.processor import Stepper, client
+
+    http = client()
+    stepper = Stepper(JobStore(), owner, http, load().job_timeout, _file_urls, notify)
+    return stepper, http
+
+
+def claim_batches(owner: str, batch: int = BATCH, limit: int = MAX_PER_RUN) -> list[dict[str, Any]]:
+    """Claim queued jobs in arrival order for ``owner`` (a retry first takes back what it claimed before);
+    return the batches, each ``{"job_ids": [...], "batch_label": "jobs 1-125"}``."""
+    from courier.config import load
+
+    store = JobStore()
+    held = store.owned(owner)
+    fresh = store.claim(owner, max(0, limit - len(held)), load().job_timeout)
+    ids = [w.job_id for w in sorted([*held, *fresh], key=lambda w: w.seq)]
+    return [
+        {"job_ids": ids[i : i + batch], "batch_label": f"jobs {i + 1}-{min(i + batch, len(ids))}"}
+        for i in range(0, len(ids), batch)
+    ]
+
+
+class ProcessJobsOperator(BaseOperator):
+    """Submit a batch of claimed jobs to the processor, then wait for all of them in the triggerer.
+
+    A retry of the task resumes the jobs its run still owns from the database: a job already submitted is
+    polled, not submitted again.
+
+    :param job_ids: the batch.
+    :param batch_label: readable name of the mapped instance (``jobs 1-125``).
+    :param poll_interval: seconds between polls of the processor.
+    """
+
+    template_fields: Sequence[str] = ("job_ids",)
+
+    def __init__(self, *, job_ids: list[str], batch_label: str = "", poll_interval: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_ids = job_ids
+        self.batch_label = batch_label
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Context) -> None:
+        from courier.config import load
+        from courier.jobs.trigger import JobsTrigger
+
+        owner = context["run_id"]
+        stepper, http = stepper_for(owner)
+        works = [w for w in stepper.store.owned(owner, self.job_ids) if w.upstream_id is None]
+
+        async def submit_all() -> None:
+            async with http:
+                await stepper.advance_all(works)
+
+        asyncio.run(submit_all())
+        self.log.info("%s: %d submitted (%s); waiting in the triggerer", self.batch_label, len(works), stepper.stats)
+        timeout = timedelta(seconds=2 * load().job_timeout + 300)
+        self.defer(
+            trigger=JobsTrigger(owner, self.job_ids, self.poll_interval),
+            method_name="execute_complete",
+            timeout=timeout,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") == "error":
+            raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
+        self.log.info("%s done: %s", self.batch_label, event.get("stats"))
+        return dict(event.get("stats") or {})
+
+
+def sweep_jobs(grace: float = SWEEP_GRACE) -> bool:
+    """Re-queue (once) or fail jobs processing past their deadline with no live owner; return whether any job
+    is queued (then ``delayed_request`` is started)."""
+    from courier.jobs.callbacks import notify
+
+    store = JobStore()
+    for moved in store.sweep(grace):
+        notify(moved)
+    return store.queued_count() > 0
+
+
+def download_results(limit: int | None = None) -> int:
+    """Store every ``success`` job's result that is not stored yet, mark it ``downloaded``; return how many."""
+    from courier.jobs.download import download_all
+
+    return download_all(JobStore(), limit=limit)
+
+
+def create_demo_jobs(count: int) -> list[str]:
+    """Queue ``count`` small jobs over a generated file (``courier up --smoke`` and demos); return their ids."""
+    import io
+
+    from courier.jobs.files import store_upload
+    from courier.jobs.models import FileOut
+    from courier.jobs.store import NewJob, new_id
+
+    store = JobStore()
+    ids = []
+    for n in range(count):
+        data = "".join(f"row {i},{i * n}\n" for i in range(10)).encode()
+        file_id, relative, size, sha256 = store_upload(io.BytesIO(data), f"demo-{n}.csv", len(data))
+        store.add_file(FileOut(file_id=file_id, path=relative, bytes=size, sha256=sha256), created_by="demo")
+        job, _ = store.create(NewJob(new_id(), [relative], {"delay_seconds": 1}, None, None), created_by="demo")
+        ids.append(job.job_id)
+    return ids
+
+
+def claim_task(owner: str, demo_jobs: int | str = 0) -> list[dict[str, Any]]:
+    """The ``claim`` task: queue ``demo_jobs`` demo jobs first (smoke runs), then :func:`claim_batches`."""
+    if int(demo_jobs):
+        create_demo_jobs(int(demo_jobs))
+    return claim_batches(owner)

@@ -1,0 +1,387 @@
+"""Jobs in the Courier database (blocking psycopg): the API, the DAG tasks and the trigger share this store.
+
+Every status change is one guarded ``UPDATE … WHERE status = <expected>``; while a job is ``processing``
+its ``claim_token`` names the owner (a ``delayed_request`` run), and only the owner's token moves it on, so
+two actors never process one job at once and nothing moves backwards (see :mod:`courier.jobs.rules`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.paging import newest_first
+from courier.jobs.models import AttemptOut, FileOut, JobOut
+from courier.jobs.rules import Status
+
+COLUMNS = (
+    "job_id, status, retries, created_at, started_at, finished_at, downloaded_at, files_to_process, params, "
+    "report_file_path, upstream_id, error, idempotency_key, callback_url"
+)
+WORK_COLUMNS = "job_id, seq, retries, files_to_process, params, upstream_id, deadline_at, callback_url"
+
+_INSERT = f"""
+INSERT INTO courier_jobs (job_id, files_to_process, params, idempotency_key, callback_url, created_by)
+VALUES (%(id)s, %(files)s, %(params)s, %(key)s, %(callback)s, %(by)s)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING {COLUMNS}
+"""
+_CLAIM = f"""
+WITH next AS (
+    SELECT job_id FROM courier_jobs WHERE status = 'queued' ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE courier_jobs j
+SET status = 'processing', claim_token = %(owner)s, started_at = coalesce(j.started_at, now()),
+    upstream_id = NULL, result_url = NULL, deadline_at = now() + make_interval(secs => %(timeout)s)
+FROM next WHERE j.job_id = next.job_id AND j.status = 'queued'
+RETURNING {", ".join("j." + c.strip() for c in WORK_COLUMNS.split(","))}
+"""
+_NEW_ATTEMPT = """
+INSERT INTO courier_job_attempts (job_id, attempt, owner) VALUES (%(id)s, %(attempt)s, %(owner)s)
+ON CONFLICT (job_id, attempt) DO UPDATE SET started_at = now(), owner = excluded.owner, finished_at = NULL,
+    outcome = NULL, upstream_id = NULL, error = NULL
+"""
+_END_ATTEMPT = """
+UPDATE courier_job_attempts SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
+WHERE job_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
+"""
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class JobNotCancellable(RuntimeError):
+    def __init__(self, job: JobOut) -> None:
+        super().__init__(f"job {job.job_id} is {job.status}; only queued or processing jobs can be cancelled")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class NewJob:
+    job_id: str
+    files: list[str]
+    params: dict[str, Any]
+    idempotency_key: str | None
+    callback_url: str | None
+
+
+@dataclass(frozen=True)
+class Work:
+    """A job as its owner sees it while processing it."""
+
+    job_id: str
+    seq: int
+    retries: int
+    files: list[str]
+    params: dict[str, Any]
+    upstream_id: str | None
+    deadline_at: datetime | None
+    callback_url: str | None
+
+    @property
+    def attempt(self) -> int:
+        return self.retries + 1
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The outcome of one guarded transition: the job's new status, or None when the guard refused it."""
+
+    job_id: str
+    status: Status | None
+    callback_url: str | None = None
+
+
+def new_id(prefix: str = "job") -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _work(row: dict[str, Any]) -> Work:
+    return Work(
+        row["job_id"],
+        row["seq"],
+        row["retries"],
+        list(row["files_to_process"]),
+        dict(row["params"] or {}),
+        row["upstream_id"],
+        row["deadline_at"],
+        row["callback_url"],
+    )
+
+
+def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) -> JobOut:
+    return JobOut(
+        job_id=row["job_id"],
+        status=row["status"],
+        retries=row["retries"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        downloaded_at=row["downloaded_at"],
+        files_to_process=list(row["files_to_process"]),
+        params=dict(row["params"] or {}),
+        report_file_path=row["report_file_path"],
+        upstream_id=row["upstream_id"],
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        callback_url=row["callback_url"],
+        attempts=None if attempts is None else [AttemptOut(**a) for a in attempts],
+    )
+
+
+class JobStore:
+    """Each call uses its own short connection (or ``conn`` when given, for callers holding a transaction)."""
+
+    def __init__(self, conninfo: str | None = None) -> None:
+        if conninfo is None:
+            from courier.db.hook import CourierDbHook
+
+            conninfo = CourierDbHook().conninfo()
+        self.conninfo = conninfo
+
+    def connect(self, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
+        return psycopg.connect(
+            self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT, autocommit=autocommit
+        )
+
+    # ------------------------------------------------------------------ files
+    def add_file(self, file: FileOut, created_by: str | None = None) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO courier_job_files (file_id, path, bytes, sha256, created_by) VALUES (%s, %s, %s, %s, %s)",
+                (file.file_id, file.path, file.bytes, file.sha256, created_by),
+            )
+
+    def file_paths(self, file_ids: list[str]) -> dict[str, str]:
+        """The stored paths of those of ``file_ids`` that exist."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT file_id, path FROM courier_job_files WHERE file_id = ANY(%s)", (file_ids,)
+            ).fetchall()
+        return {r["file_id"]: r["path"] for r in rows}
+
+    # ------------------------------------------------------------------ client side
+    def create(self, job: NewJob, created_by: str | None = None) -> tuple[JobOut, bool]:
+        """Insert ``job``; with an ``idempotency_key`` already used, return the existing job and False."""
+        params = {
+            "id": job.job_id,
+            "files": Jsonb(job.files),
+            "params": Jsonb(job.params),
+            "key": job.idempotency_key,
+            "callback": job.callback_url,
+            "by": created_by,
+        }
+        with self.connect() as conn:
+            row = conn.execute(_INSERT, params).fetchone()
+            if row is not None:
+                conn.execute("SELECT pg_notify('courier_jobs', %s)", (job.job_id,))
+                return to_out(row), True
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = %s", (job.idempotency_key,)
+            ).fetchone()
+        assert row is not None
+        return to_out(row), False
+
+    def get(self, job_id: str) -> JobOut:
+        with self.connect() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM courier_jobs WHERE job_id = %s", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            attempts = conn.execute(
+                "SELECT attempt, started_at, finished_at, outcome, upstream_id, error FROM courier_job_attempts "
+                "WHERE job_id = %s ORDER BY attempt",
+                (job_id,),
+            ).fetchall()
+        return to_out(row, attempts)
+
+    def report_location(self, job_id: str) -> tuple[Status, str | None]:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT status, report_file_path FROM courier_jobs WHERE job_id = %s", (job_id,)
+            ).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return Status(row["status"]), row["report_file_path"]
+
+    def page(
+        self, status: Status | None, since: datetime | None, limit: int, cursor: str | None
+    ) -> tuple[list[JobOut], str | None]:
+        """Newest first; ``since`` keeps jobs created at or after it; pass the returned cursor for the next page."""
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = %s")
+            args.append(str(status))
+        if since is not None:
+            where.append("created_at >= %s")
+            args.append(since)
+        with self.connect() as conn:
+            select = f"SELECT {COLUMNS} FROM courier_jobs"
+            rows, next_cursor = newest_first(conn, select, "job_id", where, args, limit, cursor)
+        return [to_out(r) for r in rows], next_cursor
+
+    def cancel(self, job_id: str) -> tuple[JobOut, str | None]:
+        """Cancel a job that is not final; return it and the upstream id to cancel there (if it was running)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                f"""UPDATE courier_jobs j SET status = 'cancelled', finished_at = now(), claim_token = NULL,
+                    error = 'cancelled by the client'
+                FROM (SELECT job_id, retries, upstream_id AS old_upstream FROM courier_jobs WHERE job_id = %s
+                      FOR UPDATE) old
+                WHERE j.job_id = old.job_id AND j.status IN ('queued', 'processing')
+                RETURNING {", ".join("j." + c.strip() for c in COLUMNS.split(","))}, old.old_upstream""",
+                (job_id,),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    _END_ATTEMPT,
+                    {"id": job_id, "attempt": row["retries"] + 1, "outcome": "cancelled", "error": None},
+                )
+                return to_out(row), row["old_upstream"]
+        raise JobNotCancellable(self.get(job_id))
+
+    # ------------------------------------------------------------------ owner side (delayed_request)
+    def claim(self, owner: str, limit: int, timeout: float) -> list[Work]:
+        """Move up to ``limit`` queued jobs, oldest first, to ``processing`` owned by ``owner``; start attempts."""
+        with self.connect() as conn:
+            rows = conn.execute(_CLAIM, {"owner": owner, "limit": limit, "timeout": timeout}).fetchall()
+            work = sorted((_work(r) for r in rows), key=lambda w: w.seq)
+            if work:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        _NEW_ATTEMPT, [{"id": w.job_id, "attempt": w.attempt, "owner": owner} for w in work]
+                    )
+        return work
+
+    def owned(self, owner: str, job_ids: list[str] | None = None) -> list[Work]:
+        """The jobs ``owner`` still processes (optionally among ``job_ids``), in arrival order."""
+        sql = f"SELECT {WORK_COLUMNS} FROM courier_jobs WHERE status = 'processing' AND claim_token = %s"
+        args: list[Any] = [owner]
+        if job_ids is not None:
+            sql += " AND job_id = ANY(%s)"
+            args.append(job_ids)
+        with self.connect() as conn:
+            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+        return [_work(r) for r in rows]
+
+    def record_submit(self, job_id: str, owner: str, upstream_id: str) -> bool:
+        """Remember the upstream id of the current attempt; False if ``owner`` no longer owns the job."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "UPDATE courier_jobs SET upstream_id = %s WHERE job_id = %s AND status = 'processing' "
+                "AND claim_token = %s RETURNING retries",
+                (upstream_id, job_id, owner),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE courier_job_attempts SET upstream_id = %s WHERE job_id = %s AND attempt = %s",
+                (upstream_id, job_id, row["retries"] + 1),
+            )
+        return True
+
+    def succeed(self, job_id: str, owner: str, result_url: str | None, report_path: str | None) -> Moved:
+        """processing → success (with the stored report, or only the result URL for the download DAG)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "UPDATE courier_jobs SET status = 'success', finished_at = now(), claim_token = NULL, error = NULL, "
+                "result_url = %s, report_file_path = %s WHERE job_id = %s AND status = 'processing' "
+                "AND claim_token = %s RETURNING retries, callback_url",
+                (result_url, report_path, job_id, owner),
+            ).fetchone()
+            if row is None:
+                return Moved(job_id, None)
+            conn.execute(
+                _END_ATTEMPT, {"id": job_id, "attempt": row["retries"] + 1, "outcome": "success", "error": None}
+            )
+        return Moved(job_id, Status.SUCCESS, row["callback_url"])
+
+    def attempt_failed(
+        self, job_id: str, owner: str, error: str, outcome: str = "failed", timeout: float | None = None
+    ) -> Moved:
+        """The owner's attempt failed or timed out: retry in place once (new attempt, same owner) or fail.
+
+        Returns ``PROCESSING`` when the job is to be resubmitted, ``FAILED`` when it is final, None when the
+        owner no longer owns the job.
+        """
+        with self.connect() as conn:
+            row = conn.execute(
+                """UPDATE courier_jobs j SET
+                       status = CASE WHEN j.retries < 1 THEN 'processing' ELSE 'failed' END,
+                       retries = CASE WHEN j.retries < 1 THEN j.retries + 1 ELSE j.retries END,
+                       finished_at = CASE WHEN j.retries < 1 THEN NULL ELSE now() END,
+                       claim_token = CASE WHEN j.retries < 1 THEN j.claim_token END,
+                       deadline_at = CASE WHEN j.retries < 1 THEN now() + make_interval(secs => %(timeout)s) END,
+                       upstream_id = CASE WHEN j.retries < 1 THEN NULL ELSE j.upstream_id END,
+                       error = %(error)s
+                   FROM (SELECT job_id, retries AS before FROM courier_jobs WHERE job_id = %(id)s FOR UPDATE) old
+                   WHERE j.job_id = old.job_id AND j.status = 'processing' AND j.claim_token = %(owner)s
+                   RETURNING j.status, old.before, j.callback_url""",
+                {"id": job_id, "owner": owner, "error": error, "timeout": _timeout() if timeout is None else timeout},
+            ).fetchone()
+            if row is None:
+                return Moved(job_id, None)
+            conn.execute(_END_ATTEMPT, {"id": job_id, "attempt": row["before"] + 1, "outcome": outcome, "error": error})
+            if row["status"] == Status.PROCESSING:
+                conn.execute(_NEW_ATTEMPT, {"id": job_id, "attempt": row["before"] + 2, "owner": owner})
+        return Moved(job_id, Status(row["status"]), row["callback_url"])
+
+    def release(self, owner: str) -> int:
+        """Hand back every job ``owner`` still holds without a submitted attempt (back to queued)."""
+        with self.connect() as conn:
+            cur = conn.execute(
+                "UPDATE courier_jobs SET status = 'queued', claim_token = NULL, deadline_at = NULL "
+                "WHERE status = 'processing' AND claim_token = %s AND upstream_id IS NULL",
+                (owner,),
+            )
+            return cur.rowcount
+
+    # ------------------------------------------------------------------ safety net (delayed_request_sweep)
+    def sweep(self, grace: float) -> list[Moved]:
+        """Jobs ``processing`` more than ``grace`` seconds past their deadline have no live owner (a live one
+        acts at the deadline): re-queue each once, or fail it if it was retried already. Each job changes once
+        however many sweeps run at the same time."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                """UPDATE courier_jobs j SET
+                       status = CASE WHEN j.retries < 1 THEN 'queued' ELSE 'failed' END,
+                       retries = CASE WHEN j.retries < 1 THEN j.retries + 1 ELSE j.retries END,
+                       finished_at = CASE WHEN j.retries < 1 THEN NULL ELSE now() END,
+                       claim_token = NULL, deadline_at = NULL,
+                       upstream_id = CASE WHEN j.retries < 1 THEN NULL ELSE j.upstream_id END,
+                       error = 'timed out with no live owner (swept)'
+                   FROM (SELECT job_id, retries AS before FROM courier_jobs
+                         WHERE status = 'processing' AND deadline_at < now() - make_interval(secs => %(grace)s)
+                         FOR UPDATE SKIP LOCKED) old
+                   WHERE j.job_id = old.job_id AND j.status = 'processing'
+                   RETURNING j.job_id, j.status, old.before, j.callback_url""",
+                {"grace": grace},
+            ).fetchall()
+            with conn.cursor() as cur:
+                cur.executemany(
+                    _END_ATTEMPT,
+                    [
+                        {"id": r["job_id"], "attempt": r["before"] + 1, "outcome": "timeout", "error": "swept"}
+                        for r in rows
+                    ],
+                )
+        return [Moved(r["job_id"], Status(r["status"]), r["callback_url"]) for r in rows]
+
+    def queued_count(self) -> int:
+        with self.connect() as conn:
+            row = conn.execute("SELECT count(*) AS n FROM courier_jobs WHERE status = 'queued'").fetchone()
+        return int(row["n"]) if row else 0
+
+
+def _timeout() -> float:
+    from courier.config import load
+
+    return load().job_timeout

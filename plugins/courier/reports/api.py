@@ -1,0 +1,147 @@
+"""``/courier/reports``: read what the report collector did (for the Reports page and for clients).
+
+One row per report ticket a collector task requested (table ``courier_report_tickets``): when it was
+requested, how long the server kept Courier waiting, where the CSV was stored and its size (read from object
+storage, so it is the size of what is really there).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from courier.api.errors import ApiError, error_responses
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+TicketStatus = Literal["pending", "collected", "failed"]
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL: such a filter is refused as invalid rather than failing in the database."""
+
+
+class Collection(BaseModel):
+    """One report request of a ``report_collector`` task and what became of it."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    ticket_id: str
+    status: TicketStatus
+    requested_at: datetime
+    finished_at: datetime | None
+    wait_seconds: float = Field(description="finished_at - requested_at; for a pending ticket, the wait so far.")
+    path: str | None = Field(description="Where the CSV was stored (collected tickets).")
+    size_bytes: int | None = Field(description="Size of the stored CSV; null if none or unreadable.")
+    message: str | None
+
+
+class CollectionPage(BaseModel):
+    collections: list[Collection]
+    next_cursor: str | None
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    from courier.db.paging import decode_cursor
+
+    try:
+        stamp, ticket = decode_cursor(cursor)
+        if "\x00" in ticket:
+            raise ValueError("NUL in cursor")
+        return stamp, ticket
+    except ValueError:
+        raise ApiError(422, "cursor is not one this API handed out", loc=("query", "cursor")) from None
+
+
+def stored_size(path: str | None) -> int | None:
+    """Size in bytes of the object at ``path`` (``file://`` or ``s3://``); None when absent or unreadable."""
+    if not path:
+        return None
+    from courier.storage import storage_base
+
+    try:
+        return int(storage_base(path).stat().st_size)
+    except Exception:
+        return None
+
+
+def list_collections(
+    status: TicketStatus | None = None,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Collection], str | None]:
+    """Report tickets, newest request first (the function behind the route and the pages)."""
+    from courier.db.hook import CourierDbHook
+    from courier.db.paging import encode_cursor
+
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("status", status), ("dag_id", dag_id), ("run_id", run_id)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            args.append(value)
+    if cursor:
+        stamp, ticket = _decode(cursor)
+        where.append("(requested_at, ticket_id) < (%s, %s)")
+        args += [stamp, ticket]
+    sql = (
+        "SELECT dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path, message,"
+        " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited FROM courier_report_tickets"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY requested_at DESC, ticket_id DESC LIMIT %s"
+    )
+    with CourierDbHook().get_conn() as conn:
+        rows = conn.execute(sql, [*args, limit + 1]).fetchall()
+    more = len(rows) > limit
+    items = [
+        Collection(
+            dag_id=r[0],
+            run_id=r[1],
+            task_id=r[2],
+            map_index=r[3],
+            ticket_id=r[4],
+            status=r[5],
+            requested_at=r[6],
+            finished_at=r[7],
+            path=r[8],
+            message=r[9] or None,
+            wait_seconds=round(float(r[10]), 3),
+            size_bytes=stored_size(r[8]) if r[5] == "collected" else None,
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = encode_cursor(items[-1].requested_at, items[-1].ticket_id) if more and items else None
+    return items, next_cursor
+
+
+def summary(hours: int = 24) -> dict[str, Any]:
+    """Counts per status and the longest wait over the last ``hours`` (for the overview)."""
+    from courier.db.hook import CourierDbHook
+
+    with CourierDbHook().get_conn() as conn:
+        rows = conn.execute(
+            "SELECT status, count(*), max(extract(epoch FROM coalesce(finished_at, now()) - requested_at))"
+            " FROM courier_report_tickets WHERE requested_at > now() - make_interval(hours => %s) GROUP BY status",
+            (hours,),
+        ).fetchall()
+    counts = {str(r[0]): int(r[1]) for r in rows}
+    longest = max((float(r[2]) for r in rows if r[2] is not None), default=None)
+    return {"counts": counts, "longest_wait_seconds": longest, "since": datetime.now(UTC), "hours": hours}
+
+
+@router.get("/collections", response_model=CollectionPage, responses=error_responses(422))
+def get_collections(
+    status: TicketStatus | None = None,
+    dag_id: Annotated[str | None, Query(min_length=1, max_length=250, pattern=NO_NUL)] = None,
+    run_id: Annotated[str | None, Query(min_length=1, max_length=250, pattern=NO_NUL)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Recent report collections, newest first: wait time, where the CSV went and its size; page with ``cursor``."""
+    items, next_cursor = list_collections(status, dag_id, run_id, limit, cursor)
+    return {"collections": items, "next_cursor": next_cursor}

@@ -1,0 +1,72 @@
+"""``/courier/specs``: spec runs and their cells, for the UI (read only; authorization by ``access("specs")``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from courier.api.errors import ApiError, error_responses
+from courier.specs.models import AttemptOut, CellOut, RunOut, RunPage, RunSummary
+from courier.specs.queue import SpecQueue
+from courier.specs.report import artifact_prefix
+
+router = APIRouter(prefix="/specs", tags=["specs"])
+
+
+def _summary(run: dict[str, Any], by_status: dict[str, int]) -> dict[str, Any]:
+    return {
+        "run_id": run["run_id"],
+        "spec_list": run["spec_list"],
+        "base_url": run["base_url"],
+        "rerun_of": run["rerun_of"],
+        "created_at": run["created_at"],
+        "finished_at": run["finished_at"],
+        "report_url": run["report_url"],
+        "by_status": by_status,
+        "filtered": run["filtered"] or {},
+        "counts": run["counts"],
+    }
+
+
+@router.get("/runs", response_model=RunPage)
+def list_runs(limit: Annotated[int, Query(ge=1, le=200, description="most runs, newest first")] = 50) -> RunPage:
+    """The latest spec runs, newest first, with their cells counted by status."""
+    runs = SpecQueue().list_runs(limit)
+    return RunPage(runs=[RunSummary(**_summary(r, dict(r["by_status"]))) for r in runs])
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses=error_responses(404))
+def get_run(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> RunOut:
+    """One spec run: every cell in queue order with its status, reason, output tail, artifacts and attempts."""
+    queue = SpecQueue()
+    run = queue.get_run(run_id)
+    if run is None:
+        raise ApiError(404, f"no spec run {run_id!r}", loc=("path", "run_id"))
+    cells = queue.cells(run_id)
+    by_status = dict(Counter(c["status"] for c in cells))
+    return RunOut(
+        **_summary(run, by_status),
+        cells=[
+            CellOut(
+                name=f"{c['spec_id']} [{c['browser']}/{c['viewport']}]",
+                spec_id=c["spec_id"],
+                browser=c["browser"],
+                viewport=c["viewport"],
+                viewport_size=f"{c['width']}x{c['height']}",
+                status=c["status"],
+                seq=c["seq"],
+                expected_ms=c["expected_ms"],
+                duration_ms=c["duration_ms"],
+                exit_code=c["exit_code"],
+                timed_out=c["timed_out"],
+                reason=c["reason"],
+                output_tail=c["output_tail"],
+                artifacts=list(c["artifacts"]),
+                artifacts_path=artifact_prefix(c["spec_id"], c["browser"], c["viewport"]),
+                attempts=[AttemptOut(**a) for a in c["attempts"]],
+            )
+            for c in cells
+        ],
+    )

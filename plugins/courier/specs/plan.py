@@ -1,0 +1,143 @@
+"""The plan step of ``spec_matrix``: validate and expand the spec list, queue the cells, name the workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from courier.specs.queue import SpecQueue
+from courier.specs.speclist import Problem, SpecListError, load
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPEC_LIST = "include/specs/specs.json"
+SITE_CONN_ID = "spec_site_default"
+"""HTTP connection whose URL is ``COURIER_SPEC_BASE_URL`` when the run gives no ``base_url``."""
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class SpecRunRequest:
+    """The ``spec_matrix`` params, checked."""
+
+    spec_list: str = DEFAULT_SPEC_LIST
+    workers: int = 4
+    base_url: str | None = None
+    rerun_failed_of: str | None = None
+    lease_seconds: float = 30.0
+    storage_base: str | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SpecRunRequest:
+        workers = int(params.get("workers") or 4)
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers = {workers} is invalid: accepted values are 1 to {MAX_WORKERS}")
+        return cls(
+            spec_list=str(params.get("spec_list") or DEFAULT_SPEC_LIST),
+            workers=workers,
+            base_url=params.get("base_url") or None,
+            rerun_failed_of=params.get("rerun_failed_of") or None,
+            lease_seconds=float(params.get("lease_seconds") or 30.0),
+            storage_base=params.get("storage_base") or None,
+        )
+
+
+def resolve_spec_list(path: str) -> Path:
+    """Return the spec list file: absolute as given; relative to the working directory, else to the project
+    (the folder holding the DAG folder, where ``include/`` lives)."""
+    given = Path(path)
+    if given.is_absolute():
+        return given
+    candidates = [Path.cwd() / given]
+    try:
+        from airflow.configuration import conf
+
+        dags_folder = conf.get("core", "dags_folder", fallback=None)
+        if dags_folder:
+            candidates.append(Path(dags_folder).parent / given)
+    except Exception:  # outside Airflow: the working directory only
+        pass
+    if env := os.environ.get("COURIER_DAGS_FOLDER"):
+        candidates.append(Path(env).parent / given)
+    candidates.append(Path(__file__).resolve().parents[3] / given)  # the source tree (development)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return candidates[0]
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """Return the base URL the cells get: the param, else the ``spec_site_default`` connection, else ''."""
+    if base_url:
+        return base_url.rstrip("/")
+    try:
+        from courier.http import settings_for
+
+        return settings_for(SITE_CONN_ID).base_url.rstrip("/")
+    except Exception as exc:  # no connection: the checks get an empty base URL and say so
+        log.warning("No base_url given and connection %s unusable (%s): cells get an empty base URL", SITE_CONN_ID, exc)
+        return ""
+
+
+def plan_run(run_id: str, request: SpecRunRequest, queue: SpecQueue | None = None) -> dict[str, Any]:
+    """Validate and expand the list and queue this run's cells; return counts and one entry per worker.
+
+    Raises :class:`SpecListError` (every problem, each naming spec and field) with nothing queued.
+    """
+    queue = queue or SpecQueue()
+    path = resolve_spec_list(request.spec_list)
+    expansion = load(path).expand()
+    cells, filtered = expansion.cells, dict(expansion.filtered)
+    if request.rerun_failed_of:
+        try:
+            wanted = queue.unfinished_keys(request.rerun_failed_of)
+        except LookupError:
+            raise SpecListError(
+                [Problem(None, "rerun_failed_of", f"no spec run {request.rerun_failed_of!r} to re-run")]
+            ) from None
+        kept = [c for c in cells if c.key in wanted]
+        if len(cells) > len(kept):
+            filtered[f"did not fail in {request.rerun_failed_of}"] = len(cells) - len(kept)
+        cells = kept
+    base_url = resolve_base_url(request.base_url)
+    ordered = queue.create_run(
+        run_id,
+        cells,
+        spec_list=str(path),
+        workdir=expansion.workdir,
+        base_url=base_url,
+        rerun_of=request.rerun_failed_of,
+        filtered=filtered,
+    )
+    for reason, n in sorted(filtered.items()):
+        log.info("Filtered %d cell(s): %s", n, reason)
+    known = sum(1 for _, expected in ordered if expected is not None)
+    log.info(
+        "Queued %d cell(s) of %s for %s (%d with history, longest first; %d without, first)",
+        len(ordered),
+        path,
+        run_id,
+        known,
+        len(ordered) - known,
+    )
+    workers = min(request.workers, len(ordered))
+    return {
+        "run_id": run_id,
+        "spec_list": str(path),
+        "base_url": base_url,
+        "cells": len(ordered),
+        "filtered": filtered,
+        "filtered_total": sum(filtered.values()),
+        "workers": [
+            {
+                "run_id": run_id,
+                "worker_label": f"worker {i + 1}/{workers}",
+                "lease_seconds": request.lease_seconds,
+                "storage_base": request.storage_base,
+            }
+            for i in range(workers)
+        ],
+    }

@@ -1,0 +1,345 @@
+"""The spec work queue in the Courier database (blocking psycopg).
+
+Planning writes one row per cell with ``seq`` = its place in the queue (longest expected duration first,
+cells without history before all others). A worker claims the lowest-``seq`` open cell with ``FOR UPDATE SKIP
+LOCKED``, taking a lease it renews while the cell runs; a cell whose lease ran out (its worker died) is open
+again and the next claim records the lost attempt. A result counts only ``WHERE lease_owner = me AND
+attempt = a``, so a stale worker cannot overwrite a newer attempt. A failed cell goes back to the queue until
+it has failed ``retries + 1`` times; a cell that passes after a failure is ``flaky``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from courier.specs.speclist import Cell
+
+HISTORY_RUNS = 10
+"""How many of a cell's latest passing attempts its expected duration is the median of."""
+OPEN = ("queued", "running")
+FINAL = ("passed", "failed", "flaky", "skipped")
+
+_CLAIM = """
+WITH next AS (
+    SELECT run_id, cell_key, attempt AS previous, lease_owner AS previous_owner, started_at AS previous_start
+    FROM courier_spec_cells
+    WHERE run_id = %(run)s AND (status = 'queued' OR (status = 'running' AND lease_until < clock_timestamp()))
+    ORDER BY seq
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE courier_spec_cells c
+SET status = 'running', attempt = c.attempt + 1, lease_owner = %(owner)s,
+    lease_until = clock_timestamp() + make_interval(secs => %(lease)s), started_at = clock_timestamp()
+FROM next
+WHERE c.run_id = next.run_id AND c.cell_key = next.cell_key
+RETURNING c.*, next.previous, next.previous_owner, next.previous_start,
+    next.previous_owner IS NOT NULL AS previous_lost
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A cell a worker holds: what to run and the (owner, attempt) its result must carry."""
+
+    run_id: str
+    key: str
+    spec_id: str
+    browser: str
+    viewport: str
+    width: int
+    height: int
+    run: tuple[str, ...]
+    workdir: str
+    timeout: float
+    retries: int
+    attempt: int
+    failures: int
+    owner: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec_id} [{self.browser}/{self.viewport}]"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt at a cell gave."""
+
+    status: str  # passed | failed | skipped | timed_out
+    duration_ms: float
+    started_at: datetime
+    exit_code: int | None = None
+    reason: str | None = None
+    output_tail: str = ""
+    artifacts: tuple[str, ...] = ()
+
+
+def order_cells(cells: Sequence[Cell], expected_ms: dict[str, float]) -> list[tuple[Cell, float | None]]:
+    """Return the cells in queue order: no history first (list order), then the longest expected first."""
+    unknown = [(c, None) for c in cells if c.key not in expected_ms]
+    known = sorted(
+        ((c, expected_ms[c.key]) for c in cells if c.key in expected_ms), key=lambda pair: -pair[1]
+    )  # sorted() is stable: equal estimates keep list order
+    return [*unknown, *known]
+
+
+def next_status(outcome_status: str, failures: int, retries: int) -> tuple[str, int]:
+    """Return (the cell's new status, its failure count) after an attempt ended with ``outcome_status``."""
+    if outcome_status == "passed":
+        return ("flaky" if failures else "passed"), failures
+    if outcome_status == "skipped":
+        return "skipped", failures
+    failures += 1
+    return ("queued" if failures <= retries else "failed"), failures
+
+
+class SpecQueue:
+    """The queue of one Courier database; each call uses its own short connection."""
+
+    def __init__(self, conninfo: str | None = None) -> None:
+        if conninfo is None:
+            from courier.db.hook import CourierDbHook
+
+            conninfo = CourierDbHook().conninfo()
+        self.conninfo = conninfo
+
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
+        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=10, autocommit=True)
+
+    # ------------------------------------------------------------------ planning
+    def history(self, keys: Iterable[str], exclude_run: str | None = None) -> dict[str, float]:
+        """Median duration (ms) of each cell's latest passing attempts in earlier runs."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """
+                SELECT cell_key, duration_ms FROM (
+                    SELECT cell_key, duration_ms,
+                           row_number() OVER (PARTITION BY cell_key ORDER BY finished_at DESC) AS n
+                    FROM courier_spec_attempts
+                    WHERE status = 'passed' AND cell_key = ANY(%s) AND run_id IS DISTINCT FROM %s
+                ) latest WHERE n <= %s
+                """,
+                (list(keys), exclude_run, HISTORY_RUNS),
+            ).fetchall()
+        durations: dict[str, list[float]] = {}
+        for row in rows:
+            durations.setdefault(row["cell_key"], []).append(row["duration_ms"])
+        return {key: statistics.median(values) for key, values in durations.items()}
+
+    def create_run(
+        self,
+        run_id: str,
+        cells: Sequence[Cell],
+        *,
+        spec_list: str,
+        workdir: str,
+        base_url: str = "",
+        rerun_of: str | None = None,
+        filtered: dict[str, int] | None = None,
+    ) -> list[tuple[Cell, float | None]]:
+        """Queue ``cells`` for ``run_id`` in one transaction (replacing an earlier plan of the same run)."""
+        ordered = order_cells(cells, self.history((c.key for c in cells), exclude_run=run_id))
+        with self._connect() as conn, conn.transaction():
+            conn.execute("DELETE FROM courier_spec_runs WHERE run_id = %s", (run_id,))
+            conn.execute(
+                "INSERT INTO courier_spec_runs (run_id, spec_list, base_url, rerun_of, filtered) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (run_id, spec_list, base_url, rerun_of, Jsonb(filtered or {})),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO courier_spec_cells (run_id, cell_key, spec_id, browser, viewport, width, height, "
+                    "run, workdir, timeout_s, retries, seq, expected_ms) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            run_id,
+                            c.key,
+                            c.spec_id,
+                            c.browser,
+                            c.viewport,
+                            c.width,
+                            c.height,
+                            Jsonb(list(c.run)),
+                            workdir,
+                            c.timeout,
+                            c.retries,
+                            seq,
+                            expected,
+                        )
+                        for seq, (c, expected) in enumerate(ordered)
+                    ],
+                )
+        return ordered
+
+    def unfinished_keys(self, run_id: str) -> set[str]:
+        """Keys of the cells of ``run_id`` that did not pass: failed, or never finished (for ``rerun_failed_of``)."""
+        with self._connect() as conn:
+            if conn.execute("SELECT 1 FROM courier_spec_runs WHERE run_id = %s", (run_id,)).fetchone() is None:
+                raise LookupError(run_id)
+            rows = conn.execute(
+                "SELECT cell_key FROM courier_spec_cells WHERE run_id = %s AND status IN ('failed', 'queued', 'running')",
+                (run_id,),
+            ).fetchall()
+        return {r["cell_key"] for r in rows}
+
+    # ------------------------------------------------------------------ working
+    def claim(self, run_id: str, owner: str, lease_seconds: float) -> Claim | None:
+        """Take the next open cell of ``run_id`` (lowest seq) with a lease; None when none is open now."""
+        with self._connect() as conn, conn.transaction():
+            row = conn.execute(_CLAIM, {"run": run_id, "owner": owner, "lease": lease_seconds}).fetchone()
+            if row is None:
+                return None
+            if row["previous_lost"]:  # the previous holder's lease ran out: keep a trace of the lost attempt
+                conn.execute(
+                    "INSERT INTO courier_spec_attempts (run_id, cell_key, attempt, worker, status, started_at, "
+                    "duration_ms, reason) VALUES (%s, %s, %s, %s, 'lost', %s, "
+                    "EXTRACT(EPOCH FROM clock_timestamp() - %s) * 1000, 'the worker stopped renewing its lease') "
+                    "ON CONFLICT DO NOTHING",
+                    (
+                        run_id,
+                        row["cell_key"],
+                        row["previous"],
+                        row["previous_owner"],
+                        row["previous_start"],
+                        row["previous_start"],
+                    ),
+                )
+        return Claim(
+            run_id=run_id,
+            key=row["cell_key"],
+            spec_id=row["spec_id"],
+            browser=row["browser"],
+            viewport=row["viewport"],
+            width=row["width"],
+            height=row["height"],
+            run=tuple(row["run"]),
+            workdir=row["workdir"],
+            timeout=row["timeout_s"],
+            retries=row["retries"],
+            attempt=row["attempt"],
+            failures=row["failures"],
+            owner=owner,
+        )
+
+    def renew(self, claim: Claim, lease_seconds: float) -> bool:
+        """Extend the lease; False when this worker no longer holds the cell (it must stop the cell)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "UPDATE courier_spec_cells SET lease_until = clock_timestamp() + make_interval(secs => %s) "
+                "WHERE run_id = %s AND cell_key = %s AND lease_owner = %s AND attempt = %s AND status = 'running' "
+                "RETURNING 1",
+                (lease_seconds, claim.run_id, claim.key, claim.owner, claim.attempt),
+            ).fetchone()
+        return row is not None
+
+    def finish(self, claim: Claim, outcome: Outcome) -> str | None:
+        """Record ``outcome`` if ``claim`` is still the current attempt; return the cell's new status, else None."""
+        with self._connect() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT failures, retries FROM courier_spec_cells WHERE run_id = %s AND cell_key = %s "
+                "AND lease_owner = %s AND attempt = %s AND status = 'running' FOR UPDATE",
+                (claim.run_id, claim.key, claim.owner, claim.attempt),
+            ).fetchone()
+            if row is None:
+                return None
+            status, failures = next_status(outcome.status, row["failures"], row["retries"])
+            conn.execute(
+                "INSERT INTO courier_spec_attempts (run_id, cell_key, attempt, worker, status, started_at, "
+                "duration_ms, exit_code, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    claim.run_id,
+                    claim.key,
+                    claim.attempt,
+                    claim.owner,
+                    outcome.status,
+                    outcome.started_at,
+                    outcome.duration_ms,
+                    outcome.exit_code,
+                    outcome.reason,
+                ),
+            )
+            conn.execute(
+                "UPDATE courier_spec_cells SET status = %s, failures = %s, lease_owner = NULL, lease_until = NULL, "
+                "finished_at = clock_timestamp(), duration_ms = %s, exit_code = %s, timed_out = %s, reason = %s, "
+                "output_tail = %s, artifacts = %s WHERE run_id = %s AND cell_key = %s",
+                (
+                    status,
+                    failures,
+                    outcome.duration_ms,
+                    outcome.exit_code,
+                    outcome.status == "timed_out",
+                    outcome.reason,
+                    outcome.output_tail,
+                    Jsonb(list(outcome.artifacts)),
+                    claim.run_id,
+                    claim.key,
+                ),
+            )
+        return status
+
+    def open_cells(self, run_id: str) -> int:
+        """How many cells of ``run_id`` are queued or running (a worker stops when this is 0)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM courier_spec_cells WHERE run_id = %s AND status IN ('queued', 'running')",
+                (run_id,),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    # ------------------------------------------------------------------ reading
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            return conn.execute("SELECT * FROM courier_spec_runs WHERE run_id = %s", (run_id,)).fetchone()
+
+    def cells(self, run_id: str) -> list[dict[str, Any]]:
+        """Every cell of ``run_id`` in queue order, each with its ``attempts`` (oldest first)."""
+        with self._connect() as conn:
+            cells = conn.execute(
+                "SELECT * FROM courier_spec_cells WHERE run_id = %s ORDER BY seq", (run_id,)
+            ).fetchall()
+            attempts = conn.execute(
+                "SELECT cell_key, attempt, worker, status, started_at, finished_at, duration_ms, exit_code, reason "
+                "FROM courier_spec_attempts WHERE run_id = %s ORDER BY cell_key, attempt",
+                (run_id,),
+            ).fetchall()
+        by_cell: dict[str, list[dict[str, Any]]] = {}
+        for a in attempts:
+            by_cell.setdefault(a.pop("cell_key"), []).append(a)
+        for cell in cells:
+            cell["attempts"] = by_cell.get(cell["cell_key"], [])
+        return cells
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest runs, newest first, each with its cell counts by status."""
+        with self._connect() as conn:
+            return conn.execute(
+                """
+                SELECT r.*, coalesce(c.by_status, '{}'::jsonb) AS by_status
+                FROM courier_spec_runs r
+                LEFT JOIN LATERAL (
+                    SELECT jsonb_object_agg(status, n) AS by_status FROM (
+                        SELECT status, count(*) AS n FROM courier_spec_cells WHERE run_id = r.run_id GROUP BY status
+                    ) s
+                ) c ON true
+                ORDER BY r.created_at DESC, r.run_id DESC LIMIT %s
+                """,
+                (limit,),
+            ).fetchall()
+
+    def set_report(self, run_id: str, counts: dict[str, Any], report_url: str) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE courier_spec_runs SET counts = %s, report_url = %s, finished_at = clock_timestamp() "
+                "WHERE run_id = %s",
+                (Jsonb(counts), report_url, run_id),
+            )

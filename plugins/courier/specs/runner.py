@@ -1,0 +1,123 @@
+"""Run one cell: its ``run`` command as a process in its own process group, with the spec environment.
+
+Exit 0 passes; exit 77 (the automake/pytest convention) is *skipped* and its last output line is the reason;
+any other exit fails. Past the spec's ``timeout`` (or when ``stop`` is set: the worker lost its lease) the
+whole process group is killed, so a browser the check started dies with it. The full output goes to
+``output.log`` in the artifacts folder and the last lines are kept for the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+
+from courier.specs.queue import Claim, Outcome
+
+SKIP_EXIT_CODE = 77
+TAIL_LINES = 40
+KILL_GRACE_SECONDS = 2.0
+OUTPUT_LOG = "output.log"
+
+
+def cell_environment(claim: Claim, base_url: str, artifacts: Path) -> dict[str, str]:
+    """Return the ``COURIER_SPEC_*`` variables a cell's process gets (on top of the worker's environment)."""
+    return {
+        "COURIER_SPEC_ID": claim.spec_id,
+        "COURIER_SPEC_BROWSER": claim.browser,
+        "COURIER_SPEC_VIEWPORT": claim.viewport,
+        "COURIER_SPEC_VIEWPORT_SIZE": f"{claim.width}x{claim.height}",
+        "COURIER_SPEC_BASE_URL": base_url,
+        "COURIER_SPEC_ARTIFACTS": str(artifacts),
+        "COURIER_SPEC_ATTEMPT": str(claim.attempt),
+    }
+
+
+def command(run: tuple[str, ...]) -> list[str]:
+    """Return the argv to start; a leading ``python`` is the worker's own interpreter (same packages)."""
+    argv = list(run)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def run_cell(
+    claim: Claim, base_url: str, artifacts: Path, stop: threading.Event | None = None, tail_lines: int = TAIL_LINES
+) -> Outcome:
+    """Run ``claim``'s command to its end, its timeout or ``stop``; return the outcome."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **cell_environment(claim, base_url, artifacts), "PYTHONUNBUFFERED": "1"}
+    started_at = datetime.now(UTC)
+    began = time.monotonic()
+    tail: deque[str] = deque(maxlen=tail_lines)
+    log_path = artifacts / OUTPUT_LOG
+    try:
+        process = subprocess.Popen(
+            command(claim.run),
+            cwd=claim.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a timeout kills everything it started
+        )
+    except OSError as exc:
+        return Outcome("failed", 0.0, started_at, None, f"cannot start {claim.run[0]!r}: {exc.strerror or exc}")
+
+    def pump() -> None:
+        assert process.stdout is not None
+        with log_path.open("wb") as log:
+            for raw in process.stdout:
+                log.write(raw)
+                tail.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    reader = threading.Thread(target=pump, name=f"output-{claim.key}", daemon=True)
+    reader.start()
+    deadline = began + claim.timeout
+    timed_out = stopped = False
+    while process.poll() is None:
+        if time.monotonic() >= deadline:
+            timed_out = True
+        elif stop is not None and stop.is_set():
+            stopped = True
+        if timed_out or stopped:
+            _kill_group(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(KILL_GRACE_SECONDS)
+            _kill_group(process.pid, signal.SIGKILL)
+            process.wait()
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(0.1)
+    _kill_group(process.pid, signal.SIGKILL)  # whatever it left running in its group goes too
+    reader.join(5)
+    duration_ms = (time.monotonic() - began) * 1000
+    code = process.returncode
+    lines = [line for line in tail if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    output = "\n".join(tail)
+    names = tuple(sorted(p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*") if p.is_file()))
+    if timed_out:
+        status, reason = "timed_out", f"timed out after {claim.timeout:g}s (process group killed)"
+    elif stopped:
+        status, reason = "failed", "stopped: this worker lost the cell's lease"
+    elif code == 0:
+        status, reason = "passed", None
+    elif code == SKIP_EXIT_CODE:
+        status, reason = "skipped", last or "skipped (exit 77)"
+    else:
+        status = "failed"
+        reason = f"exit code {code}" + (f": {last}" if last else "")
+    return Outcome(status, duration_ms, started_at, code, reason, output, names)

@@ -1,0 +1,1 @@
+"""Stats: ingestion of events, exact per-minute roll-ups, pruning that never loses an unaggregated event."""

@@ -1,0 +1,156 @@
+"""``/courier/stats``: ingest events (JSON array or NDJSON), read per-minute series, list metric names."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import StringConstraints, TypeAdapter
+
+from courier.api.errors import ApiError, error_responses
+from courier.stats.models import (
+    Accepted,
+    EventError,
+    Limits,
+    NamesOut,
+    SeriesOut,
+    StatEventIn,
+    TooManyEvents,
+    check,
+    decode,
+    tag_filter,
+)
+from courier.stats.store import StatsStore
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+NDJSON = "application/x-ndjson"
+_BATCH_SCHEMA = {"type": "array", "minItems": 1, "items": TypeAdapter(StatEventIn).json_schema()}
+TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:]+:")]
+
+
+_LIMITS_TTL = 10.0
+_cached_limits: tuple[float, Limits, int] | None = None
+
+
+def _limits() -> tuple[Limits, int]:
+    """The ``[courier] stats_*`` limits, re-read at most every 10 s."""
+    global _cached_limits
+    if _cached_limits is None or time.monotonic() - _cached_limits[0] > _LIMITS_TTL:
+        from courier.config import load_one
+
+        limits = Limits(
+            max_events=int(load_one("stats_max_batch_events")), retention=float(load_one("stats_raw_retention"))
+        )
+        _cached_limits = (time.monotonic(), limits, int(load_one("stats_max_body_bytes")))
+    return _cached_limits[1], _cached_limits[2]
+
+
+def forget_limits() -> None:
+    """Re-read the limits and the database URL on the next request (tests that change them)."""
+    global _cached_limits, _cached_store
+    _cached_limits = _cached_store = None
+
+
+_cached_store: StatsStore | None = None
+
+
+def _ingest_store() -> StatsStore:
+    """The store ingest writes to; its connection URL is looked up once per process, not per batch (an
+    Airflow connection lookup in the API server can take seconds and holds others up while it does)."""
+    global _cached_store
+    if _cached_store is None:
+        _cached_store = StatsStore()
+    return _cached_store
+
+
+def _store(body: bytes, ndjson: bool, limits: Limits, batch_id: str | None) -> Accepted:
+    """Parse, check and store one batch (in the thread pool: the event loop stays free for other requests)."""
+    try:
+        rows = check(decode(body, ndjson=ndjson), datetime.now(UTC), limits)
+    except TooManyEvents as exc:
+        raise ApiError(422, str(exc), loc=("body",)) from None
+    except EventError as exc:
+        kind = 400 if len(exc.loc) == 1 and "not a JSON" in exc.message else 422
+        raise ApiError(kind, exc.message, loc=exc.loc) from None
+    accepted, duplicate = _ingest_store().ingest(rows, batch_id)
+    return Accepted(accepted=accepted, duplicate=duplicate)
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"body of {declared} bytes; at most {max_bytes} are accepted", loc=("body",))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"body over {max_bytes} bytes", loc=("body",))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=error_responses(400, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A JSON array of events. NDJSON (Content-Type: application/x-ndjson, one event per "
+            "line) is accepted too.",
+            "content": {"application/json": {"schema": _BATCH_SCHEMA}},
+        }
+    },
+)
+async def ingest(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> Accepted:
+    """Store a batch of events; 202 only once it is committed. One bad event: 422 naming it, nothing stored."""
+    cached = _cached_limits
+    if cached and time.monotonic() - cached[0] <= _LIMITS_TTL:
+        limits, max_bytes = cached[1], cached[2]
+    else:
+        limits, max_bytes = await run_in_threadpool(_limits)
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", NDJSON):
+        raise ApiError(
+            415, f"Content-Type {content_type!r}: send application/json or {NDJSON}", loc=("header", "content-type")
+        )
+    body = await _read_body(request, max_bytes)
+    return await run_in_threadpool(_store, body, content_type == NDJSON, limits, idempotency_key)
+
+
+@router.get("/series", response_model=SeriesOut, responses=error_responses(404))
+def series(
+    name: Annotated[str, Query(min_length=1, max_length=200)],
+    tag: Annotated[list[TagFilter] | None, Query(description="k:v, repeatable; series whose tags include all")] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; default one hour ago")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default now")] = None,
+) -> dict[str, Any]:
+    """Per tag set, one point per minute: rolled-up minutes as stored, newer ones computed live (partial)."""
+    try:
+        tags = tag_filter(tag or [])
+    except ValueError as exc:
+        raise ApiError(422, str(exc), loc=("query", "tag")) from None
+    now = datetime.now(UTC)
+    end_at = _aware(end) if end else now + timedelta(minutes=1)
+    start_at = _aware(start) if start else end_at - timedelta(hours=1)
+    if start_at >= end_at:
+        raise ApiError(422, "from must be before to", loc=("query", "from"))
+    return {"name": name, "series": StatsStore().series(name, tags, start_at, end_at)}
+
+
+@router.get("/names", response_model=NamesOut)
+def names() -> dict[str, Any]:
+    """Metric names with the tag keys seen on them."""
+    return {"names": StatsStore().names()}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,95 @@
+"""Courier's own work as stats: timer lateness per delivery, report wait time, and the like.
+
+Writing a stat must never break the work it describes, so everything here is best effort: events are
+checked like any posted event, written with the same COPY path as ``POST /courier/stats``, and any error
+(database down, bad value) is logged once per minute and dropped. :class:`Recorder` buffers events for hot
+paths (the timer dispatcher flushes it at most once a second, off the event loop); :func:`record` writes a
+few events at once for one-off work (a collected report).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from courier.stats.models import EventWire, Limits, check
+
+log = logging.getLogger(__name__)
+
+_last_warning = 0.0
+
+
+def _warn(exc: BaseException) -> None:
+    global _last_warning
+    if time.monotonic() - _last_warning > 60:
+        _last_warning = time.monotonic()
+        log.warning("Courier stats not recorded (the work itself is unaffected): %s", exc)
+
+
+def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> EventWire:
+    """One of Courier's own events, timestamped now."""
+    return EventWire(name=name, value=float(value), type=type, tags=dict(tags or {}), ts=time.time())
+
+
+def _write(events: list[EventWire], conninfo: str | None) -> int:
+    from courier.stats.store import StatsStore
+
+    rows = check(events, datetime.now(UTC), Limits(max_events=max(len(events), 1)))
+    return StatsStore(conninfo).ingest(rows)[0]
+
+
+def record(events: list[EventWire], conninfo: str | None = None) -> int:
+    """Write ``events`` now; return how many were stored (0 on any error, which is logged, never raised)."""
+    if not events:
+        return 0
+    try:
+        return _write(events, conninfo)
+    except Exception as exc:  # a stat must never fail the work it measures
+        _warn(exc)
+        return 0
+
+
+class Recorder:
+    """A thread-safe buffer of events, written in one COPY per :meth:`flush`.
+
+    :param conninfo: the Courier database (default: the configured one).
+    :param max_buffer: events kept at most between flushes; more are dropped (and counted in ``dropped``).
+    """
+
+    def __init__(self, conninfo: str | None = None, max_buffer: int = 50_000) -> None:
+        self.conninfo = conninfo
+        self.max_buffer = max_buffer
+        self.dropped = 0
+        self._events: list[EventWire] = []
+        self._lock = threading.Lock()
+
+    def add(self, name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> None:
+        with self._lock:
+            if len(self._events) >= self.max_buffer:
+                self.dropped += 1
+                return
+            self._events.append(event(name, value, type, tags))
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def flush(self) -> int:
+        """Write the buffered events (in chunks of the batch limit); never raises."""
+        with self._lock:
+            events, self._events = self._events, []
+        written = 0
+        for start in range(0, len(events), Limits().max_events):
+            written += record(events[start : start + Limits().max_events], self.conninfo)
+        return written
+
+
+def encode(events: list[EventWire]) -> bytes:
+    """The events as a ``POST /courier/stats`` body (for clients and tests)."""
+    return msgspec.json.encode(events)
+
+
+__all__ = ["Recorder", "encode", "event", "record"]

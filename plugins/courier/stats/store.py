@@ -1,0 +1,323 @@
+"""The stats tables: ingest (COPY), roll-up, prune and the read queries.
+
+Why this layout (see docs/stats.md): raw events are partitioned by minute, so a prune drops whole
+partitions instead of deleting millions of rows, and a minute's roll-up reads one partition. A
+``courier_stat_dirty`` row marks every minute with events not yet in its roll-up; ingest upserts it in the
+same transaction as the events, roll-up deletes it and then re-aggregates the whole minute, and prune never
+drops a minute that still has one. So a minute's roll-up always equals the aggregate of every event accepted
+for it, late events included, and nothing unaggregated is ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from courier.db.hook import CONNECT_TIMEOUT
+from courier.stats.models import Row, prunable
+
+log = logging.getLogger(__name__)
+
+PARENT = "courier_stat_events"
+GRACE = timedelta(seconds=5)
+"""A minute is closed this long after it ends (longer than any ingest transaction takes)."""
+_ROLLUP_LOCK = 0x636F75727374  # advisory lock key: one roll-up or prune at a time
+_PARTITION_LOCK = 0x636F75727370
+
+AGGREGATES = """
+    count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max, avg(value) AS avg,
+    (max(ARRAY[extract(epoch FROM ts)::float8, seq::float8, value]))[3] AS last,
+    max(type) AS type,
+    percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY value) AS pcts
+"""
+"""Per name + tags + minute, over raw events: the one definition the roll-up and the live read share.
+
+``last`` is the value of the greatest (ts, seq) - a max over small arrays rather than a sorted array_agg,
+so the only sort per group is the one ``percentile_cont`` needs (epoch seconds with microseconds and the
+sequence are exact in float8). ``type`` is the greatest type name seen for the series in that minute."""
+
+_known_partitions: dict[str, set[datetime]] = {}
+"""Per database (conninfo): minute partitions this process has seen exist (saves a round trip per batch)."""
+
+
+def partition_name(minute: datetime) -> str:
+    return f"{PARENT}_{minute.astimezone(UTC):%Y%m%d%H%M}"
+
+
+def _minute_of(name: str) -> datetime:
+    return datetime.strptime(name.rsplit("_", 1)[1], "%Y%m%d%H%M").replace(tzinfo=UTC)
+
+
+def ensure_partitions(conn: psycopg.Connection[Any], minutes: Iterable[datetime], key: str = "") -> None:
+    """Create the minute partitions that do not exist yet, and the minute after the newest (so the next
+    minute's first batch finds it ready). Own short transaction, serialised by an advisory lock.
+
+    ``CREATE TABLE … PARTITION OF`` would take an ACCESS EXCLUSIVE lock on the parent, queueing every ingest
+    behind a running roll-up; a plain table attached with ``ATTACH PARTITION`` needs only SHARE UPDATE
+    EXCLUSIVE, which neither ingest (ROW EXCLUSIVE) nor a roll-up (ACCESS SHARE) conflicts with.
+    """
+    known = _known_partitions.setdefault(key, set())
+    missing = set(minutes) - known
+    if not missing:
+        return
+    missing.add(max(missing) + timedelta(minutes=1))
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+        for minute in sorted(missing):
+            name = partition_name(minute)
+            exists = conn.execute("SELECT to_regclass(%s)", (f'"{name}"',)).fetchone()
+            if exists and exists[0] is None:  # created and attached in one transaction: exists means attached
+                low, high = minute.isoformat(), (minute + timedelta(minutes=1)).isoformat()
+                conn.execute(f'CREATE TABLE "{name}" (LIKE {PARENT} INCLUDING DEFAULTS)')
+                conn.execute(
+                    f"ALTER TABLE {PARENT} ATTACH PARTITION \"{name}\" FOR VALUES FROM ('{low}') TO ('{high}')"
+                )
+    known.update(missing)
+
+
+def forget_partitions() -> None:
+    """Drop the cache of known partitions (after a prune in this process, or in tests)."""
+    _known_partitions.clear()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: list[Row]) -> bytes:
+    """``rows`` in COPY's text format, built in one pass (several times faster than ``write_row`` per row).
+
+    Names and tag sets repeat, so each distinct one is escaped once; so are the minute and the timestamp
+    shared by every event sent without ``ts``.
+    """
+    texts: dict[Any, str] = {}
+    lines = []
+    for minute, ts, name, tags, kind, value in rows:
+        m = texts.get(minute)
+        if m is None:
+            m = texts[minute] = minute.isoformat()
+        t = texts.get(ts)
+        if t is None:
+            t = texts[ts] = ts.isoformat()
+        n = texts.get(("n", name))
+        if n is None:
+            n = texts[("n", name)] = name.translate(_COPY_ESCAPES)
+        g = texts.get(("g", tags))
+        if g is None:
+            g = texts[("g", tags)] = tags.translate(_COPY_ESCAPES)
+        lines.append(f"{m}\t{t}\t{n}\t{g}\t{kind}\t{value!r}\n")
+    return "".join(lines).encode()
+
+
+class StatsStore:
+    """Read and write the stats tables; each call uses its own short connection."""
+
+    def __init__(self, conninfo: str | None = None) -> None:
+        if conninfo is None:
+            from courier.db.hook import CourierDbHook
+
+            conninfo = CourierDbHook().conninfo()
+        self.conninfo = conninfo
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, rows: list[Row], batch_id: str | None = None) -> tuple[int, bool]:
+        """Store ``rows`` in one transaction; return (accepted, duplicate). Durable when this returns."""
+        minutes = sorted({row[0] for row in rows})
+        with self.connect() as conn:
+            try:
+                return self._ingest(conn, rows, minutes, batch_id)
+            except psycopg.errors.CheckViolation:
+                # "no partition of relation found for row": a partition this process knew was dropped (a
+                # prune elsewhere, a reset database); forget what we knew and try once more.
+                forget_partitions()
+                return self._ingest(conn, rows, minutes, batch_id)
+
+    def _ingest(
+        self, conn: psycopg.Connection[Any], rows: list[Row], minutes: list[datetime], batch_id: str | None
+    ) -> tuple[int, bool]:
+        ensure_partitions(conn, minutes, self.conninfo)
+        with conn.transaction():
+            if batch_id is not None:
+                fresh = conn.execute(
+                    "INSERT INTO courier_stat_batches (batch_id, accepted) VALUES (%s, %s) "
+                    "ON CONFLICT (batch_id) DO NOTHING RETURNING 1",
+                    (batch_id, len(rows)),
+                ).fetchone()
+                if fresh is None:
+                    before = conn.execute(
+                        "SELECT accepted FROM courier_stat_batches WHERE batch_id = %s", (batch_id,)
+                    ).fetchone()
+                    return (int(before[0]) if before else len(rows)), True
+            with conn.cursor().copy(f"COPY {PARENT} (minute, ts, name, tags, type, value) FROM STDIN") as copy:
+                copy.write(copy_text(rows))
+            # DO UPDATE (not DO NOTHING): it locks the row, so a roll-up deleting it waits for this commit.
+            conn.execute(
+                "INSERT INTO courier_stat_dirty (minute) SELECT unnest(%s::timestamptz[]) "
+                "ON CONFLICT (minute) DO UPDATE SET touched_at = clock_timestamp()",
+                (minutes,),
+            )
+        return len(rows), False
+
+    # ------------------------------------------------------------------ roll-up and prune
+    def rollup(self, now: datetime | None = None) -> dict[str, Any]:
+        """Roll up every closed minute that has events not in its roll-up yet; advance the watermark."""
+        with self.connect() as conn:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_ROLLUP_LOCK,)).fetchone()[0]:  # type: ignore[index]
+                return {"skipped": "another roll-up or prune is running"}
+            try:
+                db_now = now or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+                bound = (db_now - GRACE).replace(second=0, microsecond=0)
+                minutes = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT minute FROM courier_stat_dirty WHERE minute < %s ORDER BY minute", (bound,)
+                    )
+                ]
+                rows = 0
+                for minute in minutes:
+                    rows += self._rollup_minute(conn, minute)
+                conn.execute(
+                    "INSERT INTO courier_stats_watermark (id, rolled_up_to) VALUES (1, %s) ON CONFLICT (id) DO "
+                    "UPDATE SET rolled_up_to = greatest(courier_stats_watermark.rolled_up_to, EXCLUDED.rolled_up_to), "
+                    "updated_at = now()",
+                    (bound,),
+                )
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_ROLLUP_LOCK,))
+        log.info("Rolled up %d minute(s) into %d series-minute row(s); watermark %s", len(minutes), rows, bound)
+        return {"minutes": len(minutes), "rows": rows, "watermark": bound.isoformat()}
+
+    @staticmethod
+    def _rollup_minute(conn: psycopg.Connection[Any], minute: datetime) -> int:
+        # One minute per transaction, locking one dirty row: no lock-order cycle with ingest. The DELETE waits
+        # for an ingest holding the row; the next statement's snapshot then sees that ingest's events.
+        with conn.transaction():
+            conn.execute("SET LOCAL work_mem = '128MB'")  # percentile_cont sorts each group: in memory, not on disk
+            conn.execute("DELETE FROM courier_stat_dirty WHERE minute = %s", (minute,))
+            cursor = conn.execute(
+                f"""
+                INSERT INTO courier_stats AS s (name, tags, minute, type, count, sum, min, max, avg, last,
+                                               p50, p90, p95, p99, rolled_up_at)
+                SELECT name, tags, minute, type, count, sum, min, max, avg, last,
+                       pcts[1], pcts[2], pcts[3], pcts[4], now()
+                FROM (SELECT name, tags, minute, {AGGREGATES}
+                      FROM {PARENT} WHERE minute = %s GROUP BY name, tags, minute) a
+                ON CONFLICT (name, minute, tags) DO UPDATE SET
+                    type = EXCLUDED.type, count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min,
+                    max = EXCLUDED.max, avg = EXCLUDED.avg, last = EXCLUDED.last, p50 = EXCLUDED.p50,
+                    p90 = EXCLUDED.p90, p95 = EXCLUDED.p95, p99 = EXCLUDED.p99, rolled_up_at = now()
+                """,
+                (minute,),
+            )
+            return cursor.rowcount
+
+    def prune(self, retention: float, rollup_retention: float, now: datetime | None = None) -> dict[str, Any]:
+        """Drop raw minutes past ``retention`` that are rolled up; delete roll-ups past ``rollup_retention``."""
+        dropped, kept = [], []
+        with self.connect() as conn:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_ROLLUP_LOCK,)).fetchone()[0]:  # type: ignore[index]
+                return {"skipped": "another roll-up or prune is running"}
+            try:
+                db_now = now or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+                partitions = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+                        (PARENT,),
+                    )
+                ]
+                for name in partitions:
+                    minute = _minute_of(name)
+                    if not prunable(minute, db_now, retention, minute + timedelta(minutes=1), dirty=False):
+                        continue  # too young, whatever its roll-up state
+                    if self._drop_if_rolled_up(conn, name, minute, db_now, retention):
+                        dropped.append(name)
+                    else:
+                        kept.append(name)
+                deleted = conn.execute(
+                    "DELETE FROM courier_stats WHERE minute < %s", (db_now - timedelta(seconds=rollup_retention),)
+                ).rowcount
+                conn.execute("DELETE FROM courier_stat_batches WHERE received_at < %s", (db_now - timedelta(days=1),))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_ROLLUP_LOCK,))
+        forget_partitions()
+        if kept:
+            log.warning("Kept %d raw minute(s) past retention: not rolled up yet (%s…)", len(kept), kept[0])
+        return {"dropped": len(dropped), "kept_unrolled": len(kept), "rollups_deleted": deleted}
+
+    @staticmethod
+    def _drop_if_rolled_up(
+        conn: psycopg.Connection[Any], name: str, minute: datetime, now: datetime, retention: float
+    ) -> bool:
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '1s'")
+                # Lock first, then decide: an ingest still writing to this minute commits (and marks it dirty)
+                # before we look, so we never drop events we have not seen rolled up.
+                conn.execute(f'LOCK TABLE "{name}" IN ACCESS EXCLUSIVE MODE')
+                dirty = conn.execute("SELECT 1 FROM courier_stat_dirty WHERE minute = %s", (minute,)).fetchone()
+                mark = conn.execute("SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1").fetchone()
+                if not prunable(minute, now, retention, mark[0] if mark else None, dirty is not None):
+                    return False
+                conn.execute(f'DROP TABLE "{name}"')
+                return True
+        except psycopg.errors.LockNotAvailable:
+            return False
+
+    # ------------------------------------------------------------------ reads
+    def watermark(self) -> datetime | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1").fetchone()
+        return row[0] if row else None
+
+    def series(self, name: str, tags: dict[str, Any], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Per tag set: points per minute in [start, end); rolled-up minutes as stored, the rest live (partial)."""
+        params = {"name": name, "tags": json.dumps(tags), "start": start, "end": end}
+        query = f"""
+            WITH mark AS (SELECT coalesce((SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1),
+                                          '-infinity'::timestamptz) AS wm),
+                 dirty AS (SELECT minute FROM courier_stat_dirty WHERE minute >= %(start)s AND minute < %(end)s)
+            SELECT tags, minute, count, sum, min, max, avg, last, p50, p90, p95, p99, false AS partial
+              FROM courier_stats, mark
+             WHERE name = %(name)s AND tags @> %(tags)s::jsonb AND minute >= %(start)s AND minute < %(end)s
+               AND minute < mark.wm AND minute NOT IN (SELECT minute FROM dirty)
+            UNION ALL
+            SELECT tags, minute, count, sum, min, max, avg, last, pcts[1], pcts[2], pcts[3], pcts[4], true
+              FROM (SELECT tags, minute, {AGGREGATES} FROM {PARENT}, mark
+                     WHERE name = %(name)s AND tags @> %(tags)s::jsonb AND minute >= %(start)s AND minute < %(end)s
+                       AND (minute >= mark.wm OR minute IN (SELECT minute FROM dirty))
+                     GROUP BY tags, minute) live
+            ORDER BY 1, 2
+        """
+        grouped: dict[str, dict[str, Any]] = {}
+        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+            for row in conn.execute(query, params):
+                key = json.dumps(row["tags"], sort_keys=True)
+                entry = grouped.setdefault(key, {"tags": row.pop("tags"), "points": []})
+                row.pop("tags", None)
+                entry["points"].append(row)
+        return list(grouped.values())
+
+    def names(self) -> list[dict[str, Any]]:
+        """Metric names with the tag keys seen on them (roll-ups, and raw minutes not rolled up yet)."""
+        query = f"""
+            WITH sets AS (
+                SELECT DISTINCT name, tags FROM courier_stats
+                UNION
+                SELECT DISTINCT name, tags FROM {PARENT} WHERE minute IN (SELECT minute FROM courier_stat_dirty)
+            )
+            SELECT name, coalesce(array_agg(DISTINCT key ORDER BY key) FILTER (WHERE key IS NOT NULL), '{{}}')
+              FROM sets LEFT JOIN LATERAL jsonb_object_keys(tags) AS k(key) ON true
+             GROUP BY name ORDER BY name
+        """
+        with self.connect() as conn:
+            return [{"name": n, "tag_keys": list(keys)} for n, keys in conn.execute(query)]

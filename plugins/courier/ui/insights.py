@@ -1,0 +1,188 @@
+"""Read routes the pages need that no domain router has: aggregate views over the domains' own tables.
+
+Mounted as ``/courier/insights/<domain>`` with that domain's ``access(...)`` dependency, so they are
+authorized exactly like the domain's routes; the pages call the same functions in-process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from courier.timers.models import TimerOut
+from courier.timers.store import COLUMNS as TIMER_COLUMNS
+from courier.timers.store import to_out
+
+timers_router = APIRouter(prefix="/insights/timers", tags=["insights"])
+
+LATENESS_EDGES_MS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0)
+"""Lower edges of the lateness histogram's buckets (ms); below the first is "early", past the last is open."""
+
+
+class Bucket(BaseModel):
+    label: str = Field(description="The bucket's range, e.g. '2-5 ms'.")
+    lower_ms: float | None
+    upper_ms: float | None
+    count: int
+
+
+class TimersInsight(BaseModel):
+    """What the timers are doing now and how late the last ``window_minutes`` fired."""
+
+    counts: dict[str, int] = Field(description="Timers per status (all time).")
+    late_now: int = Field(description="Open timers whose next attempt is more than a second overdue.")
+    window_minutes: int
+    fired_in_window: int
+    lateness_ms: dict[str, float | None] = Field(description="p50, p95, p99 and max lateness of the window's fires.")
+    histogram: list[Bucket]
+    recent_problems: list[TimerOut] = Field(description="Timers that failed or expired in the last 24 hours.")
+    computed_at: datetime
+
+
+def _label(lower: float | None, upper: float | None) -> str:
+    if lower is None:
+        return "early"
+    if upper is None:
+        return f"≥{lower:g} ms"
+    return f"{lower:g}-{upper:g} ms"
+
+
+def timers_insight(window_minutes: int = 60) -> TimersInsight:
+    """Counts, overdue timers, the lateness histogram and percentiles of the window, recent failures."""
+    from courier.db.hook import CourierDbHook
+
+    edges = list(LATENESS_EDGES_MS)
+    with CourierDbHook().get_conn() as conn:
+        counts = {
+            str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM courier_timers GROUP BY status")
+        }
+        late_now = conn.execute(
+            "SELECT count(*) FROM courier_timers WHERE status IN ('scheduled', 'retrying')"
+            " AND next_attempt_at < now() - interval '1 second'"
+        ).fetchone()
+        window = "fired_at > now() - make_interval(mins => %s)"
+        lateness = "extract(epoch FROM fired_at - fire_at) * 1000"
+        bins = conn.execute(
+            f"SELECT width_bucket({lateness}, %s::float8[]) AS b, count(*) FROM courier_timers"
+            f" WHERE fired_at IS NOT NULL AND {window} GROUP BY b",
+            (edges, window_minutes),
+        ).fetchall()
+        stats = conn.execute(
+            f"SELECT count(*), percentile_cont(array[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {lateness}),"
+            f" max({lateness}) FROM courier_timers WHERE fired_at IS NOT NULL AND {window}",
+            (window_minutes,),
+        ).fetchone()
+        from psycopg.rows import dict_row
+
+        with conn.cursor(row_factory=dict_row) as cur:
+            problems = cur.execute(
+                f"SELECT {TIMER_COLUMNS} FROM courier_timers WHERE status IN ('failed', 'expired')"
+                " AND finished_at > now() - interval '24 hours' ORDER BY finished_at DESC LIMIT 10"
+            ).fetchall()
+            computed_at = conn.execute("SELECT now()").fetchone()
+    by_bucket = {int(b): int(n) for b, n in bins}
+    histogram = []
+    for index in range(len(edges) + 1):  # width_bucket: 0 below the first edge, i for [edges[i-1], edges[i])
+        lower = edges[index - 1] if index > 0 else None
+        upper = edges[index] if index < len(edges) else None
+        if index == 0 and not by_bucket.get(0):
+            continue  # no early fires: leave the bucket out
+        histogram.append(
+            Bucket(label=_label(lower, upper), lower_ms=lower, upper_ms=upper, count=by_bucket.get(index, 0))
+        )
+    assert stats is not None and late_now is not None and computed_at is not None
+    percentiles = list(stats[1] or [None, None, None])
+    return TimersInsight(
+        counts=counts,
+        late_now=int(late_now[0]),
+        window_minutes=window_minutes,
+        fired_in_window=int(stats[0]),
+        lateness_ms={
+            "p50": _round(percentiles[0]),
+            "p95": _round(percentiles[1]),
+            "p99": _round(percentiles[2]),
+            "max": _round(stats[2]),
+        },
+        histogram=histogram,
+        recent_problems=[to_out(r) for r in problems],
+        computed_at=computed_at[0],
+    )
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+@timers_router.get("", response_model=TimersInsight)
+def get_timers_insight(window_minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> TimersInsight:
+    """Timers per status, overdue timers, lateness histogram and percentiles of the last window, recent failures."""
+    return timers_insight(window_minutes)
+
+
+jobs_router = APIRouter(prefix="/insights/jobs", tags=["insights"])
+
+
+class JobsBucket(BaseModel):
+    start: datetime = Field(description="Start of the bucket (jobs created from here to the next bucket).")
+    counts: dict[str, int] = Field(description="Jobs created in the bucket, by their status now.")
+
+
+class JobsInsight(BaseModel):
+    """Jobs per status, and the jobs created per bucket of the last ``hours`` by their status now."""
+
+    counts: dict[str, int] = Field(description="Jobs per status (all time).")
+    overdue: int = Field(description="Processing jobs past their deadline (the sweep re-queues or fails them).")
+    hours: int
+    bucket_minutes: int
+    buckets: list[JobsBucket]
+    computed_at: datetime
+
+
+def jobs_insight(hours: int = 6, buckets: int = 24) -> JobsInsight:
+    """Counts per status, overdue jobs, and a time series of the jobs created in the window by status."""
+    from courier.db.hook import CourierDbHook
+
+    bucket_minutes = max(hours * 60 // buckets, 1)
+    with CourierDbHook().get_conn() as conn:
+        counts = {str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM courier_jobs GROUP BY status")}
+        overdue = conn.execute(
+            "SELECT count(*) FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
+        ).fetchone()
+        now_row = conn.execute(
+            "SELECT date_bin(make_interval(mins => %s), now(), timestamptz '2000-01-01') + make_interval(mins => %s),"
+            " now()",
+            (bucket_minutes, bucket_minutes),
+        ).fetchone()
+        assert now_row is not None and overdue is not None
+        end, computed_at = now_row
+        rows = conn.execute(
+            "SELECT date_bin(make_interval(mins => %s), created_at, timestamptz '2000-01-01') AS b, status, count(*)"
+            " FROM courier_jobs WHERE created_at >= %s - make_interval(mins => %s) GROUP BY b, status",
+            (bucket_minutes, end, bucket_minutes * buckets),
+        ).fetchall()
+    from datetime import timedelta
+
+    by_start: dict[datetime, dict[str, int]] = {}
+    for start, job_status, n in rows:
+        by_start.setdefault(start, {})[str(job_status)] = int(n)
+    series = [
+        JobsBucket(start=start, counts=by_start.get(start, {}))
+        for start in (end - timedelta(minutes=bucket_minutes * (buckets - i)) for i in range(buckets))
+    ]
+    return JobsInsight(
+        counts=counts,
+        overdue=int(overdue[0]),
+        hours=hours,
+        bucket_minutes=bucket_minutes,
+        buckets=series,
+        computed_at=computed_at,
+    )
+
+
+@jobs_router.get("", response_model=JobsInsight)
+def get_jobs_insight(hours: Annotated[int, Query(ge=1, le=168)] = 6) -> JobsInsight:
+    """Jobs per status, overdue jobs, and the jobs created per bucket of the last ``hours`` by status."""
+    return jobs_insight(hours)

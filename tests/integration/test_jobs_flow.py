@@ -1,0 +1,409 @@
+"""Jobs on real parts: PostgreSQL, the Courier app and the demo processor on loopback, file:// and S3 storage.
+
+The trigger (:class:`courier.jobs.trigger.JobsTrigger`) runs here as the triggerer runs it (its ``run()``),
+without Airflow's scheduler; the end-to-end layer covers the DAGs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from courier.jobs.store import JobStore
+from tests.helpers import api_app
+
+
+@pytest.fixture
+def processor() -> Iterator[str]:
+    from courier.demo import processor as demo_processor
+    from courier.demo.app import create_app
+    from courier.demo.server import serve_in_thread
+
+    demo_processor.reset()
+    demo_processor.STATE.config.delay = 0.2
+    with serve_in_thread(create_app(["courier.demo.processor"])) as url:
+        yield url
+    demo_processor.reset()
+
+
+@pytest.fixture
+def courier(
+    courier_db: str, processor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, str]]:
+    """The Courier app (as an admin) as a test client, and the same app served on loopback for the processor."""
+    from courier.demo.server import serve_in_thread
+    from courier.jobs import start
+
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-jwt-secret")
+    monkeypatch.setenv("AIRFLOW_CONN_JOBS_API_DEFAULT", processor)
+    monkeypatch.setattr(start, "wake", lambda now=None: False)  # no Airflow scheduler here
+    from fastapi import FastAPI
+
+    app = api_app("admin")
+    mounted = FastAPI()
+    mounted.mount("/courier", app)  # as the plugin mounts it in Airflow's API server
+    with serve_in_thread(mounted) as url:
+        monkeypatch.setenv("AIRFLOW__API__BASE_URL", url)
+        with TestClient(app) as client:
+            yield client, url
+
+
+def _push(client: TestClient, data: bytes, name: str = "data.csv") -> dict[str, Any]:
+    response = client.post("/jobs/files", files={"file": (name, data, "text/csv")})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _submit(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/jobs", json=body)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def _drive(owner: str, timeout: float = 900.0, limit: int = 1000) -> list[str]:
+    """Claim queued jobs as ``owner`` and run the real trigger until none of them is open."""
+    from courier.jobs.trigger import JobsTrigger
+
+    store = JobStore()
+    ids = [w.job_id for w in [*store.owned(owner), *store.claim(owner, limit, timeout)]]
+
+    async def go() -> list[dict[str, Any]]:
+        return [e.payload async for e in JobsTrigger(owner, ids, poll_interval=0.1).run()]
+
+    events = asyncio.run(asyncio.wait_for(go(), 60))
+    assert events and events[-1]["status"] == "done", events
+    return ids
+
+
+def _processor_stats(processor: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{processor}/_demo/processor/stats").json())
+
+
+def test_push_submit_process_success_then_downloaded_bytes_identical(
+    courier: tuple[TestClient, str], processor: str
+) -> None:
+    client, _ = courier
+    data = b"a,b\n1,2\n3,4\n"
+    pushed = _push(client, data)
+    assert pushed["bytes"] == len(data) and pushed["sha256"] == hashlib.sha256(data).hexdigest()
+    job = _submit(client, {"files_to_process": [pushed["file_id"]], "params": {"key": "one"}})
+    assert job["status"] == "queued" and job["retries"] == 0
+    _drive("run-1")
+    done = client.get(f"/jobs/{job['job_id']}").json()
+    assert done["status"] == "success", done
+    assert done["report_file_path"] == f"jobs/{job['job_id']}/report.csv"
+    assert [a["outcome"] for a in done["attempts"]] == ["success"]
+    upstream = httpx.get(f"{processor}/results/{done['upstream_id']}").content
+    assert f"data.csv,{len(data)},3,{hashlib.sha256(data).hexdigest()}".encode() in upstream
+    assert client.get(f"/jobs/{job['job_id']}/report").content == upstream
+
+    from courier.jobs.download import download_all
+
+    assert download_all(JobStore()) == 1
+    final = client.get(f"/jobs/{job['job_id']}").json()
+    assert final["status"] == "downloaded" and final["downloaded_at"] is not None
+    assert client.get(f"/jobs/{job['job_id']}/report").content == upstream
+    assert download_all(JobStore()) == 0
+
+
+def test_claims_follow_arrival_order(courier: tuple[TestClient, str]) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(5)]
+    first = [w.job_id for w in JobStore().claim("a", 2, 900)]
+    rest = [w.job_id for w in JobStore().claim("b", 10, 900)]
+    assert first + rest == ids
+
+
+def test_processor_fails_once_then_retried_once_to_success(courier: tuple[TestClient, str], processor: str) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    job = _submit(client, {"files_to_process": [file_id], "params": {"key": "flaky", "fail_times": 1}})
+    _drive("run-1")
+    done = client.get(f"/jobs/{job['job_id']}").json()
+    assert done["status"] == "success" and done["retries"] == 1
+    assert [a["outcome"] for a in done["attempts"]] == ["failed", "success"]
+    assert _processor_stats(processor)["submits"]["flaky"] == 2
+
+
+def test_hangs_twice_failed_after_two_timeouts(
+    courier: tuple[TestClient, str], processor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__JOB_TIMEOUT", "1")
+    file_id = _push(client, b"x\n")["file_id"]
+    job = _submit(client, {"files_to_process": [file_id], "params": {"key": "stuck", "hang_times": 2}})
+    _drive("run-1", timeout=1.0)
+    done = client.get(f"/jobs/{job['job_id']}").json()
+    assert done["status"] == "failed" and done["retries"] == 1 and "timed out" in done["error"]
+    assert [a["outcome"] for a in done["attempts"]] == ["timeout", "timeout"]
+    assert _processor_stats(processor)["submits"]["stuck"] == 2
+    assert client.get(f"/jobs/{job['job_id']}/report").status_code == 409
+
+
+def test_resumed_trigger_does_not_resubmit_a_live_attempt(courier: tuple[TestClient, str], processor: str) -> None:
+    """A trigger that stops (triggerer restart) and a new one for the same owner: each job submitted once."""
+    from courier.jobs.trigger import JobsTrigger
+
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    httpx.post(f"{processor}/_demo/processor/config", json={"delay": 1.0})
+    jobs = [_submit(client, {"files_to_process": [file_id], "params": {"key": f"k{i}"}}) for i in range(3)]
+    ids = [w.job_id for w in JobStore().claim("run-1", 10, 900)]
+
+    async def first_triggerer() -> None:
+        agen = JobsTrigger("run-1", ids, poll_interval=0.1).run()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(agen.__anext__(), 0.5)  # submitted, still waiting: the triggerer stops
+        await agen.aclose()
+
+    asyncio.run(first_triggerer())
+    assert all(JobStore().get(j["job_id"]).upstream_id for j in jobs)
+    _drive("run-1")  # the next triggerer resumes the same jobs (nothing left to claim)
+    assert {JobStore().get(j["job_id"]).status for j in jobs} == {"success"}
+    assert _processor_stats(processor)["submits"] == {f"k{i}": 1 for i in range(3)}
+
+
+def _race(fn: Any, times: int = 2) -> list[Any]:
+    results: list[Any] = [None] * times
+    barrier = threading.Barrier(times)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = fn()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(times)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_two_sweeps_at_once_change_each_job_once(courier: tuple[TestClient, str], courier_db: str) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(40)]
+    store = JobStore()
+    store.claim("dead-run", 40, 900)
+    with psycopg.connect(courier_db, autocommit=True) as conn:  # the owner died; half were retried already
+        conn.execute("UPDATE courier_jobs SET deadline_at = now() - interval '1 hour'")
+        conn.execute("UPDATE courier_jobs SET retries = 1 WHERE job_id = ANY(%s)", (ids[:20],))
+    moved = [m for batch in _race(lambda: store.sweep(60.0)) for m in batch]
+    assert sorted(m.job_id for m in moved) == sorted(ids)
+    statuses = {j: store.get(j).status for j in ids}
+    assert {statuses[j] for j in ids[:20]} == {"failed"} and {statuses[j] for j in ids[20:]} == {"queued"}
+    assert store.sweep(60.0) == []
+    assert {w.job_id for w in store.claim("next-run", 100, 900)} == set(ids[20:])
+
+
+def test_two_downloads_at_once_download_each_job_once(courier: tuple[TestClient, str], courier_db: str) -> None:
+    from courier.jobs.download import download_all
+
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(20)]
+    store = JobStore()
+    store.claim("r", 20, 900)
+    for job_id in ids:
+        store.succeed(job_id, "r", f"http://processor.invalid/results/{job_id}", None)
+    fetched: list[str] = []
+    lock = threading.Lock()
+
+    def fetch(url: str, job_id: str) -> str:
+        with lock:
+            fetched.append(job_id)
+        from courier.storage import storage_base
+
+        target = storage_base() / f"jobs/{job_id}/report.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(url.encode())
+        return f"jobs/{job_id}/report.csv"
+
+    counts = _race(lambda: download_all(store, fetch=fetch))
+    assert sum(counts) == 20 and sorted(fetched) == sorted(ids)
+    assert {store.get(j).status for j in ids} == {"downloaded"}
+
+
+def test_a_failed_download_leaves_the_job_success(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.download import download_all
+
+    client, _ = courier
+    job = _submit(client, {"files_to_process": [_push(client, b"x\n")["file_id"]]})
+    store = JobStore()
+    store.claim("r", 1, 900)
+    store.succeed(job["job_id"], "r", "http://127.0.0.1:9/results/gone", None)
+
+    def fail(url: str, job_id: str) -> str:
+        raise httpx.ConnectError("refused")
+
+    assert download_all(store, fetch=fail) == 0
+    assert store.get(job["job_id"]).status == "success"
+
+
+def test_cancel_queued_and_processing_and_refuse_final(courier: tuple[TestClient, str], processor: str) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    queued = _submit(client, {"files_to_process": [file_id]})
+    cancelled = client.delete(f"/jobs/{queued['job_id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert client.delete(f"/jobs/{queued['job_id']}").status_code == 409
+    assert client.delete("/jobs/job_nope").status_code == 404
+    running = _submit(client, {"files_to_process": [file_id], "params": {"hang": True}})
+    store = JobStore()
+    (work,) = store.claim("r", 10, 900)
+    store.record_submit(work.job_id, "r", "up-x")  # as if submitted
+    assert client.delete(f"/jobs/{running['job_id']}").json()["status"] == "cancelled"
+    assert store.owned("r") == [] and store.succeed(work.job_id, "r", None, None).status is None
+
+
+def test_same_idempotency_key_returns_the_existing_job(courier: tuple[TestClient, str], courier_db: str) -> None:
+    client, _ = courier
+    body = {"files_to_process": [_push(client, b"x\n")["file_id"]], "idempotency_key": "order-9"}
+    first = _submit(client, body)
+    again = client.post("/jobs", json=body)
+    assert again.status_code == 200 and again.json()["job_id"] == first["job_id"]
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("files", "loc"),
+    [
+        (["file_" + "0" * 32], ["body", "files_to_process", 0]),
+        (["../secret.txt"], ["body", "files_to_process", 0]),
+        (["s3://another-bucket/data.csv"], ["body", "files_to_process", 0]),
+        (["jobs/files/none/such.csv"], ["body", "files_to_process", 0]),
+        ([], ["body", "files_to_process"]),
+    ],
+)
+def test_bad_files_are_422_naming_the_field_and_store_nothing(
+    courier: tuple[TestClient, str], courier_db: str, files: list[str], loc: list[object]
+) -> None:
+    client, _ = courier
+    response = client.post("/jobs", json={"files_to_process": files})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == loc
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (0,)
+
+
+def test_private_callback_url_is_422_when_private_targets_are_refused(
+    courier: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    file_id = _push(client, b"x\n")["file_id"]
+    response = client.post("/jobs", json={"files_to_process": [file_id], "callback_url": "http://127.0.0.1/hook"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "callback_url"]
+
+
+def test_upload_past_the_limit_is_413_and_keeps_nothing(
+    courier: tuple[TestClient, str], courier_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__JOB_MAX_UPLOAD_BYTES", "1000")
+    response = client.post("/jobs/files", files={"file": ("big.bin", b"x" * 5000)})
+    assert response.status_code == 413 and response.json()["detail"][0]["loc"] == ["body", "file"]
+    stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert stored == []
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_job_files").fetchone() == (0,)
+
+
+def test_signed_file_route_over_http(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.fileurls import file_url
+
+    client, url = courier
+    data = b"signed bytes\n"
+    pushed = _push(client, data)
+    relative = pushed["path"].split("/store/", 1)[1]
+    signed = file_url(relative, ttl=60)
+    assert signed.startswith(url) and "sig=" in signed
+    assert httpx.get(signed).content == data  # no bearer token
+    assert httpx.get(signed.replace("sig=", "sig=0")).status_code == 403
+    assert httpx.get(signed.replace(relative.split("/")[-1], "other.csv")).status_code == 403
+    expired = file_url(relative, ttl=-1)
+    assert httpx.get(expired).status_code == 403
+
+
+def test_processor_reads_files_through_s3_presigned_urls(
+    courier: tuple[TestClient, str], s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", f"s3://{s3_bucket}/courier")
+    data = b"on s3\n1\n"
+    pushed = _push(client, data, "s3.csv")
+    assert pushed["path"].startswith(f"s3://{s3_bucket}/courier/jobs/files/")
+    from courier.jobs.fileurls import file_url
+
+    url = file_url(pushed["path"].split("/courier/", 1)[1], ttl=60)
+    assert "X-Amz-Signature" in url or "Signature" in url
+    job = _submit(client, {"files_to_process": [pushed["path"]]})  # an absolute path under the base works too
+    _drive("run-s3")
+    done = client.get(f"/jobs/{job['job_id']}").json()
+    assert done["status"] == "success", done
+    assert hashlib.sha256(data).hexdigest().encode() in client.get(f"/jobs/{job['job_id']}/report").content
+
+
+def test_final_statuses_are_delivered_signed_by_the_timer_dispatcher_once_each(
+    courier: tuple[TestClient, str], receiver: str, webhook_secret: str, courier_db: str
+) -> None:
+    from courier.demo import receiver as demo_receiver
+    from courier.jobs.callbacks import notify
+    from courier.jobs.download import download_all
+    from courier.jobs.rules import Status
+    from courier.jobs.store import Moved
+    from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+
+    client, _ = courier
+    body = {"files_to_process": [_push(client, b"x\n")["file_id"]], "callback_url": f"{receiver}/hooks/jobs/"}
+    job = _submit(client, body)
+    _drive("run-cb")
+    assert download_all(JobStore()) == 1
+    again = notify(Moved(job["job_id"], Status.SUCCESS, body["callback_url"]))  # announced twice: one delivery
+    with psycopg.connect(courier_db) as conn:
+        rows = conn.execute("SELECT id, url FROM courier_timers ORDER BY created_at").fetchall()
+    assert len(rows) == 2 and again == rows[0][0], rows  # success, downloaded
+    assert all(url == body["callback_url"] for _, url in rows)
+
+    async def deliver() -> None:
+        dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=webhook_secret, allow_private=True))
+        task = asyncio.create_task(dispatcher.run())
+        for _ in range(100):
+            if len(demo_receiver.STATE.arrivals) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        dispatcher.stop()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(deliver())
+    arrived = demo_receiver.STATE.arrivals
+    assert sorted(a["payload"]["status"] for a in arrived) == ["downloaded", "success"]  # signatures verified
+    assert {a["payload"]["job_id"] for a in arrived} == {job["job_id"]}
+    assert {a["webhook_id"] for a in arrived} == {r[0] for r in rows}
+
+
+def test_list_pages_newest_first_and_filters(courier: tuple[TestClient, str]) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(3)]
+    client.delete(f"/jobs/{ids[0]}")
+    first = client.get("/jobs", params={"limit": 2}).json()
+    second = client.get("/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [j["job_id"] for j in first["jobs"] + second["jobs"]] == ids[::-1] and second["next_cursor"] is None
+    queued = client.get("/jobs", params={"status": "queued"}).json()["jobs"]
+    assert {j["job_id"] for j in queued} == set(ids[1:])
+    assert client.get("/jobs", params={"since": "2999-01-01T00:00:00Z"}).json()["jobs"] == []
+    bad = client.get("/jobs", params={"cursor": "not-ours"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "cursor"]

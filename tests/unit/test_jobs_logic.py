@@ -1,0 +1,167 @@
+"""Jobs: the status transitions, the processor's answers, signed file URLs, request validation (no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from pydantic import ValidationError
+
+from courier.jobs import fileurls
+from courier.jobs.files import BadReference, relative_reference, safe_name
+from courier.jobs.models import JobIn
+from courier.jobs.rules import (
+    FINAL,
+    TRANSITIONS,
+    Status,
+    Upstream,
+    UpstreamError,
+    allowed,
+    may_retry,
+    parse_status,
+    parse_upstream_id,
+)
+
+ALLOWED = {
+    ("queued", "processing"),
+    ("queued", "cancelled"),
+    ("processing", "processing"),  # retried in place by its owner
+    ("processing", "success"),
+    ("processing", "failed"),
+    ("processing", "queued"),  # re-queued by the sweep
+    ("processing", "cancelled"),
+    ("success", "downloaded"),
+}
+
+
+@pytest.mark.parametrize(("old", "new"), list(itertools.product([s.value for s in Status], repeat=2)))
+def test_every_transition_is_allowed_or_refused_as_documented(old: str, new: str) -> None:
+    assert allowed(old, new) is ((old, new) in ALLOWED)
+
+
+def test_final_statuses_never_move_except_success_to_downloaded() -> None:
+    for status in FINAL:
+        assert TRANSITIONS[status] <= {Status.DOWNLOADED}
+    assert TRANSITIONS[Status.DOWNLOADED] == frozenset()
+
+
+def test_one_retry_then_failed() -> None:
+    assert may_retry(0) and not may_retry(1)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [({"id": "a1"}, "a1"), ({"job_id": 42}, "42"), ({"jobId": " x "}, "x"), ({"id": "", "job_id": "b"}, "b")],
+)
+def test_upstream_id_under_any_of_the_three_names(body: dict[str, object], expected: str) -> None:
+    assert parse_upstream_id(body) == expected
+
+
+@pytest.mark.parametrize("body", [{}, {"id": None}, {"id": True}, [], "id", {"uuid": "x"}])
+def test_upstream_id_missing_is_an_error(body: object) -> None:
+    with pytest.raises(UpstreamError):
+        parse_upstream_id(body)
+
+
+@pytest.mark.parametrize("word", ["queued", "running", "Processing", "in-progress"])
+def test_still_working_statuses(word: str) -> None:
+    assert parse_status({"status": word}).state is Upstream.RUNNING
+
+
+@pytest.mark.parametrize("word", ["done", "succeeded", "SUCCESS", "completed"])
+def test_ready_statuses_carry_the_result_url(word: str) -> None:
+    parsed = parse_status({"status": word, "result_url": "/results/1"})
+    assert parsed.state is Upstream.READY and parsed.result_url == "/results/1"
+
+
+def test_ready_without_result_url_is_an_error() -> None:
+    with pytest.raises(UpstreamError, match="result_url"):
+        parse_status({"status": "done"})
+
+
+@pytest.mark.parametrize("word", ["failed", "error"])
+def test_failed_statuses_keep_the_error(word: str) -> None:
+    parsed = parse_status({"status": word, "error": "disk full"})
+    assert parsed.state is Upstream.FAILED and parsed.error == "disk full"
+    assert "failed" in (parse_status({"status": word}).error or "") or word in (
+        parse_status({"status": word}).error or ""
+    )
+
+
+@pytest.mark.parametrize("body", [{"status": "exploded"}, {"state": "done"}, {"status": 3}, None])
+def test_unknown_status_is_an_error(body: object) -> None:
+    with pytest.raises(UpstreamError):
+        parse_status(body)
+
+
+KEY = fileurls.derive_key("a deployment secret")
+
+
+def test_signed_file_url_verifies() -> None:
+    query = fileurls.sign_query(KEY, "jobs/files/f/a.csv", ttl=60, now=1000)
+    fileurls.verify(KEY, query["path"], query["expires"], query["sig"], now=1030)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"path": "jobs/files/f/b.csv"},
+        {"expires": "999999999"},
+        {"sig": "0" * 64},
+        {"expires": "soon"},
+    ],
+)
+def test_tampered_file_url_is_refused(change: dict[str, str]) -> None:
+    query = {**fileurls.sign_query(KEY, "jobs/files/f/a.csv", ttl=60, now=1000), **change}
+    with pytest.raises(fileurls.BadSignature):
+        fileurls.verify(KEY, query["path"], query["expires"], query["sig"], now=1030)
+
+
+def test_expired_file_url_is_refused() -> None:
+    query = fileurls.sign_query(KEY, "jobs/files/f/a.csv", ttl=60, now=1000)
+    with pytest.raises(fileurls.BadSignature, match="expired"):
+        fileurls.verify(KEY, query["path"], query["expires"], query["sig"], now=1061)
+
+
+def test_another_deployment_key_is_refused_and_the_key_is_not_the_secret() -> None:
+    query = fileurls.sign_query(KEY, "p", ttl=60, now=1000)
+    with pytest.raises(fileurls.BadSignature):
+        fileurls.verify(fileurls.derive_key("another secret"), "p", query["expires"], query["sig"], now=1000)
+    assert b"a deployment secret" not in KEY
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"files_to_process": []},
+        {"files_to_process": ["f"] * 1001},
+        {"files_to_process": ["f"], "callback_url": "ftp://example.com/x"},
+        {"files_to_process": ["f"], "idempotency_key": ""},
+        {"files_to_process": ["f"], "surprise": 1},
+        {},
+    ],
+)
+def test_request_validation(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        JobIn.model_validate(body)
+
+
+BASE = "s3://bucket/prefix"
+
+
+@pytest.mark.parametrize(
+    "ref", ["../etc/passwd", "a/../../b", "/abs", "a//b", "s3://other/prefix/a", "s3://bucket/prefixx/a", "./a"]
+)
+def test_paths_outside_the_storage_base_are_refused(ref: str) -> None:
+    with pytest.raises(BadReference):
+        relative_reference(ref, BASE)
+
+
+def test_paths_under_the_storage_base_are_made_relative() -> None:
+    assert relative_reference("s3://bucket/prefix/in/a.csv", BASE) == "in/a.csv"
+    assert relative_reference("in/a.csv", BASE) == "in/a.csv"
+
+
+def test_uploaded_names_are_made_safe() -> None:
+    assert safe_name("../../x y.csv") == "x_y.csv"
+    assert safe_name(None) == "file" and safe_name("..") == "file"

@@ -1,0 +1,170 @@
+"""Stats without a database: event validation, the percentile definition, the prune rule's boundary."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from courier.stats.emit import Recorder, encode, event
+from courier.stats.models import EventError, Limits, TooManyEvents, check, decode, percentile_cont, prunable
+
+NOW = datetime(2026, 11, 29, 12, 30, 15, tzinfo=UTC)
+
+
+def _check(events: list[dict[str, object]], limits: Limits | None = None) -> list[tuple[object, ...]]:
+    return list(check(decode(json.dumps(events).encode(), ndjson=False), NOW, limits or Limits()))
+
+
+def _error(events: list[dict[str, object]], limits: Limits | None = None) -> EventError:
+    with pytest.raises(EventError) as caught:
+        _check(events, limits)
+    return caught.value
+
+
+def test_good_events_become_rows_with_minute_defaults_and_sorted_tags() -> None:
+    rows = _check(
+        [
+            {
+                "name": "api.latency",
+                "value": 12.5,
+                "type": "timer",
+                "tags": {"z": "1", "a": "2"},
+                "ts": "2026-11-29T12:29:59.5Z",
+            },
+            {"name": "queue.depth", "value": 3},
+            {"name": "hits", "value": 1, "type": "counter", "ts": NOW.timestamp() - 30},
+        ]
+    )
+    minute, ts, name, tags, kind, value = rows[0]
+    assert (minute, name, kind, value) == (datetime(2026, 11, 29, 12, 29, tzinfo=UTC), "api.latency", "timer", 12.5)
+    assert ts == datetime(2026, 11, 29, 12, 29, 59, 500000, tzinfo=UTC)
+    assert tags == '{"a":"2","z":"1"}'  # one spelling per tag set, whatever order the client sent
+    assert rows[1][1] == NOW and rows[1][4] == "gauge" and rows[1][3] == "{}"  # defaults: receive time, gauge
+    assert rows[2][0] == datetime(2026, 11, 29, 12, 29, tzinfo=UTC)
+
+
+def test_ndjson_is_the_same_as_an_array() -> None:
+    events = [{"name": "a", "value": 1}, {"name": "b", "value": 2, "type": "counter"}]
+    ndjson = "\n".join(json.dumps(e) for e in events).encode() + b"\n\n"
+    assert check(decode(ndjson, ndjson=True), NOW, Limits()) == _check(events)
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "words"),
+    [
+        ({"name": "", "value": 1}, "name", "1-200"),
+        ({"name": "x" * 201, "value": 1}, "name", "1-200"),
+        ({"name": "bad\nname", "value": 1}, "name", "control"),
+        ({"name": "a", "value": 1, "type": "histogram"}, "type", "counter, gauge, timer"),
+        ({"name": "a", "value": 1, "tags": {f"k{i}": "v" for i in range(17)}}, "tags", "at most 16"),
+        ({"name": "a", "value": 1, "tags": {"k": "v" * 201}}, "tags", "values at most"),
+        ({"name": "a", "value": 1, "ts": "yesterday"}, "ts", "neither"),
+        ({"name": "a", "value": 1, "ts": "2026-11-29T12:30:00"}, "ts", "no UTC offset"),
+        ({"name": "a", "value": 1, "ts": NOW.timestamp() + 61}, "ts", "future"),
+        ({"name": "a", "value": 1, "ts": NOW.timestamp() - 601}, "ts", "older than the raw retention"),
+    ],
+)
+def test_a_bad_event_is_named_by_index_and_field(event: dict[str, object], field: str, words: str) -> None:
+    error = _error([{"name": "ok", "value": 1}, {"name": "ok", "value": 2}, event])
+    assert error.loc == ["body", 2, field]
+    assert words in error.message
+
+
+def test_non_finite_values_are_refused() -> None:
+    # JSON has no NaN/Infinity literals, but a client library may send them; msgspec reads them as floats.
+    body = b'[{"name": "a", "value": 1}, {"name": "a", "value": NaN}]'
+    try:
+        events = decode(body, ndjson=False)
+    except EventError as exc:  # the parser refuses the literal: also a refusal naming the body
+        assert exc.loc[0] == "body"
+        return
+    with pytest.raises(EventError) as caught:
+        check(events, NOW, Limits())
+    assert caught.value.loc == ["body", 1, "value"]
+    big = decode(b'[{"name": "a", "value": 1e309}]', ndjson=False)  # overflows to inf
+    assert math.isinf(big[0].value)
+    with pytest.raises(EventError, match="finite"):
+        check(big, NOW, Limits())
+
+
+def test_wire_errors_name_the_event_and_field() -> None:
+    with pytest.raises(EventError) as caught:
+        decode(b'[{"name": "a", "value": 1}, {"name": "a", "value": "high"}]', ndjson=False)
+    assert caught.value.loc == ["body", 1, "value"]
+    with pytest.raises(EventError) as caught:
+        decode(b'[{"name": "a", "value": 1, "colour": "red"}]', ndjson=False)
+    assert caught.value.loc[:2] == ["body", 0]
+    with pytest.raises(EventError) as caught:
+        decode(b'{"name": "a"}\n{"name": "b", "value": 2}', ndjson=True)
+    assert caught.value.loc == ["body", 0, "value"]
+    with pytest.raises(EventError) as caught:
+        decode(b"[{not json", ndjson=False)
+    assert caught.value.loc == ["body"] and "not a JSON" in caught.value.message
+
+
+def test_batch_size_limits() -> None:
+    with pytest.raises(EventError, match="no events"):
+        _check([])
+    with pytest.raises(TooManyEvents):
+        _check([{"name": "a", "value": i} for i in range(6)], Limits(max_events=5))
+    assert len(_check([{"name": "a", "value": i} for i in range(5)], Limits(max_events=5))) == 5
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([42.0], 0.99, 42.0),
+        ([1.0, 2.0], 0.5, 1.5),
+        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.5),  # position 1.5: halfway between 2 and 3
+        ([1.0, 2.0, 3.0, 4.0], 0.9, 3.7),  # position 2.7
+        ([10.0, 20.0, 30.0, 40.0, 50.0], 0.95, 48.0),  # position 3.8: 40 + 0.8 * 10
+        ([5.0, 1.0, 4.0, 2.0, 3.0], 0.5, 3.0),  # unsorted input
+        (list(map(float, range(1, 101))), 0.99, 99.01),  # position 98.01
+        (list(map(float, range(1, 101))), 0.9, 90.1),
+    ],
+)
+def test_percentile_cont_matches_hand_computed_values(values: list[float], fraction: float, expected: float) -> None:
+    assert percentile_cont(values, fraction) == pytest.approx(expected, abs=1e-12)
+
+
+def test_prune_rule_boundary() -> None:
+    now = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
+    retention = 600.0
+    mark = now  # everything before now is rolled up
+    # A minute may go once its END is at least retention + 60 s ago: 12:48 ends 12:49, exactly 11 min ago.
+    assert prunable(datetime(2026, 11, 29, 12, 48, tzinfo=UTC), now, retention, mark, dirty=False)
+    assert not prunable(datetime(2026, 11, 29, 12, 49, tzinfo=UTC), now, retention, mark, dirty=False)
+    old = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
+    assert not prunable(old, now, retention, None, dirty=False)  # never rolled up at all
+    assert not prunable(old, now, retention, old + timedelta(seconds=59), dirty=False)  # watermark inside it
+    assert prunable(old, now, retention, old + timedelta(minutes=1), dirty=False)  # watermark at its end
+    assert not prunable(old, now, retention, mark, dirty=True)  # late events not rolled up yet
+
+
+def test_recorder_buffers_encodes_and_never_raises() -> None:
+    recorder = Recorder("postgresql://courier@127.0.0.1:1/nowhere?connect_timeout=1", max_buffer=2)
+    recorder.add("courier.timers.lateness_ms", 3.5, tags={"outcome": "delivered"})
+    recorder.add("courier.timers.lateness_ms", float("nan"))
+    recorder.add("dropped", 1)
+    assert len(recorder) == 2 and recorder.dropped == 1
+    assert recorder.flush() == 0  # no database there (and a NaN): logged, not raised
+    assert len(recorder) == 0
+    body = json.loads(encode([event("a", 2, "counter", {"k": "v"})]))
+    assert body[0]["name"] == "a" and body[0]["type"] == "counter" and body[0]["tags"] == {"k": "v"}
+
+
+def test_stats_rollup_dag_runs_every_minute_alone_and_in_smoke() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from courier.runtime.smoke import SMOKE_TAG
+    from tests.conftest import REPO
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "stats_rollup.py"))
+    dag = bag.dags["stats_rollup"]
+    assert {"courier", "stats", SMOKE_TAG} <= set(dag.tags)
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.timetable.expression == "* * * * *"
+    assert dag.get_task("prune").upstream_task_ids == {"rollup"}  # prune only after the roll-up
