@@ -15,6 +15,7 @@ from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
 
 HERE = Path(__file__).parent
+DEFAULT_SEED = 20261129
 UNAUTHENTICATED_OPERATIONS: set[tuple[str, str]] = set()
 """Operations that take no bearer token (signed URLs); found by their empty ``security``."""
 
@@ -83,7 +84,10 @@ def test_anonymous_calls_are_refused_on_every_route(stack: Stack, api: AirflowAp
 
 def test_schemathesis_finds_nothing(stack: Stack, api: AirflowApi) -> None:
     """Every schemathesis check over every documented operation; replay a failure with the printed seed."""
-    seed = int(os.environ.get("COURIER_FUZZ_SEED") or random.randrange(1, 2**31))
+    # A fixed seed keeps CI deterministic (a red run is a real, replayable finding); explore with
+    # COURIER_FUZZ_SEED=random (or any number) and fix what it finds.
+    wanted = os.environ.get("COURIER_FUZZ_SEED", str(DEFAULT_SEED))
+    seed = random.randrange(1, 2**31) if wanted == "random" else int(wanted)
     print(f"schemathesis seed: {seed} (replay with COURIER_FUZZ_SEED={seed})", flush=True)
     command = [
         str(Path(sys.executable).with_name("schemathesis")),

@@ -150,6 +150,9 @@ def test_series_and_names_show_live_then_rolled_up_points(client: TestClient, st
     assert rolled["series"][0]["points"][0] == {**point, "partial": False}
     assert client.get("/stats/names").json() == {"names": [{"name": "api.ms", "tag_keys": ["route"]}]}
     assert client.get("/stats/series", params={**query, "tag": "nocolon"}).status_code == 422
+    assert client.get("/stats/series", params={**query, "tag": "k:a\x00b"}).status_code == 422  # not a 500
+    bad = client.post("/stats", json=[{"name": "m", "value": 1, "tags": {"k": "a\x00b"}}])
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", 0, "tags"], bad.text
 
 
 # ----------------------------------------------------------------------------------- roll-up and prune

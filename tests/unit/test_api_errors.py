@@ -139,3 +139,21 @@ def test_unroutable_path_under_the_prefix_gets_the_model() -> None:
     _one_item(answer.json())
     assert TestClient(host).get("/courier/things/ab").status_code == 404  # routed: the app's own 404
     assert TestClient(host).get("/courier/things/ab").json()["detail"][0]["loc"] == ["path", "thing_id"]
+
+
+def test_every_operation_with_a_body_declares_400() -> None:
+    document = openapi_document(create_app())
+    with_body = [(p, m, op) for p, item in document["paths"].items() for m, op in item.items() if "requestBody" in op]
+    assert with_body
+    for path, method, operation in with_body:
+        assert "400" in operation["responses"], f"{method.upper()} {path} does not declare 400"
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-11-29"])
+def test_rfc3339_query_times_refuse_other_shapes(value: str) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = TypeAdapter(errors.Rfc3339)
+    with pytest.raises(ValidationError):
+        adapter.validate_python(value)
+    assert adapter.validate_python("2026-11-29T12:00:00Z").year == 2026

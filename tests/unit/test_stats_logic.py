@@ -62,6 +62,7 @@ def test_ndjson_is_the_same_as_an_array() -> None:
         ({"name": "a", "value": 1, "tags": {f"k{i}": "v" for i in range(17)}}, "tags", "at most 16"),
         ({"name": "a", "value": 1, "tags": {"k": "v" * 201}}, "tags", "values at most"),
         ({"name": "a", "value": 1, "ts": "yesterday"}, "ts", "neither"),
+        ({"name": "a", "value": 1, "ts": 1.7976931348623155e308}, "ts", "out of the range"),  # 422, not a 500
         ({"name": "a", "value": 1, "ts": "2026-11-29T12:30:00"}, "ts", "no UTC offset"),
         ({"name": "a", "value": 1, "ts": NOW.timestamp() + 61}, "ts", "future"),
         ({"name": "a", "value": 1, "ts": NOW.timestamp() - 601}, "ts", "older than the raw retention"),

@@ -82,6 +82,12 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         document["security"] = [{"AirflowBearer": []}]
         for path_item in document.get("paths", {}).values():
             for operation in path_item.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    # a body that is not well-formed JSON is a 400 (errors.install), on every route that takes one
+                    operation["responses"]["400"] = {
+                        "description": errors.error_responses(400)[400]["description"],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                    }
                 if isinstance(operation, dict) and operation.get("security"):
                     operation.pop("security")  # Airflow's own OAuth2 form entries: one scheme instead
                 # an explicit empty list stays: that operation takes no bearer token (the signed file URL)

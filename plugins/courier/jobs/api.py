@@ -12,9 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
-from courier.api.errors import ApiError, error_responses
+from courier.api.errors import ApiError, Rfc3339, error_responses
 from courier.jobs import fileurls
 from courier.jobs.files import (
     FILE_ID_RE,
@@ -153,7 +152,7 @@ def get_job(job_id: str) -> JobOut:
 @router.get("", response_model=JobPage)
 def list_jobs(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
-    since: AwareDatetime | None = None,
+    since: Rfc3339 | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_FILES)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:

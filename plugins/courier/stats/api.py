@@ -10,8 +10,10 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import StringConstraints, TypeAdapter
 
-from courier.api.errors import ApiError, error_responses
+from courier.api.errors import ApiError, Rfc3339, error_responses
 from courier.stats.models import (
+    NAME_PATTERN,
+    TAG_PATTERN,
     Accepted,
     EventError,
     Limits,
@@ -29,7 +31,7 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 NDJSON = "application/x-ndjson"
 _BATCH_SCHEMA = {"type": "array", "minItems": 1, "items": TypeAdapter(StatEventIn).json_schema()}
-TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:]+:")]
+TagFilter = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 
 
 _LIMITS_TTL = 10.0
@@ -128,10 +130,10 @@ async def ingest(
 
 @router.get("/series", response_model=SeriesOut, responses=error_responses(404))
 def series(
-    name: Annotated[str, Query(min_length=1, max_length=200)],
+    name: Annotated[str, Query(min_length=1, max_length=200, pattern=NAME_PATTERN)],
     tag: Annotated[list[TagFilter] | None, Query(description="k:v, repeatable; series whose tags include all")] = None,
-    start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; default one hour ago")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default now")] = None,
+    start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339; default one hour ago")] = None,
+    end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339; default now")] = None,
 ) -> dict[str, Any]:
     """Per tag set, one point per minute: rolled-up minutes as stored, newer ones computed live (partial)."""
     try:

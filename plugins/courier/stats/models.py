@@ -24,6 +24,9 @@ MAX_TAG_VALUE = 200
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _PATH_RE = re.compile(r"\$\[(\d+)\](?:\.(\w+))?")
 NAME_PATTERN = r"^[^\u0000-\u001f\u007f]+$"
+VALUE_PATTERN = r"^[^\u0000]*$"  # PostgreSQL cannot store NUL in text or jsonb; anything else round-trips
+_VALUE_RE = re.compile(r"^[^\x00]*$")
+TAG_PATTERN = r"^[^\u0000-\u001f\u007f:]+:[^\u0000]*$"
 
 
 class EventWire(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,7 +104,10 @@ def parse_ts(raw: float | str | None, now: datetime) -> datetime:
     if isinstance(raw, float | int):
         if not math.isfinite(raw):
             raise ValueError("must be finite")
-        return datetime.fromtimestamp(raw, UTC)
+        try:
+            return datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{raw!r} is out of the range of epoch seconds") from None
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
@@ -175,7 +181,13 @@ def _check_tags(index: int, tags: dict[str, str], limits: Limits) -> str:
     if len(tags) > limits.max_tags:
         raise EventError(index, "tags", f"{len(tags)} tags; at most {limits.max_tags}")
     for key, value in tags.items():
-        if not key or len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE or not _NAME_RE.match(key):
+        if (
+            not key
+            or len(key) > MAX_TAG_KEY
+            or len(value) > MAX_TAG_VALUE
+            or not _NAME_RE.match(key)
+            or not _VALUE_RE.match(value)
+        ):
             raise EventError(
                 index, "tags", f"tag {key[:40]!r}: keys 1-{MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
             )
@@ -220,7 +232,7 @@ class StatEventIn(BaseModel):
     type: Literal["counter", "gauge", "timer"] = "gauge"
     tags: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY, pattern=NAME_PATTERN)],
-        Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE)],
+        Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE, pattern=VALUE_PATTERN)],
     ] = Field(default_factory=dict, max_length=16)
     ts: float | datetime | None = Field(
         None, description="Epoch seconds or RFC 3339 with an offset; default the receive time."
@@ -267,11 +279,13 @@ class NamesOut(BaseModel):
 
 
 def tag_filter(tags: list[str]) -> dict[str, Any]:
-    """``["k:v", …]`` → ``{"k": "v", …}``; raise ValueError for an item without a colon."""
+    """``["k:v", …]`` → ``{"k": "v", …}``; raise ValueError for an item without a colon or with control characters."""
     found: dict[str, Any] = {}
     for item in tags:
         key, sep, value = item.partition(":")
         if not sep or not key:
-            raise ValueError(f"tag {item!r} is not key:value")
+            raise ValueError(f"tag {item[:60]!r} is not key:value")
+        if not _NAME_RE.match(key) or not _VALUE_RE.match(value):
+            raise ValueError(f"tag {item[:60]!r}: control characters in the key or NUL in the value")
         found[key] = value
     return found
