@@ -47,10 +47,12 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
         assert time.time() - load_began < LOAD_SECONDS + 120, "no run deferred under load within two minutes"
         active = [r for r in _runs(api) if r["state"] == "running"]
         for run in active:
-            for ti in api.task_instances(DAG, run["dag_run_id"]):
-                if ti["state"] == "deferred":
-                    deferred_samples.append(_default_pool(api))
-                    first_deferred = first_deferred or time.time()
+            instances = api.task_instances(DAG, run["dag_run_id"])
+            if any(ti["state"] == "deferred" for ti in instances):
+                # other Courier DAGs (stats_rollup every minute, jobs) share the pool: count the collector's own
+                running = sum(1 for ti in instances if ti["state"] == "running")
+                deferred_samples.append({**_default_pool(api), "collector_running": running})
+                first_deferred = first_deferred or time.time()
         time.sleep(3)
     configure(heavy_load="off")
     load_ended = datetime.now().astimezone()
@@ -72,7 +74,7 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
 
     # 2. the wait was deferred, and a deferred task holds no worker slot
     assert deferred_samples, "collect_report was never seen deferred while the server was under load"
-    assert all(p["deferred_slots"] >= 1 and p["running_slots"] == 0 for p in deferred_samples), deferred_samples[:3]
+    assert all(p["deferred_slots"] >= 1 and p["collector_running"] == 0 for p in deferred_samples), deferred_samples[:3]
 
     # 3. a run lasted through the load; after it ended, at most one run started before the next slot
     long_runs = [r for r in window if _ts(r["end_date"]) and _ts(r["end_date"]) >= load_ended]  # type: ignore[operator]

@@ -270,7 +270,9 @@ async def test_cancelled_timer_is_never_sent(courier_db: str, receiver: str, web
         await asyncio.sleep(0.7)  # claimed by now (horizon 5 s), not yet due
         assert store.cancel(drop.id).status == "cancelled"
         await _until(lambda: _all_final(courier_db), 10, "the kept timer")
-    assert [a["webhook_id"] for a in demo_receiver.STATE.arrivals] == [keep.id]
+    # only this test's two timers: a late retry of an earlier test may reach the shared receiver meanwhile
+    mine = [a["webhook_id"] for a in demo_receiver.STATE.arrivals if a["webhook_id"] in (keep.id, drop.id)]
+    assert mine == [keep.id]
     assert store.get(drop.id).attempts == 0
 
 

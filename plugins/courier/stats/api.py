@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -58,14 +59,16 @@ def forget_limits() -> None:
 
 
 _cached_store: StatsStore | None = None
+_cached_for: str | None = None
 
 
 def _ingest_store() -> StatsStore:
     """The store ingest writes to; its connection URL is looked up once per process, not per batch (an
     Airflow connection lookup in the API server can take seconds and holds others up while it does)."""
-    global _cached_store
-    if _cached_store is None:
-        _cached_store = StatsStore()
+    global _cached_store, _cached_for
+    wanted = os.environ.get("COURIER_DATABASE_URL")
+    if _cached_store is None or wanted != _cached_for:  # a changed COURIER_DATABASE_URL is followed at once
+        _cached_store, _cached_for = StatsStore(), wanted
     return _cached_store
 
 
