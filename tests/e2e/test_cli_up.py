@@ -67,7 +67,7 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 def _stop(proc: subprocess.Popen[str], sig: int) -> str:
     proc.send_signal(sig)
-    rest, _ = proc.communicate(timeout=90)
+    rest, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, rest
     assert "stopped" in rest and "left behind" not in rest
     return rest
