@@ -1,7 +1,6 @@
 """Keyset pagination, newest first, over ``(created_at, <id column>)`` with an opaque cursor.
 
-Lifted from the timers store so every listing pages the same way (the timers store still has its own copy
-of the cursor functions; it can switch to these).
+Every listing (timers, jobs, report collections) pages the same way with these.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ moment at once instead of at its next poll.
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -15,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers.models import AttemptOut, NewTimer, TimerOut
 from courier.timers.rules import OPEN, Status
 
@@ -63,18 +62,6 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
         last_error=row["last_error"],
         attempt_log=None if attempts is None else [AttemptOut(**a) for a in attempts],
     )
-
-
-def _encode_cursor(created_at: datetime, timer_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{timer_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raise ValueError on a cursor this API did not hand out."""
-    created, _, timer_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-    if not timer_id:
-        raise ValueError("malformed cursor")
-    return datetime.fromisoformat(created), timer_id
 
 
 class TimerStore:
@@ -164,7 +151,7 @@ class TimerStore:
             rows = conn.execute(sql, [*args, limit + 1]).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
         return [to_out(r) for r in rows], next_cursor
 
     def cancel(self, timer_id: str) -> TimerOut:
