@@ -2,9 +2,8 @@
 
 1. SIGKILL a triggerer (with the trigger runner it forked) while 3,000 timers are due over 30 s: 0 lost, 0 fired
    twice in the database, and the other triggerer's dispatcher takes over through the heartbeat leases
-   (p99 lateness of timers due after the kill within FAILOVER_P99_MS, far below the ~50 s of a lease-expiry
-   or restart recovery; the issue's 1 s target is NOT met yet on this 2-core machine: measured 1.3-4.5 s,
-   reported in the README and the issue); `courier up` restarts the triggerer and says so;
+   (p99 lateness of timers due after the kill <= 1 s, the target; a lease-expiry or restart recovery takes
+   ~20-50 s); `courier up` restarts the triggerer and says so;
 2. SIGKILL the scheduler and the other triggerer: both restarted, a DAG run and timers still complete;
 3. the Courier database refuses connections for 20 s while timers are created and due: the API answers
    503 + Retry-After meanwhile, and afterwards nothing is lost and every overdue timer has fired;
@@ -40,8 +39,8 @@ from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(900)
 
-FAILOVER_P99_MS = 10_000
-"""What this test holds the takeover to: a survivor's takeover, not a restart. The target is 1,000 ms."""
+FAILOVER_P99_MS = 1_000
+"""The target for timers due after the kill: the survivor takes over through the heartbeat leases."""
 UP_TIMEOUT = 300
 
 
