@@ -3,7 +3,9 @@
 Prints one JSON object: submit latency p50/p99 and errors; seconds from the last submit until all jobs are
 ``success``; worker-slot-seconds of ``delayed_request`` tasks while waiting (sampled running task instances);
 and the baseline (``bench/dags/bench_jobs_baseline.py``: ``HttpOperator`` + deferrable ``HttpSensor`` per
-run) for 50 jobs, extrapolated to jobs per minute.
+run) for 50 jobs, extrapolated to jobs per minute. Also, first: the API server's own floor, the same burst of
+concurrent requests on the cheapest authenticated route (``GET /courier/health``), so the submit latency can
+be read against what any authenticated request costs on this machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 
@@ -31,12 +34,18 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
 
 
-async def _submit_all(base: str, token: str, file_id: str, count: int) -> tuple[list[float], int, float, float]:
+async def _burst(
+    base: str, token: str, count: int, method: str, path: str, body: Any, ok_status: int
+) -> tuple[list[float], int, float, float]:
+    """``count`` concurrent requests, one connection each, released together; each latency is from the gate
+    opening to that request's full answer (aiohttp: httpx's async pool is itself the bottleneck at this
+    concurrency). ``body(i)`` gives request ``i``'s JSON body (None: no body)."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
+    connector = aiohttp.TCPConnector(limit=count, limit_per_host=count)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, connector=connector, timeout=timeout
     ) as http:
         gate = asyncio.Event()
 
@@ -45,9 +54,10 @@ async def _submit_all(base: str, token: str, file_id: str, count: int) -> tuple[
             await gate.wait()
             began = time.perf_counter()
             try:
-                answer = await http.post("/courier/jobs", json={"files_to_process": [file_id], "params": {"n": i}})
-                ok = answer.status_code == 202
-            except httpx.HTTPError:
+                async with http.request(method, path, json=body(i)) as answer:
+                    await answer.read()
+                    ok = answer.status == ok_status
+            except (aiohttp.ClientError, TimeoutError):
                 ok = False
             latencies.append((time.perf_counter() - began) * 1000)
             errors += not ok
@@ -60,10 +70,35 @@ async def _submit_all(base: str, token: str, file_id: str, count: int) -> tuple[
         return latencies, errors, first, time.time()
 
 
+def api_floor(api: AirflowApi, base: str, count: int) -> dict[str, Any]:
+    """The same burst on the cheapest authenticated route (``GET /courier/health``: login only, no database
+    round trip): what the API server itself needs for ``count`` concurrent authenticated requests."""
+    latencies, errors, first, last = asyncio.run(
+        _burst(base, api.token(), count, "GET", "/courier/health", lambda i: None, 200)
+    )
+    return {
+        "requests": count,
+        "ms": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "max": _pct(latencies, 1.0)},
+        "errors": errors,
+        "requests_per_second": round(count / max(last - first, 1e-6), 1),
+    }
+
+
 def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str, Any]:
     pushed = api.request("POST", "/courier/jobs/files", files={"file": ("bench.csv", b"a,b\n1,2\n", "text/csv")})
     pushed.raise_for_status()
-    latencies, errors, first, last = asyncio.run(_submit_all(base, api.token(), pushed.json()["file_id"], count))
+    file_id = pushed.json()["file_id"]
+    latencies, errors, first, last = asyncio.run(
+        _burst(
+            base,
+            api.token(),
+            count,
+            "POST",
+            "/courier/jobs",
+            lambda i: {"files_to_process": [file_id], "params": {"n": i}},
+            202,
+        )
+    )
     slot_seconds = 0.0
     step = 0.5
     deadline = time.time() + 900
@@ -83,6 +118,14 @@ def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str
     done = time.time()
     with psycopg.connect(db_url) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM courier_jobs GROUP BY status").fetchall())
+        marks = conn.execute(
+            "SELECT extract(epoch FROM max(created_at)), extract(epoch FROM min(started_at)),"
+            " extract(epoch FROM max(started_at)), extract(epoch FROM min(finished_at)),"
+            " extract(epoch FROM max(finished_at)) FROM courier_jobs"
+        ).fetchone()
+    assert marks is not None
+    names = ("last_created", "first_claimed", "last_claimed", "first_final", "last_final")
+    timeline = {n: round(float(m) - first, 1) for n, m in zip(names, marks, strict=True) if m is not None}
     runs = api.request("GET", "/api/v2/dags/delayed_request/dagRuns", params={"limit": 100}).json()["total_entries"]
     return {
         "jobs": count,
@@ -92,6 +135,7 @@ def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str
         "all_final_after_last_submit_s": round(done - last, 1),
         "statuses": statuses,
         "delayed_request_runs": runs,
+        "timeline_s_after_first_submit": timeline,
         "worker_slot_seconds_while_waiting": round(slot_seconds, 1),
         "jobs_per_minute": round(count / ((done - first) / 60), 1),
     }
@@ -126,6 +170,7 @@ def main() -> int:
         api.wait_for_dag("delayed_request", 120)
         api.unpause("delayed_request")
         try:
+            floor = api_floor(api, stack.url, args.jobs)
             ours = courier_run(api, stack.url, stack.env["AIRFLOW_CONN_COURIER_DB"], args.jobs)
             base = baseline(api, args.baseline)
         finally:
@@ -138,6 +183,7 @@ def main() -> int:
         "command": "uv run python bench/jobs.py",
         "processor_seconds_per_job": args.delay,
         "courier": ours,
+        "api_floor_authenticated_get": floor,
         "baseline_dag_run_per_job": base,
         "speedup_jobs_per_minute": speedup,
         "targets": TARGETS,

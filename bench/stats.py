@@ -8,8 +8,14 @@ with the ``stats_rollup`` DAG live every minute):
   in the database afterwards (must equal the accepted events);
 * responsiveness meanwhile: ``GET /courier/health`` every 100 ms -> p99;
 * roll-up: 1,000,000 raw events over 5 minutes (20 names x 3 tag sets), one ``StatsStore.rollup()`` -> seconds;
-* baseline (same run): the replaced design's path, one ``INSERT`` per event (autocommit, as its POC did),
-  straight into PostgreSQL from Python (no HTTP in front, so the baseline is flattered) -> events/s.
+* baseline (same run): the design Courier replaces, an HTTP ``POST /stats`` whose every event is one
+  ``INSERT`` and one commit (``bench/_poc_stats.py``: FastAPI on one uvicorn worker, a kept connection per
+  thread), posted to by the same ``--clients`` with the same batches over keep-alive connections, for
+  ``--baseline-seconds`` -> events/s committed (rows in its table when the time is up, so a batch cut off
+  half-way counts the rows it committed). ``vs_baseline`` is Courier's ingest over this figure;
+* also reported, labelled ``baseline_python_loop_no_http``: one ``INSERT`` per event from a single Python loop
+  straight into PostgreSQL, no HTTP (the figure earlier versions of this benchmark compared against), and
+  ``vs_python_loop``.
 
 Prints one JSON object. Command: ``uv run python bench/stats.py``.
 """
@@ -19,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,6 +37,7 @@ import httpx
 import psycopg
 
 from _stack import bench_stack, json_stdout
+from courier.runtime.postgres import free_port
 from courier.stats.store import StatsStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,8 +134,72 @@ def _raw_count(db_url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM courier_stat_events").fetchone()[0])  # type: ignore[index]
 
 
+def _baseline_http(db_url: str, clients: int, batch: int, seconds: float) -> dict[str, Any]:
+    """The replaced design: ``--clients`` post the same batches to an HTTP ``/stats`` that INSERTs and commits
+    each event (``bench/_poc_stats.py``, its own process); events/s = rows committed when the time is up."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_poc_stats")
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "_poc_stats.py"), "--port", str(port), "--db", db_url]
+    )
+    bodies = _bodies(batch, 8)
+    answered = [0] * clients
+    stop = threading.Event()
+
+    def client(index: int) -> None:
+        with httpx.Client(base_url=url, headers={"Content-Type": "application/json"}, timeout=None) as http:
+            turn = index
+            while not stop.is_set():  # one client, one kept-alive connection
+                try:
+                    answer = http.post("/stats", content=bodies[turn % len(bodies)])
+                except httpx.HTTPError:
+                    return  # the server is stopped under a batch at the end
+                answer.raise_for_status()
+                answered[index] += 1
+                turn += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/ready", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        began = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        with psycopg.connect(db_url) as conn:
+            committed = int(conn.execute("SELECT count(*) FROM bench_poc_stats").fetchone()[0])  # type: ignore[index]
+        wall = time.perf_counter() - began
+        stop.set()
+    finally:
+        server.kill()
+        server.wait(30)
+        stop.set()
+        for t in threads:
+            t.join()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_poc_stats")
+    return {
+        "design": "HTTP POST /stats, one INSERT + commit per event (bench/_poc_stats.py, 1 uvicorn worker)",
+        "clients": clients,
+        "batch_events": batch,
+        "seconds": round(wall, 2),
+        "events_committed": committed,
+        "batches_answered": sum(answered),
+        "events_per_second": round(committed / wall),
+    }
+
+
 def _baseline(db_url: str, seconds: float) -> dict[str, Any]:
-    """The POC's path: one INSERT (and commit) per event into a plain table."""
+    """One INSERT (and commit) per event into a plain table from one Python loop, no HTTP in front."""
     rng = random.Random(3)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_poc_stats (name text, value float8, tags jsonb, ts timestamptz)")
@@ -206,15 +279,21 @@ def main() -> None:
         ingest = _ingest(stack.url, token, args.clients, args.batch, args.seconds)
         stored = _raw_count(db_url) - before  # a concurrent prune only drops minutes older than 11 minutes
         ingest["events_in_database"] = stored
-        baseline = _baseline(db_url, args.baseline_seconds)
+        baseline = _baseline_http(db_url, args.clients, args.batch, args.baseline_seconds)
+        python_loop = _baseline(db_url, args.baseline_seconds)
         api.request("PATCH", "/api/v2/dags/stats_rollup", json={"is_paused": True}).raise_for_status()
         rollup = _rollup_million(db_url, args.rollup_events)
         figures = {
             "command": "uv run python bench/stats.py",
             "ingest": ingest,
             "rollup_1m": rollup,
-            "baseline_one_insert_per_event": baseline,
+            "baseline_http_one_insert_per_event": baseline,
             "vs_baseline": round(ingest["events_per_second"] / max(baseline["events_per_second"], 1), 1),
+            "baseline_python_loop_no_http": {
+                "design": "one INSERT + commit per event from one Python loop, straight into PostgreSQL, no HTTP",
+                **python_loop,
+            },
+            "vs_python_loop": round(ingest["events_per_second"] / max(python_loop["events_per_second"], 1), 1),
             "targets": TARGETS,
         }
         figures["met"] = {

@@ -5,7 +5,8 @@ Processes the **jobs** clients submit with `POST /courier/jobs` (see `docs/jobs.
 as soon as jobs are queued (at most one run per second of submissions; `delayed_request_sweep` starts one
 for anything missed). A run:
 
-1. `claim` — takes queued jobs **in arrival order** (up to 1000, owned by this run), in batches of 125;
+1. `claim` — takes queued jobs **in arrival order** (up to 1000, owned by this run), in at most 4 batches
+   of at least 125;
 2. `process` — one mapped task per batch (`jobs 1-125`, …) submits the batch to the processor
    (connection `jobs_api_default`), then **defers**: one trigger in the triggerer polls every job of the
    batch, stores each result at `{storage_base}/jobs/<job_id>/report.csv` and marks it `success`. A job the

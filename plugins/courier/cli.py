@@ -62,14 +62,15 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _seed_demo(stack: Stack) -> None:
-    """Make demo timers and a fan-out run so Courier's pages (Plugins -> Courier) show live data at once."""
+    """Make demo timers, a job, a fan-out and a spec run so Courier's pages (Plugins -> Courier) show live data at once."""
     from courier.demo.seed import seed
 
     api = stack.api()
     try:
         made = seed(api, stack.demo_url)
         print(f"  pages:  {stack.url}/plugin/courier   (Plugins -> Courier; demo data: {made['timers']} timer(s),"
-              f" {made['fanout_runs']} fan-out run(s))", flush=True)  # fmt: skip
+              f" {made['jobs']} job(s), {made['fanout_runs']} fan-out run(s), {made['spec_runs']} spec run(s))",
+              flush=True)  # fmt: skip
     except Exception as exc:  # the demo data is a convenience: never stop the stack for it
         print(f"  ..    demo data not created ({type(exc).__name__}: {exc}); the pages start empty", flush=True)
     finally:

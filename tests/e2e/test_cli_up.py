@@ -5,10 +5,13 @@ This module runs before the shared session stack starts (collection order), so t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +32,20 @@ def _processes_of(home: Path) -> list[int]:
         if needle in text and proc.pid != os.getpid():
             pids.append(proc.pid)
     return pids
+
+
+def _wait_for_browsers(home: Path, timeout: float = 120) -> None:
+    """Wait until the stack runs a Playwright driver (``node``) or Chromium: the processes a spec cell starts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = set()
+        for pid in _processes_of(home):
+            with contextlib.suppress(psutil.Error):
+                names.add(psutil.Process(pid).name())
+        if any(name.startswith(("node", "chrom")) for name in names):  # Playwright's driver is "node-MainThread"
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no browser started within {timeout:g}s")
 
 
 def _start(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
@@ -73,8 +90,17 @@ def _stop(proc: subprocess.Popen[str], sig: int) -> str:
     return rest
 
 
-def test_courier_up_serves_stops_and_restarts_with_its_data(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_courier_up_serves_stops_and_restarts_with_its_data() -> None:
+    # not under pytest's tmp_path: a later pytest session resets pytest-of-<user> to 0700, and PostgreSQL
+    # (run as its own user when we are root) could no longer reach its data (as in test_chaos.py)
+    base = Path(tempfile.mkdtemp(prefix="courier-cli-up-"))
+    try:
+        _serve_stop_restart(base / "home")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _serve_stop_restart(home: Path) -> None:
     port = free_port()
     env = {**os.environ, "COURIER_HOME": str(home)}
     first_env = {**env, "COURIER_ADMIN_PASSWORD": "e2e-secret-pw"}
@@ -83,13 +109,15 @@ def test_courier_up_serves_stops_and_restarts_with_its_data(tmp_path: Path) -> N
         assert f"UI:     http://127.0.0.1:{port}" in output
         assert "admin / e2e-secret-pw" in output
         assert "waiting for" in output  # progress is shown while starting
-        seeded = "(Plugins -> Courier; demo data: 4 timer(s), 1 fan-out run(s))"
+        seeded = "(Plugins -> Courier; demo data: 4 timer(s), 1 job(s), 1 fan-out run(s), 1 spec run(s))"
         assert seeded in output  # Courier's pages have data to show
         assert (home / "admin-password").read_text().strip() == "e2e-secret-pw"
         assert "courier_selfcheck" in _airflow(env, "dags", "list", "-o", "plain")
         assert '"courier"' in _airflow(env, "plugins", "-o", "json")
         _airflow(env, "dags", "trigger", "courier_selfcheck", "--run-id", "kept-across-restarts")
         assert len(_processes_of(home)) >= 6  # postgres, demo, api-server, scheduler, dag-processor, triggerer
+        _airflow(env, "dags", "trigger", "spec_matrix")  # Ctrl-C must take its Playwright drivers and browsers too
+        _wait_for_browsers(home)
         _stop(proc, signal.SIGINT)  # what Ctrl-C in the terminal sends
     finally:
         if proc.poll() is None:

@@ -211,6 +211,7 @@ def data(stack: Stack, api: AirflowApi) -> dict[str, Any]:
         "specs": specs,
         "jobs": jobs,
         "ticket": collections[0]["ticket_id"],
+        "collection": collections[0],
     }
 
 
@@ -255,6 +256,13 @@ def test_admin_sees_every_page_and_cancels_a_timer(
     frame = _open(page, stack, "courier-reports", "Reports")
     expect(frame.locator(f'tr[data-ticket="{data["ticket"]}"] [data-status]')).to_have_attribute(
         "data-status", "collected"
+    )
+    collected = frame.locator(f'tr[data-ticket="{data["ticket"]}"]')
+    assert data["collection"]["polls"] >= 1 and data["collection"]["rows"] >= 1, data["collection"]  # recorded
+    expect(collected.locator('[data-col="polls"]')).to_have_text(str(data["collection"]["polls"]))
+    expect(collected.locator('[data-col="rows"]')).to_have_text(str(data["collection"]["rows"]))
+    expect(collected.locator('[data-col="size"]')).to_have_attribute(
+        "title", f"{data['collection']['size_bytes']} bytes"
     )
     assert int(frame.locator("svg.chart").get_attribute("data-points") or 0) >= 1
     _shot(page, "reports", for_docs=True)

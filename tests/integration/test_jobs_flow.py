@@ -125,6 +125,39 @@ def test_claims_follow_arrival_order(courier: tuple[TestClient, str]) -> None:
     assert first + rest == ids
 
 
+def test_many_queued_jobs_make_few_bigger_batches_in_arrival_order(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.operators import claim_batches
+
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(10)]
+    few = claim_batches("few", batch=2, limit=3, max_batches=3)
+    assert [b["job_ids"] for b in few] == [ids[0:2], ids[2:3]]  # few jobs: batches of the minimum size
+    many = claim_batches("many", batch=2, max_batches=3)
+    assert [b["batch_label"] for b in many] == ["jobs 1-3", "jobs 4-6", "jobs 7-7"]
+    assert [j for b in many for j in b["job_ids"]] == ids[3:]
+
+
+def test_the_api_pool_replaces_connections_the_database_dropped(
+    courier: tuple[TestClient, str], courier_db: str
+) -> None:
+    """A database restart ends every pooled connection: the next requests get fresh ones, not errors."""
+    from courier.db import pool
+
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    _submit(client, {"files_to_process": [file_id]})
+    with psycopg.connect(courier_db, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1  # the pool held a connection
+    for _ in range(pool.MAX_SIZE + 2):
+        _submit(client, {"files_to_process": [file_id]})
+    assert len(client.get("/jobs", params={"limit": 100}).json()["jobs"]) == pool.MAX_SIZE + 3
+
+
 def test_processor_fails_once_then_retried_once_to_success(courier: tuple[TestClient, str], processor: str) -> None:
     client, _ = courier
     file_id = _push(client, b"x\n")["file_id"]

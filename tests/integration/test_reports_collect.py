@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,9 +17,10 @@ from courier.demo import report_api
 from courier.demo.app import create_app
 from courier.demo.server import serve_in_thread
 from courier.http import RetriesExhausted, RetryPolicy
+from courier.reports.api import Collection, list_collections
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.hook import ReportApiHook, ReportState
-from courier.reports.operators import store_report
+from courier.reports.operators import CollectReportOperator, ReportNotCollected, store_report
 from courier.reports.tickets import TaskKey, TicketStore
 from courier.reports.trigger import ReportReadyTrigger
 from tests.helpers import s3_client
@@ -155,3 +158,69 @@ async def test_trigger_rejects_a_malformed_report_storing_nothing(report_server:
     event = dict((await anext(trigger.run())).payload)
     assert event["status"] == "malformed" and "columns" in event["message"]
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _context(run_id: str) -> Any:
+    """The parts of a task's context the collector reads (its task instance key and the run's slot)."""
+    slot = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    ti = SimpleNamespace(dag_id="report_collector", run_id=run_id, task_id="collect_report", map_index=-1)
+    return {"ti": ti, "dag_run": SimpleNamespace(logical_date=slot, run_after=slot)}
+
+
+def _collection(run_id: str) -> Collection:
+    items, _ = list_collections(run_id=run_id)
+    assert len(items) == 1, items
+    return items[0]
+
+
+async def test_deferred_collection_records_polls_rows_and_bytes(
+    report_server: str, courier_db: str, tmp_path: Path
+) -> None:
+    configure(report_server, generation_delay=1.0, rows=37)
+    op = CollectReportOperator(task_id="collect_report", storage_base=tmp_path.as_uri(), poll_interval=0.2)
+    key = TaskKey("report_collector", "run-deferred", "collect_report")
+    ticket = ReportApiHook().request_ticket()
+    TicketStore().add(key, ticket)
+    store = {"storage_base": tmp_path.as_uri(), "dag_id": key.dag_id, "slot": "2026-11-22T10:00:00+00:00"}
+    trigger = ReportReadyTrigger(ticket, "report_api_default", 0.2, time.time() + 30, time.time(), store)
+    event = dict((await anext(trigger.run())).payload)
+    result = await asyncio.to_thread(op.execute_complete, _context(key.run_id), event)
+
+    served = stats(report_server)["polls"]
+    body = httpx.get(f"{report_server}/get_report/{ticket}").content
+    row = _collection(key.run_id)
+    assert row.status == "collected" and row.ticket_id == ticket
+    assert row.polls == event["polls"] == result["polls"] == served and row.polls >= 4  # ~1 s not ready / 0.2 s
+    assert row.rows == 37 and row.size_bytes == len(body) == result["bytes"]
+    assert row.path is not None and Path(row.path.removeprefix("file://")).stat().st_size == len(body)
+
+
+def test_polls_of_a_try_that_timed_out_are_added_to_the_next_try(
+    report_server: str, courier_db: str, tmp_path: Path
+) -> None:
+    configure(report_server, generation_delay=1.5, rows=5)
+    op = CollectReportOperator(task_id="collect_report", storage_base=tmp_path.as_uri(), poll_interval=0.2)
+    key = TaskKey("report_collector", "run-retried", "collect_report")
+    hook = ReportApiHook()
+    ticket = hook.request_ticket()
+    TicketStore().add(key, ticket)
+    started = time.time()
+    with pytest.raises(ReportNotCollected, match="still not ready"):
+        op._wait_here(_context(key.run_id), hook, ticket, started, started + 0.5)  # the first try gives up
+    first = stats(report_server)["polls"]
+    assert TicketStore().pending(key) == ticket and _collection(key.run_id).polls == first >= 2
+    result = op._wait_here(_context(key.run_id), hook, ticket, time.time(), time.time() + 30)  # the retry resumes
+    row = _collection(key.run_id)
+    assert row.status == "collected" and row.polls == stats(report_server)["polls"] > first
+    assert result["polls"] == row.polls - first  # the try's own count in XCom, the total in the table
+    assert row.rows == 5 and row.size_bytes == len(httpx.get(f"{report_server}/get_report/{ticket}").content)
+
+
+def test_a_failed_collection_records_its_polls_and_no_size(report_server: str, courier_db: str) -> None:
+    op = CollectReportOperator(task_id="collect_report", poll_interval=0.2)
+    key = TaskKey("report_collector", "run-failed", "collect_report")
+    TicketStore().add(key, "T999999")  # a ticket the server does not know: 404 on the first poll
+    with pytest.raises(ReportNotCollected, match="does not know"):
+        op._wait_here(_context(key.run_id), ReportApiHook(), "T999999", time.time(), time.time() + 30)
+    row = _collection(key.run_id)
+    assert (row.status, row.polls, row.rows, row.size_bytes) == ("failed", 1, None, None)

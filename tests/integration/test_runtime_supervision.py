@@ -150,3 +150,19 @@ def test_a_running_stack_on_the_same_home_is_not_killed(tmp_path: Path) -> None:
     finally:
         owner.kill()
         child.kill()
+
+
+def test_stop_ends_untagged_processes_in_the_groups_of_tagged_ones(tmp_path: Path) -> None:
+    """Like Chromium's zygote: started with a cleaned environment (no tag), in the group of a browser that a
+    grandchild started in a session of its own. Stopping the stack ends it too."""
+    supervisor = Supervisor(uuid.uuid4().hex, tmp_path)
+    pid_file = tmp_path / "untagged.pid"
+    browser = f"env -i sleep 300 & echo $! > {pid_file}; exec sleep 300"  # an untagged member of its group
+    launcher = f"import subprocess, time\nsubprocess.Popen(['sh', '-c', {browser!r}], start_new_session=True)\n"
+    supervisor.start("task", [sys.executable, "-c", launcher + "time.sleep(300)"], {"PATH": "/usr/bin:/bin"})
+    assert _wait(lambda: pid_file.exists() and pid_file.read_text().strip(), 10)
+    untagged = psutil.Process(int(pid_file.read_text()))
+    assert STACK_ID_ENV not in untagged.environ() and os.getpgid(untagged.pid) != os.getpgid(os.getpid())
+    supervisor.stop(timeout=5)
+    assert _wait(lambda: not untagged.is_running() or untagged.status() == psutil.STATUS_ZOMBIE, 5)
+    assert not tagged_processes(supervisor.stack_id)

@@ -227,11 +227,16 @@ def test_timer_pages_show_the_timer_and_cancel_follows_the_role(make_client: Mak
 def test_reports_and_pages_pages_and_the_run_tab(make_client: MakeClient, courier_db: str, storage: Path) -> None:
     now = datetime.now(UTC)
     _ticket(courier_db, "scheduled__1", "tkt-77", "collected", now - timedelta(minutes=4), 12.0, None)
+    with psycopg.connect(courier_db, autocommit=True) as conn:  # what the collector records when it stores
+        conn.execute("UPDATE courier_report_tickets SET polls = 13, row_count = 321, size_bytes = 4608")
     _manifest(storage, "manual__fan", "failed", 20, 2, now)
     viewer = make_client("viewer")
 
     reports = viewer.get("/ui/reports").text
     assert "tkt-77" in reports and 'data-points="1"' in reports and "12.0 s" in reports
+    assert 'data-col="polls">13</td>' in reports and 'data-col="rows">321</td>' in reports and "4.5 KiB" in reports
+    first = viewer.get("/reports/collections").json()["collections"][0]
+    assert (first["polls"], first["rows"], first["size_bytes"]) == (13, 321, 4608)
     pages = viewer.get("/ui/pages").text
     assert "manual__fan" in pages and "18 / 20" in pages
     detail = viewer.get("/ui/pages/manual__fan").text

@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+import random
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from courier.stats.emit import Recorder, encode, event
-from courier.stats.models import EventError, Limits, TooManyEvents, check, decode, percentile_cont, prunable
+from courier.stats.models import (
+    Batch,
+    EventError,
+    Limits,
+    TooManyEvents,
+    check,
+    decode,
+    percentile_cont,
+    prunable,
+)
 
 NOW = datetime(2026, 11, 29, 12, 30, 15, tzinfo=UTC)
 
 
+def _rows(batch: Batch) -> list[tuple[object, ...]]:
+    """The batch's COPY text read back: (minute, ts, name, tags, type, value) per event."""
+    rows: list[tuple[object, ...]] = []
+    for line in batch.copy.decode().splitlines():
+        minute, ts, name, tags, kind, value = line.split("\t")
+        rows.append((datetime.fromisoformat(minute), datetime.fromisoformat(ts), name, tags, kind, float(value)))
+    assert len(rows) == batch.count
+    assert batch.minutes == sorted({row[0] for row in rows})  # type: ignore[type-var]
+    return rows
+
+
 def _check(events: list[dict[str, object]], limits: Limits | None = None) -> list[tuple[object, ...]]:
-    return list(check(decode(json.dumps(events).encode(), ndjson=False), NOW, limits or Limits()))
+    return _rows(check(decode(json.dumps(events).encode(), ndjson=False), NOW, limits or Limits()))
 
 
 def _error(events: list[dict[str, object]], limits: Limits | None = None) -> EventError:
@@ -49,7 +70,49 @@ def test_good_events_become_rows_with_minute_defaults_and_sorted_tags() -> None:
 def test_ndjson_is_the_same_as_an_array() -> None:
     events = [{"name": "a", "value": 1}, {"name": "b", "value": 2, "type": "counter"}]
     ndjson = "\n".join(json.dumps(e) for e in events).encode() + b"\n\n"
-    assert check(decode(ndjson, ndjson=True), NOW, Limits()) == _check(events)
+    assert _rows(check(decode(ndjson, ndjson=True), NOW, Limits())) == _check(events)
+    with pytest.raises(EventError) as caught:
+        decode(ndjson + b'{"name": "c", "value": 3}\n{"name": "d", "value": 4, "type": 5}\n', ndjson=True)
+    assert caught.value.loc == ["body", 3, "type"]
+
+
+def test_epoch_seconds_are_stored_exactly_as_datetime_reads_them() -> None:
+    # The fast path writes epoch seconds as text without a datetime per event; it must round microseconds
+    # exactly as datetime.fromtimestamp does (half to even, carrying into the next second).
+    base = NOW.timestamp()
+    stamps = [base - 0.5, base - 0.0000005, base - 0.0000015, base - 1 + 0.9999996, base - 59.999999, base + 1]
+    rng = random.Random(3)
+    stamps += [base - rng.uniform(0, 590) for _ in range(2000)]
+    rows = _check([{"name": "a", "value": 1, "ts": ts} for ts in stamps])
+    for stamp, row in zip(stamps, rows, strict=True):
+        expected = datetime.fromtimestamp(stamp, UTC)
+        assert (row[0], row[1]) == (expected.replace(second=0, microsecond=0), expected), stamp
+    # RFC 3339 times (any offset) are read through their epoch seconds: still exact to the microsecond
+    texts = [
+        (NOW - timedelta(seconds=rng.uniform(0, 590))).astimezone(timezone(timedelta(hours=rng.randint(-12, 12))))
+        for _ in range(2000)
+    ]
+    texts += [NOW.replace(microsecond=999999) - timedelta(seconds=1), NOW.replace(microsecond=1)]
+    rows = _check([{"name": "a", "value": 1, "ts": t.isoformat()} for t in texts])
+    for sent, row in zip(texts, rows, strict=True):
+        assert (row[0], row[1]) == (sent.astimezone(UTC).replace(second=0, microsecond=0), sent), sent
+
+
+def test_minutes_are_those_of_the_events() -> None:
+    earlier = NOW.timestamp() - 120
+    batch = check(decode(json.dumps([{"name": "a", "value": 1, "ts": earlier}]).encode(), False), NOW, Limits())
+    assert batch.minutes == [datetime(2026, 11, 29, 12, 28, tzinfo=UTC)]  # not the receive time's minute
+    body = json.dumps([{"name": "a", "value": 1, "ts": earlier}, {"name": "a", "value": 2}]).encode()
+    assert check(decode(body, False), NOW, Limits()).minutes == [
+        datetime(2026, 11, 29, 12, 28, tzinfo=UTC),
+        datetime(2026, 11, 29, 12, 30, tzinfo=UTC),
+    ]
+
+
+def test_values_are_written_so_they_read_back_the_same() -> None:
+    values = [0.1 + 0.2, -2e-300, 5e-324, 1.7976931348623157e308, -0.0, 12345678901234567890.0, 3, 100.0]
+    rows = _check([{"name": "a", "value": v} for v in values])
+    assert [row[5] for row in rows] == values
 
 
 @pytest.mark.parametrize(
@@ -89,6 +152,15 @@ def test_non_finite_values_are_refused() -> None:
     assert math.isinf(big[0].value)
     with pytest.raises(EventError, match="finite"):
         check(big, NOW, Limits())
+    # the first bad event is the one named, whichever of its fields is bad
+    body = b'[{"name": "a", "value": 1}, {"name": "a", "value": 1e999}, {"name": "", "value": 1}]'
+    with pytest.raises(EventError) as caught:
+        check(decode(body, ndjson=False), NOW, Limits())
+    assert caught.value.loc == ["body", 1, "value"]
+    body = b'[{"name": "a", "value": 1}, {"name": "", "value": 1}, {"name": "a", "value": 1e999}]'
+    with pytest.raises(EventError) as caught:
+        check(decode(body, ndjson=False), NOW, Limits())
+    assert caught.value.loc == ["body", 1, "name"]
 
 
 def test_wire_errors_name_the_event_and_field() -> None:
@@ -101,6 +173,14 @@ def test_wire_errors_name_the_event_and_field() -> None:
     with pytest.raises(EventError) as caught:
         decode(b'{"name": "a"}\n{"name": "b", "value": 2}', ndjson=True)
     assert caught.value.loc == ["body", 0, "value"]
+    for tags in ('[["k", "v"]]', '{"k": 1}', '"k:v"'):
+        with pytest.raises(EventError) as caught:
+            check(
+                decode(f'[{{"name": "a", "value": 1}}, {{"name": "a", "value": 1, "tags": {tags}}}]'.encode(), False),
+                NOW,
+                Limits(),
+            )
+        assert caught.value.loc == ["body", 1, "tags"], tags
     with pytest.raises(EventError) as caught:
         decode(b"[{not json", ndjson=False)
     assert caught.value.loc == ["body"] and "not a JSON" in caught.value.message

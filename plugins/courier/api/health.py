@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from courier import __version__
@@ -38,9 +42,49 @@ def _database_health() -> DatabaseHealth:
     return DatabaseHealth(reachable=True, schema_version=current, latest_schema_version=latest)
 
 
+FRESH = 1.0
+"""Seconds a database check is answered from memory; an older one is refreshed in the background."""
+STALE = 30.0
+"""Past this age the request waits for a new check instead."""
+_checked: tuple[float, str | None, DatabaseHealth] | None = None
+"""When, for which ``COURIER_DATABASE_URL``, and what the last check found."""
+_refreshing = threading.Lock()
+
+
+def _refresh() -> DatabaseHealth:
+    global _checked
+    with _refreshing:
+        url = os.environ.get("COURIER_DATABASE_URL")
+        if _checked is None or _checked[1] != url or time.monotonic() - _checked[0] > FRESH:
+            _checked = (time.monotonic(), url, _database_health())
+        return _checked[2]
+
+
+def _refresh_in_background() -> None:
+    if not _refreshing.locked():
+        threading.Thread(target=_refresh, name="courier-health", daemon=True).start()
+
+
+def forget() -> None:
+    """Check the database again on the next request (tests)."""
+    global _checked
+    _checked = None
+
+
 @router.get("/health", response_model=Health)
-def health() -> dict[str, Any]:
-    """Report database reachability, schema version and package version."""
-    database = _database_health()
+async def health() -> dict[str, Any]:
+    """Report database reachability, schema version and package version.
+
+    Cheap under any load: the database check (a connection lookup and a connect) runs at most once a second,
+    off the event loop; requests in between answer from that check without a thread or a round trip.
+    """
+    checked = _checked
+    age = time.monotonic() - checked[0] if checked else STALE + 1
+    if checked is None or checked[1] != os.environ.get("COURIER_DATABASE_URL") or age > STALE:
+        database = await run_in_threadpool(_refresh)
+    else:
+        if age > FRESH:
+            _refresh_in_background()
+        database = checked[2]
     healthy = database.reachable and database.schema_version == database.latest_schema_version
     return {"status": "healthy" if healthy else "unhealthy", "version": __version__, "database": database}

@@ -1,9 +1,11 @@
-"""Demo data for ``courier up``: a few webhook timers and one fan-out run, made through the public APIs as a
-client would, so every Courier page in the Airflow UI shows live data within a minute of start-up.
+"""Demo data for ``courier up``: a few webhook timers, one job (a pushed file), one fan-out run and one spec
+run, made through the public APIs as a client would, so every Courier page in the Airflow UI shows live data
+within a minute of start-up.
 
-Idempotent across restarts: timers carry fixed idempotency keys (a second start finds them) and the fan-out
-run is triggered only when ``paginated_fanout`` has none. ``report_collector`` needs nothing: it runs every
-minute on its own; ``spec_matrix`` is left to the user (or ``courier up --smoke``): it starts browsers.
+Idempotent across restarts: timers and the job carry fixed idempotency keys (a second start finds them; the
+job's file is pushed only while there is no job at all), and the fan-out and spec runs are triggered only when
+``paginated_fanout`` / ``spec_matrix`` have none. ``report_collector`` and ``stats_rollup`` need nothing: they
+run every minute on their own (the collector's waits and the timers' lateness feed the Stats page).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ DEMO_TIMERS = (
     ("courier-demo-later", 1800, {"demo": "pending for 30 minutes: cancel it from the Timers page"}),
 )
 FANOUT_CONF: dict[str, Any] = {"query": {"pages": 60, "rows": 5, "latency_ms": 20}}
+DEMO_JOB_KEY = "courier-demo-job-1"
+DEMO_JOB_FILE = ("courier-demo.csv", b"city,visits\nLisbon,3\nOslo,5\nKyoto,8\n")
 
 
 def seed(api: AirflowApi, demo_url: str) -> dict[str, int]:
-    """Create the demo timers (aimed at the demo receiver) and one fan-out run; return what was made."""
-    made = {"timers": 0, "fanout_runs": 0}
+    """Create the demo timers (aimed at the demo receiver), a job, a fan-out and a spec run; return what was made."""
+    made = {"timers": 0, "jobs": 0, "fanout_runs": 0, "spec_runs": 0}
     for key, delay, payload in DEMO_TIMERS:
         body = {"url": f"{demo_url}/hooks/demo/", "delay_seconds": delay, "payload": payload, "idempotency_key": key}
         answer = api.request("POST", "/courier/timers", json=body)
@@ -35,8 +39,26 @@ def seed(api: AirflowApi, demo_url: str) -> dict[str, int]:
             made["timers"] += 1
         elif answer.status_code != 200:  # 200: made by an earlier start
             log.warning("demo timer %s not created: %s %s", key, answer.status_code, answer.text[:200])
-    runs = api.request("GET", "/api/v2/dags/paginated_fanout/dagRuns", params={"limit": 1})
-    if runs.status_code == 200 and not runs.json().get("dag_runs"):
-        api.trigger("paginated_fanout", FANOUT_CONF)
-        made["fanout_runs"] += 1
+    made["jobs"] = _seed_job(api)
+    for dag_id, conf, key in (("paginated_fanout", FANOUT_CONF, "fanout_runs"), ("spec_matrix", None, "spec_runs")):
+        runs = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 1})
+        if runs.status_code == 200 and not runs.json().get("dag_runs"):
+            api.trigger(dag_id, conf)  # spec_matrix: the shipped suite (include/specs/) against the demo site
+            made[key] += 1
     return made
+
+
+def _seed_job(api: AirflowApi) -> int:
+    """Push a small file and submit one job for it, as a client would; return 1 if a job was made."""
+    existing = api.request("GET", "/courier/jobs", params={"limit": 1})
+    if existing.status_code != 200 or existing.json().get("jobs"):
+        return 0  # jobs exist already (an earlier start, or a user's): push nothing
+    pushed = api.request("POST", "/courier/jobs/files", files={"file": DEMO_JOB_FILE})
+    if pushed.status_code != 201:
+        log.warning("demo job file not pushed: %s %s", pushed.status_code, pushed.text[:200])
+        return 0
+    body = {"files_to_process": [pushed.json()["file_id"]], "idempotency_key": DEMO_JOB_KEY}
+    answer = api.request("POST", "/courier/jobs", json=body)
+    if answer.status_code not in (200, 202):
+        log.warning("demo job not submitted: %s %s", answer.status_code, answer.text[:200])
+    return 1 if answer.status_code == 202 else 0

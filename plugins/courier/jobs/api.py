@@ -7,7 +7,7 @@ with an expiring HMAC signature in the query (see :mod:`courier.jobs.fileurls`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, UploadFile, status
@@ -27,7 +27,7 @@ from courier.jobs.files import (
 )
 from courier.jobs.models import MAX_FILES, FileOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
-from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, NewJob, new_id
+from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved, NewJob, new_id
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -64,18 +64,19 @@ def push_file(file: UploadFile, request: Request) -> FileOut:
     except TooLarge:
         raise too_large from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
-    JobStore().add_file(out.model_copy(update={"path": relative}))
+    JobStore.pooled().add_file(out.model_copy(update={"path": relative}))
     return out
 
 
-def _resolve_files(refs: list[str]) -> list[str]:
-    """Storage-relative paths of ``refs`` (file ids or paths); 422 naming each bad entry."""
+def _resolve_files(refs: list[str], known_files: Callable[[list[str]], dict[str, str]]) -> list[str]:
+    """Storage-relative paths of ``refs`` (file ids or paths; ``known_files`` looks ids up); 422 naming each
+    bad entry. The configuration is read only when a path (not a file id) is given."""
     from courier.storage import storage_base
 
-    base = storage_base()
     errors: list[dict[str, Any]] = []
     ids = [r for r in refs if FILE_ID_RE.match(r)]
-    known = JobStore().file_paths(ids) if ids else {}
+    known = known_files(ids) if ids else {}
+    base = storage_base() if len(ids) < len(refs) else None
     resolved: list[str] = []
     for i, ref in enumerate(refs):
         loc = ["body", "files_to_process", i]
@@ -90,7 +91,7 @@ def _resolve_files(refs: list[str]) -> list[str]:
         except BadReference as exc:
             errors.append({"loc": loc, "msg": str(exc), "type": "value_error"})
             continue
-        if not full_path(relative, base).is_file():
+        if base is None or not full_path(relative, base).is_file():
             errors.append({"loc": loc, "msg": f"no file {ref!r} under the storage base", "type": "value_error"})
             continue
         resolved.append(relative)
@@ -129,8 +130,11 @@ def _check_callback(url: str | None) -> None:
 def submit_job(job: JobIn, response: Response) -> JobOut:
     """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
     _check_callback(job.callback_url)
-    files = _resolve_files(job.files_to_process)
-    out, created = JobStore().create(NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url))
+    store = JobStore.pooled()
+    with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
+        files = _resolve_files(job.files_to_process, lambda ids: store.file_paths(ids, conn))
+        new = NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url)
+        out, created = store.create(new, conn=conn)
     if not created:
         response.status_code = status.HTTP_200_OK
     else:
@@ -144,7 +148,7 @@ def submit_job(job: JobIn, response: Response) -> JobOut:
 def get_job(job_id: str) -> JobOut:
     """The whole job document with every attempt."""
     try:
-        return JobStore().get(job_id)
+        return JobStore.pooled().get(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
 
@@ -158,7 +162,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs, newest first; ``since`` keeps those created at or after it; ``next_cursor`` gives the next page."""
     try:
-        jobs, next_cursor = JobStore().page(status_filter, since, limit, cursor)
+        jobs, next_cursor = JobStore.pooled().page(status_filter, since, limit, cursor)
     except ValueError:
         raise ApiError(_UNPROCESSABLE, "cursor is not one this API handed out", loc=("query", "cursor")) from None
     return {"jobs": jobs, "next_cursor": next_cursor}
@@ -182,7 +186,7 @@ def _media_type(path: str) -> str:
 def get_report(job_id: str) -> StreamingResponse:
     """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
     try:
-        current, relative = JobStore().report_location(job_id)
+        current, relative = JobStore.pooled().report_location(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
     if current not in HAS_REPORT or not relative:
@@ -196,11 +200,15 @@ def get_report(job_id: str) -> StreamingResponse:
 def cancel_job(job_id: str) -> JobOut:
     """Cancel a job that is not final (and its upstream job, where the processor allows it); 409 once final."""
     try:
-        job, upstream_id = JobStore().cancel(job_id)
+        job, upstream_id = JobStore.pooled().cancel(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
     except JobNotCancellable as exc:
         raise ApiError(status.HTTP_409_CONFLICT, str(exc), loc=("path", "job_id")) from None
+    from courier.jobs import outcomes
+
+    took = (job.finished_at - job.created_at).total_seconds() if job.finished_at else None
+    outcomes.record([Moved(job.job_id, Status.CANCELLED, seconds=took)])
     if upstream_id:
         from courier.jobs.processor import cancel_upstream
 

@@ -13,6 +13,11 @@ from airflow.sdk import BaseOperator, Context
 from courier.jobs.store import JobStore
 
 BATCH = 125
+"""Jobs per mapped ``process`` task at least."""
+MAX_BATCHES = 4
+"""Mapped ``process`` tasks per run at most: with many jobs queued the batches grow instead (250 for 1000
+jobs). Each batch costs worker-slot time twice (submit, then resume after the wait) while one trigger waits
+for any number of jobs as cheaply, so a few big batches finish sooner than many small ones."""
 MAX_PER_RUN = 1000
 SWEEP_GRACE = 60.0
 
@@ -24,25 +29,32 @@ def _file_urls(files: list[str]) -> list[str]:
 
 
 def stepper_for(owner: str) -> tuple[Any, httpx.AsyncClient]:
-    """A :class:`~courier.jobs.processor.Stepper` for ``owner`` and the HTTP client it uses (close it)."""
+    """A :class:`~courier.jobs.processor.Stepper` for ``owner`` and the HTTP client it uses (close it).
+
+    Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
+    store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
     from courier.config import load
     from courier.jobs.callbacks import notify
     from courier.jobs.processor import Stepper, client
 
     http = client()
-    stepper = Stepper(JobStore(), owner, http, load().job_timeout, _file_urls, notify)
+    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
     return stepper, http
 
 
-def claim_batches(owner: str, batch: int = BATCH, limit: int = MAX_PER_RUN) -> list[dict[str, Any]]:
+def claim_batches(
+    owner: str, batch: int = BATCH, limit: int = MAX_PER_RUN, max_batches: int = MAX_BATCHES
+) -> list[dict[str, Any]]:
     """Claim queued jobs in arrival order for ``owner`` (a retry first takes back what it claimed before);
-    return the batches, each ``{"job_ids": [...], "batch_label": "jobs 1-125"}``."""
+    return at most ``max_batches`` batches of at least ``batch`` jobs, each
+    ``{"job_ids": [...], "batch_label": "jobs 1-125"}``."""
     from courier.config import load
 
     store = JobStore()
     held = store.owned(owner)
     fresh = store.claim(owner, max(0, limit - len(held)), load().job_timeout)
     ids = [w.job_id for w in sorted([*held, *fresh], key=lambda w: w.seq)]
+    batch = max(batch, -(-len(ids) // max_batches))
     return [
         {"job_ids": ids[i : i + batch], "batch_label": f"jobs {i + 1}-{min(i + batch, len(ids))}"}
         for i in range(0, len(ids), batch)
@@ -99,11 +111,14 @@ class ProcessJobsOperator(BaseOperator):
 def sweep_jobs(grace: float = SWEEP_GRACE) -> bool:
     """Re-queue (once) or fail jobs processing past their deadline with no live owner; return whether any job
     is queued (then ``delayed_request`` is started)."""
+    from courier.jobs import outcomes
     from courier.jobs.callbacks import notify
 
     store = JobStore()
-    for moved in store.sweep(grace):
+    swept = store.sweep(grace)
+    for moved in swept:
         notify(moved)
+    outcomes.record(swept)
     return store.queued_count() > 0
 
 

@@ -96,6 +96,7 @@ class Stepper:
     file_urls: Callable[[list[str]], list[str]]
     notify: Callable[[Moved], object] | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    finished: list[Moved] = field(default_factory=list)  # transitions not yet written as stats (final ones are)
 
     def _count(self, what: str) -> None:
         self.stats[what] = self.stats.get(what, 0) + 1
@@ -103,6 +104,7 @@ class Stepper:
     async def _moved(self, moved: Moved) -> Moved:
         if moved.status is not None:
             self._count(str(moved.status) if moved.status is not Status.PROCESSING else "retried")
+            self.finished.append(moved)
         if self.notify and moved.status in (Status.SUCCESS, Status.FAILED):
             await asyncio.to_thread(self.notify, moved)
         return moved
@@ -159,3 +161,8 @@ class Stepper:
                     log.exception("job %s: step failed; trying again next poll", work.job_id)
 
         await asyncio.gather(*(one(w) for w in works))
+        if self.finished:  # one stats write per round, off the event loop
+            from courier.jobs import outcomes
+
+            finished, self.finished = self.finished, []
+            await asyncio.to_thread(outcomes.record, finished)

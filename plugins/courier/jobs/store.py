@@ -7,7 +7,9 @@ two actors never process one job at once and nothing moves backwards (see :mod:`
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,6 +100,8 @@ class Moved:
     job_id: str
     status: Status | None
     callback_url: str | None = None
+    seconds: float | None = None
+    """From creation to the final status, when the transition made one (for Courier's own stats)."""
 
 
 def new_id(prefix: str = "job") -> str:
@@ -138,7 +142,8 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
 
 
 class JobStore:
-    """Each call uses its own short connection (or ``conn`` when given, for callers holding a transaction)."""
+    """Each call is one transaction on its own short connection, or on a connection of the API process's
+    shared pool (:meth:`pooled`: no connection opened and no conninfo resolved per request)."""
 
     def __init__(self, conninfo: str | None = None) -> None:
         if conninfo is None:
@@ -146,11 +151,36 @@ class JobStore:
 
             conninfo = CourierDbHook().conninfo()
         self.conninfo = conninfo
+        self._pooled = False
 
-    def connect(self, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(
-            self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT, autocommit=autocommit
-        )
+    @classmethod
+    def pooled(cls) -> JobStore:
+        """A store on :mod:`courier.db.pool` (the API server); DAG tasks and triggers use ``JobStore()``."""
+        store = cls.__new__(cls)
+        store.conninfo = ""
+        store._pooled = True
+        return store
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """One transaction: committed when the block ends, rolled back on an error."""
+        if self._pooled:
+            from courier.db import pool
+
+            with pool.connection(dict_row) as pooled:
+                yield pooled
+            return
+        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _using(self, conn: psycopg.Connection[dict[str, Any]] | None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """``conn`` when the caller holds one (its transaction), else a transaction of our own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.connect() as own:
+            yield own
 
     # ------------------------------------------------------------------ files
     def add_file(self, file: FileOut, created_by: str | None = None) -> None:
@@ -160,16 +190,18 @@ class JobStore:
                 (file.file_id, file.path, file.bytes, file.sha256, created_by),
             )
 
-    def file_paths(self, file_ids: list[str]) -> dict[str, str]:
+    def file_paths(self, file_ids: list[str], conn: psycopg.Connection[dict[str, Any]] | None = None) -> dict[str, str]:
         """The stored paths of those of ``file_ids`` that exist."""
-        with self.connect() as conn:
+        with self._using(conn) as conn:
             rows = conn.execute(
                 "SELECT file_id, path FROM courier_job_files WHERE file_id = ANY(%s)", (file_ids,)
             ).fetchall()
         return {r["file_id"]: r["path"] for r in rows}
 
     # ------------------------------------------------------------------ client side
-    def create(self, job: NewJob, created_by: str | None = None) -> tuple[JobOut, bool]:
+    def create(
+        self, job: NewJob, created_by: str | None = None, conn: psycopg.Connection[dict[str, Any]] | None = None
+    ) -> tuple[JobOut, bool]:
         """Insert ``job``; with an ``idempotency_key`` already used, return the existing job and False."""
         params = {
             "id": job.job_id,
@@ -179,10 +211,9 @@ class JobStore:
             "callback": job.callback_url,
             "by": created_by,
         }
-        with self.connect() as conn:
+        with self._using(conn) as conn:
             row = conn.execute(_INSERT, params).fetchone()
             if row is not None:
-                conn.execute("SELECT pg_notify('courier_jobs', %s)", (job.job_id,))
                 return to_out(row), True
             row = conn.execute(
                 f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = %s", (job.idempotency_key,)
@@ -294,7 +325,8 @@ class JobStore:
             row = conn.execute(
                 "UPDATE courier_jobs SET status = 'success', finished_at = now(), claim_token = NULL, error = NULL, "
                 "result_url = %s, report_file_path = %s WHERE job_id = %s AND status = 'processing' "
-                "AND claim_token = %s RETURNING retries, callback_url",
+                "AND claim_token = %s RETURNING retries, callback_url, "
+                "extract(epoch FROM finished_at - created_at)::float8 AS seconds",
                 (result_url, report_path, job_id, owner),
             ).fetchone()
             if row is None:
@@ -302,7 +334,7 @@ class JobStore:
             conn.execute(
                 _END_ATTEMPT, {"id": job_id, "attempt": row["retries"] + 1, "outcome": "success", "error": None}
             )
-        return Moved(job_id, Status.SUCCESS, row["callback_url"])
+        return Moved(job_id, Status.SUCCESS, row["callback_url"], row["seconds"])
 
     def attempt_failed(
         self, job_id: str, owner: str, error: str, outcome: str = "failed", timeout: float | None = None
@@ -324,7 +356,8 @@ class JobStore:
                        error = %(error)s
                    FROM (SELECT job_id, retries AS before FROM courier_jobs WHERE job_id = %(id)s FOR UPDATE) old
                    WHERE j.job_id = old.job_id AND j.status = 'processing' AND j.claim_token = %(owner)s
-                   RETURNING j.status, old.before, j.callback_url""",
+                   RETURNING j.status, old.before, j.callback_url,
+                             extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
                 {"id": job_id, "owner": owner, "error": error, "timeout": _timeout() if timeout is None else timeout},
             ).fetchone()
             if row is None:
@@ -332,7 +365,7 @@ class JobStore:
             conn.execute(_END_ATTEMPT, {"id": job_id, "attempt": row["before"] + 1, "outcome": outcome, "error": error})
             if row["status"] == Status.PROCESSING:
                 conn.execute(_NEW_ATTEMPT, {"id": job_id, "attempt": row["before"] + 2, "owner": owner})
-        return Moved(job_id, Status(row["status"]), row["callback_url"])
+        return Moved(job_id, Status(row["status"]), row["callback_url"], row["seconds"])
 
     def release(self, owner: str) -> int:
         """Hand back every job ``owner`` still holds without a submitted attempt (back to queued)."""
@@ -362,7 +395,8 @@ class JobStore:
                          WHERE status = 'processing' AND deadline_at < now() - make_interval(secs => %(grace)s)
                          FOR UPDATE SKIP LOCKED) old
                    WHERE j.job_id = old.job_id AND j.status = 'processing'
-                   RETURNING j.job_id, j.status, old.before, j.callback_url""",
+                   RETURNING j.job_id, j.status, old.before, j.callback_url,
+                             extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
                 {"grace": grace},
             ).fetchall()
             with conn.cursor() as cur:
@@ -373,7 +407,7 @@ class JobStore:
                         for r in rows
                     ],
                 )
-        return [Moved(r["job_id"], Status(r["status"]), r["callback_url"]) for r in rows]
+        return [Moved(r["job_id"], Status(r["status"]), r["callback_url"], r["seconds"]) for r in rows]
 
     def queued_count(self) -> int:
         with self.connect() as conn:

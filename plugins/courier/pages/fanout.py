@@ -287,6 +287,7 @@ def merge(request: FanoutRequest, dag_id: str, run_id: str) -> dict[str, Any]:
             report_path.unlink()
         manifest = {**verdict, "timings": {**verdict["timings"], "merge_seconds": round(time.monotonic() - began, 3)}}
     write_json(path_of(layout.manifest), manifest)
+    _record_fanout(manifest)
     if manifest["status"] != "success":
         named = ", ".join(f"{f['page']} ({f['error']})" for f in manifest["failed_pages"][:20])
         raise FanoutFailed(f"{manifest['reason']}; failed pages: {named or 'none'}; see {layout.manifest}")
@@ -306,3 +307,21 @@ def merge(request: FanoutRequest, dag_id: str, run_id: str) -> dict[str, Any]:
         "rows": manifest["rows"],
         "failed_pages": len(manifest["failed_pages"]),
     }
+
+
+def _record_fanout(manifest: Mapping[str, Any]) -> None:
+    """The fan-out's pages fetched, pages/s, failed pages and duration as Courier stats (best effort: never
+    fails the merge; one write per fan-out)."""
+    from courier.stats import emit
+
+    tags = {"dag_id": str(manifest["dag_id"]), "status": str(manifest["status"])}
+    timings = manifest["timings"]
+    fetch_seconds = float(timings["fetch_wall_seconds"])
+    events = [
+        emit.event("courier.pages.fetched", int(manifest["pages_ok"]), "counter", tags),
+        emit.event("courier.pages.failed", len(manifest["failed_pages"]), "counter", tags),
+        emit.event("courier.pages.fanout_seconds", float(timings["total_seconds"]), "timer", tags),
+    ]
+    if fetch_seconds > 0:
+        events.append(emit.event("courier.pages.per_second", int(manifest["pages_ok"]) / fetch_seconds, "gauge", tags))
+    emit.record(events)

@@ -1,8 +1,9 @@
 """``/courier/reports``: read what the report collector did (for the Reports page and for clients).
 
 One row per report ticket a collector task requested (table ``courier_report_tickets``): when it was
-requested, how long the server kept Courier waiting, where the CSV was stored and its size (read from object
-storage, so it is the size of what is really there).
+requested, how long the server kept Courier waiting and how many times Courier asked, where the CSV was stored,
+its data rows and its size in bytes (recorded when it was stored; read from object storage for tickets collected
+before Courier recorded it).
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ class Collection(BaseModel):
     requested_at: datetime
     finished_at: datetime | None
     wait_seconds: float = Field(description="finished_at - requested_at; for a pending ticket, the wait so far.")
+    polls: int | None = Field(
+        description="Times Courier asked the report server whether the report was ready, summed over the task's"
+        " tries (a try's polls are added when it ends, so a pending ticket shows those of its ended tries);"
+        " null for tickets from before Courier counted them."
+    )
     path: str | None = Field(description="Where the CSV was stored (collected tickets).")
-    size_bytes: int | None = Field(description="Size of the stored CSV; null if none or unreadable.")
+    rows: int | None = Field(description="Data rows (without the header) of the stored CSV; null if none stored.")
+    size_bytes: int | None = Field(description="Size of the stored CSV in bytes; null if none or unreadable.")
     message: str | None
 
 
@@ -91,7 +98,8 @@ def list_collections(
         args += [stamp, ticket]
     sql = (
         "SELECT dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path, message,"
-        " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited FROM courier_report_tickets"
+        " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited, polls, row_count, size_bytes"
+        " FROM courier_report_tickets"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY requested_at DESC, ticket_id DESC LIMIT %s"
     )
@@ -111,7 +119,9 @@ def list_collections(
             path=r[8],
             message=r[9] or None,
             wait_seconds=round(float(r[10]), 3),
-            size_bytes=stored_size(r[8]) if r[5] == "collected" else None,
+            polls=r[11],
+            rows=r[12],
+            size_bytes=(r[13] if r[13] is not None else stored_size(r[8])) if r[5] == "collected" else None,
         )
         for r in rows[:limit]
     ]
@@ -142,6 +152,7 @@ def get_collections(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    """Recent report collections, newest first: wait time, where the CSV went and its size; page with ``cursor``."""
+    """Recent report collections, newest first: wait time, polls, where the CSV went, its rows and size; page with
+    ``cursor``."""
     items, next_cursor = list_collections(status, dag_id, run_id, limit, cursor)
     return {"collections": items, "next_cursor": next_cursor}

@@ -130,25 +130,36 @@ class CollectReportOperator(BaseOperator):
         """
         ticket = str(event.get("ticket_id"))
         key = self._key(context)
+        polls = int(event.get("polls", 0))
         if event.get("status") == "malformed":
-            TicketStore().finish(key, ticket, "failed", message=str(event.get("message")))
+            TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
             raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {event.get('message')}")
         if event.get("status") == "success" and "stored" in event:  # the trigger stored it when ready
             stored = dict(event["stored"])
-            TicketStore().finish(key, ticket, "collected", path=stored["path"])
+            TicketStore().finish(
+                key,
+                ticket,
+                "collected",
+                path=stored["path"],
+                polls=polls,
+                rows=stored["rows"],
+                size_bytes=stored["bytes"],
+            )
             self.log.info("Report %s stored by the trigger: %d rows, %d bytes at %s after %.1fs and %d polls",
                           ticket, stored["rows"], stored["bytes"], stored["path"], event["waited"], event["polls"])  # fmt: skip
             _record_wait(key.dag_id, float(event["waited"]))
             return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
             if event.get("status") == "error":  # the server gave up on this ticket: a retry asks again
-                TicketStore().finish(self._key(context), ticket, "failed", message=str(event.get("message")))
+                TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
+            else:  # timed out: the ticket stays pending for the next try, which keeps counting
+                TicketStore().count_polls(key, ticket, polls)
             raise ReportNotCollected(f"report {ticket}: {event.get('message')}")
         hook = ReportApiHook(self.report_api_conn_id)
         answer = hook.fetch(ticket)
         if answer.state is not ReportState.READY:
             raise ReportNotCollected(f"report {ticket} was ready but the download answered: {answer.message}")
-        return self._store(context, ticket, answer.body, int(event.get("polls", 0)) + 1, float(event["waited"]))
+        return self._store(context, ticket, answer.body, polls + 1, float(event["waited"]))
 
     def _wait_here(
         self, context: Context, hook: ReportApiHook, ticket: str, started: float, deadline: float
@@ -161,10 +172,11 @@ class CollectReportOperator(BaseOperator):
             if answer.state is ReportState.READY:
                 return self._store(context, ticket, answer.body, polls, time.time() - started)
             if answer.state is ReportState.FAILED:
-                TicketStore().finish(self._key(context), ticket, "failed", message=answer.message)
+                TicketStore().finish(self._key(context), ticket, "failed", message=answer.message, polls=polls)
                 raise ReportNotCollected(f"report {ticket}: {answer.message}")
             delay = max(self.poll_interval, answer.retry_after or 0.0)
             if time.time() + delay > deadline:
+                TicketStore().count_polls(self._key(context), ticket, polls)
                 raise ReportNotCollected(f"report {ticket} still not ready after {time.time() - started:.0f}s")
             time.sleep(delay)
 
@@ -176,9 +188,11 @@ class CollectReportOperator(BaseOperator):
                 self.storage_base, key.dag_id, (run.logical_date or run.run_after).isoformat(), ticket, body
             )
         except MalformedReport as exc:
-            TicketStore().finish(key, ticket, "failed", message=str(exc))
+            TicketStore().finish(key, ticket, "failed", message=str(exc), polls=polls)
             raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {exc}") from exc
-        TicketStore().finish(key, ticket, "collected", path=stored["path"])
+        TicketStore().finish(
+            key, ticket, "collected", path=stored["path"], polls=polls, rows=stored["rows"], size_bytes=stored["bytes"]
+        )
         self.log.info("Stored report %s: %d rows, %d bytes at %s after %.1fs and %d polls",
                       ticket, stored["rows"], stored["bytes"], stored["path"], waited, polls)  # fmt: skip
         _record_wait(key.dag_id, waited)

@@ -39,10 +39,36 @@ class TicketStore:
                 (key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id),
             )
 
-    def finish(self, key: TaskKey, ticket_id: str, status: str, *, path: str | None = None, message: str = "") -> None:
+    def finish(
+        self,
+        key: TaskKey,
+        ticket_id: str,
+        status: str,
+        *,
+        path: str | None = None,
+        message: str = "",
+        polls: int = 0,
+        rows: int | None = None,
+        size_bytes: int | None = None,
+    ) -> None:
+        """Close the ticket: ``polls`` are added to those of earlier tries; ``rows``/``size_bytes`` of the stored CSV."""
         with self.db.get_conn() as conn:
             conn.execute(
-                "UPDATE courier_report_tickets SET status = %s, finished_at = now(), path = %s, message = %s"
+                "UPDATE courier_report_tickets SET status = %s, finished_at = now(), path = %s, message = %s,"
+                " polls = coalesce(polls, 0) + %s, row_count = %s, size_bytes = %s"
                 " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
-                (status, path, message[:1000], key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id),
+                (status, path, message[:1000], polls, rows, size_bytes, *_where(key, ticket_id)),
             )
+
+    def count_polls(self, key: TaskKey, ticket_id: str, polls: int) -> None:
+        """Add the polls of a try that gave up waiting (the ticket stays pending: the next try resumes it)."""
+        with self.db.get_conn() as conn:
+            conn.execute(
+                "UPDATE courier_report_tickets SET polls = coalesce(polls, 0) + %s"
+                " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
+                (polls, *_where(key, ticket_id)),
+            )
+
+
+def _where(key: TaskKey, ticket_id: str) -> tuple[str, str, str, int, str]:
+    return (key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id)

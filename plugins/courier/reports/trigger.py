@@ -69,6 +69,8 @@ class ReportReadyTrigger(BaseTrigger):
         try:
             hook = ReportApiHook(self.report_api_conn_id)
             settings = await asyncio.to_thread(lambda: hook.settings)  # connection lookup may block
+            if self.store is not None:  # import the storage path now, so storing costs nothing extra when ready
+                await asyncio.to_thread(_load_storage)
             async with httpx.AsyncClient(**settings.client_kwargs()) as client:
                 while True:
                     answer = await hook.afetch(self.ticket_id, client)
@@ -109,6 +111,11 @@ class ReportReadyTrigger(BaseTrigger):
         except MalformedReport as exc:
             return {"status": "malformed", "message": str(exc)}
         return {"status": "success", "stored": stored}
+
+
+def _load_storage() -> None:
+    import courier.reports.operators
+    import courier.storage  # noqa: F401
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

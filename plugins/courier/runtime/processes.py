@@ -35,11 +35,17 @@ PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
 
 
+try:  # resolved here, not in the forked child: a dlopen there can deadlock when the parent has threads
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def die_with_parent() -> None:
-    """``preexec_fn``: have the kernel SIGKILL this child when the process that started it dies (Linux)."""
+    """``preexec_fn``: have the kernel SIGKILL this child when the process (thread) that started it dies (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def ordinal(n: int) -> str:
@@ -189,12 +195,7 @@ class Supervisor:
 
     def kill_component(self, name: str) -> list[int]:
         """SIGKILL every process of child ``name`` (it and all it forked, in any process group)."""
-        killed = []
-        for proc in tagged_processes(self.stack_id, name):
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-                killed.append(proc.pid)
-        return killed
+        return _kill_with_groups(tagged_processes(self.stack_id, name))
 
     def stop(self, timeout: float = 20.0, *, keep: tuple[str, ...] = ()) -> None:
         """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any tagged stragglers."""
@@ -203,10 +204,9 @@ class Supervisor:
             child.log_file.close()
         self.children = [c for c in self.children if c.name in keep]
         if not self.children:
-            for proc in tagged_processes(self.stack_id):
-                log.warning("killing leftover process %d (%s)", proc.pid, proc.name())
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
+            leftovers = end_stack(self.stack_id)
+            if leftovers:
+                log.warning("killed %d leftover process(es): %s", len(leftovers), sorted(set(leftovers)))
             if self.watchdog is not None:
                 self.watchdog.kill()
                 self.watchdog.wait()
@@ -233,17 +233,34 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _kill_with_groups(procs: list[psutil.Process]) -> list[int]:
+    """SIGKILL ``procs`` and the process groups they are in; return the pids of ``procs`` killed.
+
+    A tagged process may share its group with processes that dropped the tag: Chromium's zygote and
+    renderers start with a cleaned environment, in the group of the browser (which Playwright starts in a
+    group of its own). Every group of a stack process was made by the stack, except this process's own.
+    """
+    own_group = os.getpgrp()
+    killed = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            group = os.getpgid(proc.pid)
+            proc.kill()
+            killed.append(proc.pid)
+            if group != own_group:
+                _kill_group(group, signal.SIGKILL)
+    return killed
+
+
 def end_stack(stack_id: str, rounds: int = 20) -> list[int]:
-    """SIGKILL every process tagged with ``stack_id`` (repeatedly: a dying parent may fork); return their pids."""
+    """SIGKILL every process tagged with ``stack_id``, with their process groups (repeatedly: a dying parent
+    may fork); return their pids."""
     ended: list[int] = []
     for _ in range(rounds):
         found = tagged_processes(stack_id)
         if not found:
             break
-        for proc in found:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-                ended.append(proc.pid)
+        ended += _kill_with_groups(found)
         time.sleep(0.1)
     return ended
 

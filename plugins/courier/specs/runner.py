@@ -2,7 +2,8 @@
 
 Exit 0 passes; exit 77 (the automake/pytest convention) is *skipped* and its last output line is the reason;
 any other exit fails. Past the spec's ``timeout`` (or when ``stop`` is set: the worker lost its lease) the
-whole process group is killed, so a browser the check started dies with it. The full output goes to
+whole process group is killed, with the groups its descendants made, so a browser the check started dies with
+it; and the process dies with the worker (``PR_SET_PDEATHSIG``), so a killed task leaves no cell behind. The full output goes to
 ``output.log`` in the artifacts folder and the last lines are kept for the report.
 """
 
@@ -19,6 +20,9 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
+from courier.runtime.processes import die_with_parent
 from courier.specs.queue import Claim, Outcome
 
 SKIP_EXIT_CODE = 77
@@ -53,6 +57,17 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _tree_groups(pid: int) -> set[int]:
+    """The process group of the cell ``pid`` and every group its descendants made: Playwright starts a browser
+    in a group of its own, which a kill of the cell's group alone would leave running."""
+    groups = {pid}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(OSError):
+                groups.add(os.getpgid(child.pid))
+    return groups
+
+
 def run_cell(
     claim: Claim, base_url: str, artifacts: Path, stop: threading.Event | None = None, tail_lines: int = TAIL_LINES
 ) -> Outcome:
@@ -72,6 +87,7 @@ def run_cell(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: a timeout kills everything it started
+            preexec_fn=die_with_parent,  # and it dies with this task process, even one killed with SIGKILL
         )
     except OSError as exc:
         return Outcome("failed", 0.0, started_at, None, f"cannot start {claim.run[0]!r}: {exc.strerror or exc}")
@@ -93,10 +109,12 @@ def run_cell(
         elif stop is not None and stop.is_set():
             stopped = True
         if timed_out or stopped:
+            groups = _tree_groups(process.pid)  # before SIGTERM: a dying cell's children are reparented
             _kill_group(process.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(KILL_GRACE_SECONDS)
-            _kill_group(process.pid, signal.SIGKILL)
+            for group in groups:
+                _kill_group(group, signal.SIGKILL)
             process.wait()
             break
         with contextlib.suppress(subprocess.TimeoutExpired):

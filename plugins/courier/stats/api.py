@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -68,20 +70,29 @@ def _ingest_store() -> StatsStore:
     global _cached_store, _cached_for
     wanted = os.environ.get("COURIER_DATABASE_URL")
     if _cached_store is None or wanted != _cached_for:  # a changed COURIER_DATABASE_URL is followed at once
-        _cached_store, _cached_for = StatsStore(), wanted
+        _cached_store, _cached_for = StatsStore(pooled=True), wanted
     return _cached_store
+
+
+IN_FLIGHT = 4
+"""Batches stored at once per API server process; more wait (in the event loop, costing nothing)."""
+_in_flight: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+_parsing = threading.Lock()
+"""One batch is parsed at a time. Parsing holds the GIL, so more at once would not go faster; they would only
+be more threads that the event loop (and ``GET /courier/health``) has to win the GIL from."""
 
 
 def _store(body: bytes, ndjson: bool, limits: Limits, batch_id: str | None) -> Accepted:
     """Parse, check and store one batch (in the thread pool: the event loop stays free for other requests)."""
     try:
-        rows = check(decode(body, ndjson=ndjson), datetime.now(UTC), limits)
+        with _parsing:
+            batch = check(decode(body, ndjson=ndjson), datetime.now(UTC), limits)
     except TooManyEvents as exc:
         raise ApiError(422, str(exc), loc=("body",)) from None
     except EventError as exc:
         kind = 400 if len(exc.loc) == 1 and "not a JSON" in exc.message else 422
         raise ApiError(kind, exc.message, loc=exc.loc) from None
-    accepted, duplicate = _ingest_store().ingest(rows, batch_id)
+    accepted, duplicate = _ingest_store().ingest(batch, batch_id)
     return Accepted(accepted=accepted, duplicate=duplicate)
 
 
@@ -128,7 +139,12 @@ async def ingest(
             415, f"Content-Type {content_type!r}: send application/json or {NDJSON}", loc=("header", "content-type")
         )
     body = await _read_body(request, max_bytes)
-    return await run_in_threadpool(_store, body, content_type == NDJSON, limits, idempotency_key)
+    global _in_flight
+    loop = asyncio.get_running_loop()
+    if _in_flight is None or _in_flight[0] is not loop:
+        _in_flight = (loop, asyncio.Semaphore(IN_FLIGHT))
+    async with _in_flight[1]:  # bounded: ingest never takes every thread-pool worker from other requests
+        return await run_in_threadpool(_store, body, content_type == NDJSON, limits, idempotency_key)
 
 
 @router.get("/series", response_model=SeriesOut, responses=error_responses(404))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from courier.stats.models import EventWire, Limits, check
+from courier.stats.models import EventWire, Limits, check, decode
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,9 @@ def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | N
 def _write(events: list[EventWire], conninfo: str | None) -> int:
     from courier.stats.store import StatsStore
 
-    rows = check(events, datetime.now(UTC), Limits(max_events=max(len(events), 1)))
-    return StatsStore(conninfo).ingest(rows)[0]
+    posted = decode(encode(events), ndjson=False)  # exactly what a client posting them would have checked
+    batch = check(posted, datetime.now(UTC), Limits(max_events=max(len(events), 1)))
+    return StatsStore(conninfo).ingest(batch)[0]
 
 
 def record(events: list[EventWire], conninfo: str | None = None) -> int:

@@ -10,9 +10,10 @@ for it, late events included, and nothing unaggregated is ever deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from courier.db.hook import CONNECT_TIMEOUT
-from courier.stats.models import Row, prunable
+from courier.stats.models import COPY_ESCAPES, Batch, Row, prunable
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,9 @@ def forget_partitions() -> None:
     _known_partitions.clear()
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def batch_of(rows: list[Row]) -> Batch:
+    """Rows made elsewhere (tests, benchmarks) as a :class:`Batch` to store."""
+    return Batch(count=len(rows), minutes=sorted({row[0] for row in rows}), copy=copy_text(rows))
 
 
 def copy_text(rows: list[Row]) -> bytes:
@@ -106,65 +109,88 @@ def copy_text(rows: list[Row]) -> bytes:
             t = texts[ts] = ts.isoformat()
         n = texts.get(("n", name))
         if n is None:
-            n = texts[("n", name)] = name.translate(_COPY_ESCAPES)
+            n = texts[("n", name)] = name.translate(COPY_ESCAPES)
         g = texts.get(("g", tags))
         if g is None:
-            g = texts[("g", tags)] = tags.translate(_COPY_ESCAPES)
+            g = texts[("g", tags)] = tags.translate(COPY_ESCAPES)
         lines.append(f"{m}\t{t}\t{n}\t{g}\t{kind}\t{value!r}\n")
     return "".join(lines).encode()
 
 
 class StatsStore:
-    """Read and write the stats tables; each call uses its own short connection."""
+    """Read and write the stats tables; each call uses its own short connection.
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
+    :param pooled: ingest on a connection of the API process's shared pool (:mod:`courier.db.pool`): no
+        PostgreSQL backend forked per batch. DAG tasks and tests use short connections.
+    """
+
+    def __init__(self, conninfo: str | None = None, pooled: bool = False) -> None:
+        if pooled:
+            from courier.db import pool
+
+            conninfo = pool.conninfo()
+        elif conninfo is None:
             from courier.db.hook import CourierDbHook
 
             conninfo = CourierDbHook().conninfo()
         self.conninfo = conninfo
+        self.pooled = pooled
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
+    @contextlib.contextmanager
+    def _ingest_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self.pooled:
+            from courier.db import pool
+
+            with pool.connection(autocommit=True) as conn:
+                yield conn
+        else:
+            with self.connect() as conn:
+                yield conn
+
     # ------------------------------------------------------------------ ingest
-    def ingest(self, rows: list[Row], batch_id: str | None = None) -> tuple[int, bool]:
-        """Store ``rows`` in one transaction; return (accepted, duplicate). Durable when this returns."""
-        minutes = sorted({row[0] for row in rows})
-        with self.connect() as conn:
+    def ingest(self, batch: Batch | list[Row], batch_id: str | None = None) -> tuple[int, bool]:
+        """Store ``batch`` in one transaction; return (accepted, duplicate). Durable when this returns.
+
+        ``batch`` is what :func:`~courier.stats.models.check` returns, or rows (made into one here). A pooled
+        connection that broke is discarded by the pool (the batch it failed is a 503: the client retries).
+        """
+        if not isinstance(batch, Batch):
+            batch = batch_of(batch)
+        with self._ingest_connection() as conn:
             try:
-                return self._ingest(conn, rows, minutes, batch_id)
+                return self._ingest(conn, batch, batch_id)
             except psycopg.errors.CheckViolation:
                 # "no partition of relation found for row": a partition this process knew was dropped (a
                 # prune elsewhere, a reset database); forget what we knew and try once more.
                 forget_partitions()
-                return self._ingest(conn, rows, minutes, batch_id)
+                return self._ingest(conn, batch, batch_id)
 
-    def _ingest(
-        self, conn: psycopg.Connection[Any], rows: list[Row], minutes: list[datetime], batch_id: str | None
-    ) -> tuple[int, bool]:
-        ensure_partitions(conn, minutes, self.conninfo)
+    def _ingest(self, conn: psycopg.Connection[Any], batch: Batch, batch_id: str | None) -> tuple[int, bool]:
+        ensure_partitions(conn, batch.minutes, self.conninfo)
         with conn.transaction():
             if batch_id is not None:
                 fresh = conn.execute(
                     "INSERT INTO courier_stat_batches (batch_id, accepted) VALUES (%s, %s) "
                     "ON CONFLICT (batch_id) DO NOTHING RETURNING 1",
-                    (batch_id, len(rows)),
+                    (batch_id, batch.count),
                 ).fetchone()
                 if fresh is None:
                     before = conn.execute(
                         "SELECT accepted FROM courier_stat_batches WHERE batch_id = %s", (batch_id,)
                     ).fetchone()
-                    return (int(before[0]) if before else len(rows)), True
+                    return (int(before[0]) if before else batch.count), True
             with conn.cursor().copy(f"COPY {PARENT} (minute, ts, name, tags, type, value) FROM STDIN") as copy:
-                copy.write(copy_text(rows))
+                copy.write(batch.copy)
             # DO UPDATE (not DO NOTHING): it locks the row, so a roll-up deleting it waits for this commit.
             conn.execute(
                 "INSERT INTO courier_stat_dirty (minute) SELECT unnest(%s::timestamptz[]) "
                 "ON CONFLICT (minute) DO UPDATE SET touched_at = clock_timestamp()",
-                (minutes,),
+                (batch.minutes,),
             )
-        return len(rows), False
+        return batch.count, False
 
     # ------------------------------------------------------------------ roll-up and prune
     def rollup(self, now: datetime | None = None) -> dict[str, Any]:
