@@ -32,7 +32,7 @@ import psycopg
 import pytest
 
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.processes import tagged_processes
+from courier.runtime.processes import session_members, tagged_processes
 from courier.runtime.stack import port_is_free
 from courier.timers import drill
 from tests.helpers import free_port
@@ -261,10 +261,13 @@ def test_killed_courier_up_leaves_nothing_and_starts_again_on_the_same_home_and_
     stack_id = up.stack_id
     before = {p.pid for p in tagged_processes(stack_id)}
     assert len(before) >= 7, "postgres, demo, api-server, scheduler, dag-processor, 2 triggerers and their forks"
+    sessions = {os.getsid(pid) for pid in before if psutil.pid_exists(pid)} - {os.getsid(0)}
     up.proc.send_signal(signal.SIGKILL)
     up.proc.wait()
     _until(lambda: not tagged_processes(stack_id), 10, "every process of the stack to end")
     assert not [pid for pid in before if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    # processes that renamed themselves (LocalExecutor workers) carry no readable tag: none is left either
+    _until(lambda: not session_members(sessions), 10, "every process in the stack's sessions to end")
     _until(lambda: port_is_free(up.port), 10, "the port to be free")
     again = _start(up.home, up.port)
     try:

@@ -3,6 +3,7 @@ and a later start ending an earlier stack's leftovers (real processes, checked w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,11 @@ sup.start("plain", ["sleep", "300"], {"PATH": "/usr/bin:/bin"})
 sup.start("forks", ["sh", "-c", "sleep 300 & sleep 300"], {"PATH": "/usr/bin:/bin"})
 escape = "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(300)\\ntime.sleep(300)"
 sup.start("escapes", [sys.executable, "-c", escape], {"PATH": "/usr/bin:/bin"})
+# a grandchild that renames itself like Airflow's LocalExecutor workers: its environ (and tag) is overwritten
+rename = ("import os, sys, time\\nif os.fork() == 0:\\n    import setproctitle\\n"
+          "    setproctitle.setproctitle('airflow worker -- LocalExecutor: <idle>')\\n"
+          "    open(sys.argv[1], 'w').write(str(os.getpid()))\\n    time.sleep(300)\\ntime.sleep(300)")
+sup.start("renames", [sys.executable, "-c", rename, sys.argv[3]], {"PATH": "/usr/bin:/bin"})
 print("ready", flush=True)
 time.sleep(300)
 """
@@ -87,20 +93,32 @@ def test_exited_child_is_restarted_with_a_line_and_a_crash_loop_stops_with_its_l
 
 def test_killed_supervisor_takes_children_and_grandchildren_along(tmp_path: Path) -> None:
     stack_id = uuid.uuid4().hex
+    renamed_pid = tmp_path / "renamed.pid"
     parent = subprocess.Popen(
-        [sys.executable, "-c", _SUPERVISOR, stack_id, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _SUPERVISOR, stack_id, str(tmp_path), str(renamed_pid)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
         assert _wait(lambda: len(tagged_processes(stack_id)) >= 6, 20), tagged_processes(stack_id)
+        assert _wait(lambda: renamed_pid.exists() and renamed_pid.read_text(), 20)
+        renamed = psutil.Process(int(renamed_pid.read_text()))
+        assert renamed.pid not in {p.pid for p in tagged_processes(stack_id)}, "its tag is unreadable"
         escaped = [p for p in tagged_processes(stack_id) if p.pid == os.getsid(p.pid)]
         assert len(escaped) >= 4, "three children and one grandchild in sessions of their own"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         assert _wait(lambda: not tagged_processes(stack_id), 5), [p.as_dict(["pid", "cmdline"]) for p in
                                                                   tagged_processes(stack_id)]  # fmt: skip
+        assert _wait(lambda: not renamed.is_running() or renamed.status() == psutil.STATUS_ZOMBIE, 5), (
+            "a renamed grandchild (no readable tag) is ended through its session"
+        )
     finally:
         parent.kill()
+        if renamed_pid.exists() and renamed_pid.read_text():
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(int(renamed_pid.read_text())).kill()
         for proc in tagged_processes(stack_id):
             proc.kill()
 

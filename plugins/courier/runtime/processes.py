@@ -7,7 +7,13 @@ that left its process group, so a stopped stack leaves no orphans.
 Children never outlive the supervising process, even when it is killed with SIGKILL: each child asks the
 kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and a small watchdog process
 (``python -m courier.runtime.processes watchdog``) ends every tagged descendant (grandchildren that
-``PR_SET_PDEATHSIG`` does not reach) once the supervisor is gone. :meth:`Supervisor.respawn` starts an
+``PR_SET_PDEATHSIG`` does not reach) once the supervisor is gone.
+
+The tag is not enough on its own: a process that renames itself (``setproctitle``, as Airflow's LocalExecutor
+workers do: "airflow worker -- LocalExecutor") overwrites the memory ``/proc/<pid>/environ`` shows, so it
+carries no readable tag. Each child is therefore also the leader of a session of its own, and the supervisor
+records those session ids (in ``<log_dir>/sessions``, for the watchdog): every process still in the session
+of a child that was started is ended along with the tagged ones. :meth:`Supervisor.respawn` starts an
 exited child again with the same command; :class:`RestartPolicy` says when and how often.
 """
 
@@ -163,6 +169,7 @@ class Supervisor:
         )
         child = Child(name, process, log_path, log_file, stop_signal, argv, env, user)
         self.children.append(child)
+        self._write_sessions()
         log.debug("started %s (pid %d): %s", name, process.pid, " ".join(argv))
         return child
 
@@ -174,11 +181,35 @@ class Supervisor:
         self.children.remove(child)
         return self.start(child.name, child.argv, child.env, user=child.user, stop_signal=child.stop_signal)
 
+    @property
+    def sessions(self) -> set[int]:
+        """Session ids of the current children (each leads a session of its own: its sid is its pid)."""
+        return {c.process.pid for c in self.children}
+
+    @property
+    def sessions_file(self) -> Path:
+        return self.log_dir / "sessions"
+
+    def _write_sessions(self) -> None:
+        """Record the current children's sessions for the watchdog (only current ones: a dead child's pid may
+        be reused by an unrelated process)."""
+        self.sessions_file.write_text("".join(f"{pid}\n" for pid in sorted(self.sessions)))
+
     def start_watchdog(self) -> None:
         """Start the process that ends every tagged descendant if this one dies without stopping them."""
         if self.watchdog is not None and self.watchdog.poll() is None:
             return
-        argv = [sys.executable, "-m", "courier.runtime.processes", "watchdog", str(os.getpid()), self.stack_id]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._write_sessions()
+        argv = [
+            sys.executable,
+            "-m",
+            "courier.runtime.processes",
+            "watchdog",
+            str(os.getpid()),
+            self.stack_id,
+            str(self.sessions_file),
+        ]
         self.watchdog = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def failed(self) -> list[Child]:
@@ -195,15 +226,23 @@ class Supervisor:
 
     def kill_component(self, name: str) -> list[int]:
         """SIGKILL every process of child ``name`` (it and all it forked, in any process group)."""
-        return _kill_with_groups(tagged_processes(self.stack_id, name))
+        sessions = {c.process.pid for c in self.children if c.name == name}  # a dead child's too, before respawn
+        return _kill_with_groups(tagged_processes(self.stack_id, name) + session_members(sessions))
 
     def stop(self, timeout: float = 20.0, *, keep: tuple[str, ...] = ()) -> None:
-        """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any tagged stragglers."""
-        for child in reversed([c for c in self.children if c.name not in keep]):
+        """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any stragglers (tagged, or
+        in a stopped child's session)."""
+        stopping = [c for c in self.children if c.name not in keep]
+        for child in reversed(stopping):
             _terminate_group(child.process, child.stop_signal, timeout)
             child.log_file.close()
+        session_stragglers = _kill_with_groups(session_members({c.process.pid for c in stopping}))
+        if session_stragglers:
+            log.warning("killed %d process(es) left in stopped children's sessions", len(session_stragglers))
         self.children = [c for c in self.children if c.name in keep]
-        if not self.children:
+        if self.children:
+            self._write_sessions()
+        else:
             leftovers = end_stack(self.stack_id)
             if leftovers:
                 log.warning("killed %d leftover process(es): %s", len(leftovers), sorted(set(leftovers)))
@@ -252,12 +291,26 @@ def _kill_with_groups(procs: list[psutil.Process]) -> list[int]:
     return killed
 
 
-def end_stack(stack_id: str, rounds: int = 20) -> list[int]:
-    """SIGKILL every process tagged with ``stack_id``, with their process groups (repeatedly: a dying parent
-    may fork); return their pids."""
+def session_members(sessions: set[int] | frozenset[int]) -> list[psutil.Process]:
+    """Running processes in any of ``sessions`` (session ids), this process excluded."""
+    if not sessions:
+        return []
+    found = []
+    for pid in psutil.pids():
+        if pid == os.getpid():
+            continue
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(pid) in sessions:
+                found.append(psutil.Process(pid))
+    return found
+
+
+def end_stack(stack_id: str, sessions: set[int] | frozenset[int] = frozenset(), rounds: int = 20) -> list[int]:
+    """SIGKILL every process tagged with ``stack_id`` or in one of its children's ``sessions``, with their
+    process groups (repeatedly: a dying parent may fork); return their pids."""
     ended: list[int] = []
     for _ in range(rounds):
-        found = tagged_processes(stack_id)
+        found = tagged_processes(stack_id) + session_members(sessions)
         if not found:
             break
         ended += _kill_with_groups(found)
@@ -265,16 +318,20 @@ def end_stack(stack_id: str, rounds: int = 20) -> list[int]:
     return ended
 
 
-def _watchdog(parent: int, stack_id: str, interval: float = 0.2) -> None:
-    """Wait for ``parent`` to die, then end every process of its stack."""
+def _watchdog(parent: int, stack_id: str, sessions_file: Path, interval: float = 0.2) -> None:
+    """Wait for ``parent`` to die, then end every process of its stack (tagged, or in a child's session)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is for `courier up`
     while os.getppid() == parent and psutil.pid_exists(parent):
         time.sleep(interval)
-    end_stack(stack_id)
+    try:
+        sessions = {int(line) for line in sessions_file.read_text().split()}
+    except (OSError, ValueError):
+        sessions = set()
+    end_stack(stack_id, sessions)
 
 
-if __name__ == "__main__":  # python -m courier.runtime.processes watchdog <parent pid> <stack id>
-    if len(sys.argv) == 4 and sys.argv[1] == "watchdog":
-        _watchdog(int(sys.argv[2]), sys.argv[3])
+if __name__ == "__main__":  # python -m courier.runtime.processes watchdog <parent pid> <stack id> <sessions file>
+    if len(sys.argv) == 5 and sys.argv[1] == "watchdog":
+        _watchdog(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
     else:
-        sys.exit("usage: python -m courier.runtime.processes watchdog <parent pid> <stack id>")
+        sys.exit("usage: python -m courier.runtime.processes watchdog <parent pid> <stack id> <sessions file>")
