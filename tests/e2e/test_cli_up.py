@@ -84,7 +84,12 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 def _stop(proc: subprocess.Popen[str], sig: int) -> str:
     proc.send_signal(sig)
-    rest, _ = proc.communicate(timeout=180)
+    try:
+        rest, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+        raise AssertionError(f"courier up did not stop within 180 s; it printed:\n{rest}") from None
     assert proc.returncode == 0, rest
     assert "stopped" in rest and "left behind" not in rest
     return rest

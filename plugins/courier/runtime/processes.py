@@ -163,7 +163,7 @@ class Supervisor:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches `courier up` only; it stops children in order
+            start_new_session=True,  # Ctrl-C reaches `courier up` only; it stops the children itself
             user=user,
             preexec_fn=die_with_parent,  # runs after the switch to `user`, which would clear it
         )
@@ -219,7 +219,7 @@ class Supervisor:
     def stop_child(self, name: str, timeout: float = 20.0) -> None:
         """Stop one child (SIGTERM, then SIGKILL after ``timeout``) and what it forked, and forget it."""
         for child in [c for c in self.children if c.name == name]:
-            _terminate_group(child.process, child.stop_signal, timeout)
+            _terminate_groups([child], timeout)
             self.kill_component(name)
             child.log_file.close()
             self.children.remove(child)
@@ -230,11 +230,12 @@ class Supervisor:
         return _kill_with_groups(tagged_processes(self.stack_id, name) + session_members(sessions))
 
     def stop(self, timeout: float = 20.0, *, keep: tuple[str, ...] = ()) -> None:
-        """Stop children newest first (SIGTERM, then SIGKILL after ``timeout``), then any stragglers (tagged, or
-        in a stopped child's session)."""
+        """Stop children (all signalled at once, SIGKILL for what is left after ``timeout``; ``keep`` to stop
+        those later, as PostgreSQL after its clients), then any stragglers (tagged, or in a stopped child's
+        session)."""
         stopping = [c for c in self.children if c.name not in keep]
-        for child in reversed(stopping):
-            _terminate_group(child.process, child.stop_signal, timeout)
+        _terminate_groups(stopping, timeout)
+        for child in stopping:
             child.log_file.close()
         session_stragglers = _kill_with_groups(session_members({c.process.pid for c in stopping}))
         if session_stragglers:
@@ -252,19 +253,18 @@ class Supervisor:
                 self.watchdog = None
 
 
-def _terminate_group(process: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
-    if process.poll() is not None:
-        _kill_group(process.pid, signal.SIGKILL)  # its descendants may outlive it
-        return
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
+def _terminate_groups(children: list[Child], timeout: float) -> None:
+    """Send each child's process group its stop signal at once, give them ``timeout`` seconds together to
+    exit, then SIGKILL what is left of every group (a shutdown costs the slowest child's time, not the sum)."""
+    for child in children:
+        if child.process.poll() is None:
+            _kill_group(child.process.pid, child.stop_signal)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and any(c.process.poll() is None for c in children):
         time.sleep(0.1)
-    _kill_group(process.pid, signal.SIGKILL)
-    process.wait()
+    for child in children:
+        _kill_group(child.process.pid, signal.SIGKILL)  # the child if still running, and its descendants
+        child.process.wait()
 
 
 def _kill_group(pgid: int, sig: int) -> None:
