@@ -26,6 +26,9 @@ def _up(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C stops the stack even when `courier up` was started with SIGINT ignored (a background job of a
+    # non-interactive shell, a CI runner): Python leaves an inherited SIG_IGN in place otherwise.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"courier up: home {stack.home}", flush=True)
     try:
         stack.start()
