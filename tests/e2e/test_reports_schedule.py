@@ -54,8 +54,8 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
                 deferred_samples.append({**_default_pool(api), "collector_running": running})
                 first_deferred = first_deferred or time.time()
         time.sleep(3)
+    load_ended = datetime.now().astimezone()  # before the switch: the next poll may succeed before it returns
     configure(heavy_load="off")
-    load_ended = datetime.now().astimezone()
     ended_at = time.time()
     # Let the long run finish, and the scheduler have the chance to pile up late runs if it would.
     deadline = time.time() + 100
