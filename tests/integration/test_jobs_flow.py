@@ -149,7 +149,7 @@ def test_the_api_pool_replaces_connections_the_database_dropped(
     _submit(client, {"files_to_process": [file_id]})
     with psycopg.connect(courier_db, autocommit=True) as admin:
         ended = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "  # returns once they are gone
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()
     assert ended is not None and ended[0] >= 1  # the pool held a connection
