@@ -114,3 +114,42 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
         text=True,
         timeout=120,
     )
+
+
+def test_0009_moves_raw_stats_events_into_chunks_losing_none(empty_db: str) -> None:
+    """Events stored one per row before 0009 are, after it, the same events (times to the microsecond,
+    values, order for "last") in chunk rows of the same minute partitions, and roll up as before."""
+    from courier.stats.store import StatsStore
+
+    before = [m for m in discover() if m.version <= 8]
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        migrate(conn, before)
+        for minute, part in (("2026-11-28 12:00+00", "202611281200"), ("2026-11-28 12:01+00", "202611281201")):
+            part = f"courier_stat_events_{part}"
+            conn.execute(f"CREATE TABLE {part} (LIKE courier_stat_events INCLUDING DEFAULTS)")
+            conn.execute(
+                f"ALTER TABLE courier_stat_events ATTACH PARTITION {part} "
+                f"FOR VALUES FROM ('{minute}') TO ('{minute}'::timestamptz + interval '1 minute')"
+            )
+        conn.execute(  # old layout; two events of one series at the same instant: the later accepted is "last"
+            "INSERT INTO courier_stat_events (minute, ts, name, tags, type, value) VALUES "
+            "('2026-11-28 12:00+00', '2026-11-28 12:00:01.000001+00', 'a', '{\"k\":\"v\"}', 'timer', 1.5), "
+            "('2026-11-28 12:00+00', '2026-11-28 12:00:59.999999+00', 'a', '{\"k\":\"v\"}', 'timer', 7), "
+            "('2026-11-28 12:00+00', '2026-11-28 12:00:59.999999+00', 'a', '{\"k\":\"v\"}', 'timer', 3), "
+            "('2026-11-28 12:00+00', '2026-11-28 12:00:30+00', 'b', '{}', 'gauge', -2), "
+            "('2026-11-28 12:01+00', '2026-11-28 12:01:00+00', 'a', '{\"k\":\"v\"}', 'timer', 4)"
+        )
+        conn.execute("INSERT INTO courier_stat_dirty (minute) VALUES ('2026-11-28 12:00+00'), ('2026-11-28 12:01+00')")
+        old = conn.execute(
+            "SELECT minute, ts, name, tags, type, value FROM courier_stat_events ORDER BY seq"
+        ).fetchall()
+        migrate(conn)
+        new = conn.execute(
+            "SELECT minute, ts, name, tags, type, value FROM courier_stat_events ORDER BY seq, pos"
+        ).fetchall()
+        assert sorted(new, key=str) == sorted(old, key=str) and len(new) == 5
+        assert conn.execute("SELECT to_regclass('courier_stat_chunks_202611281201') IS NOT NULL").fetchone() == (True,)
+    StatsStore(empty_db).rollup()
+    with psycopg.connect(empty_db) as conn:
+        rolled = conn.execute("SELECT name, minute, count, last FROM courier_stats ORDER BY name, minute").fetchall()
+    assert [(r[0], r[1].minute, r[2], r[3]) for r in rolled] == [("a", 0, 3, 3.0), ("a", 1, 1, 4.0), ("b", 0, 1, -2.0)]

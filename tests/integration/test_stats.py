@@ -268,5 +268,5 @@ def test_awkward_names_and_tags_round_trip_through_copy(client: TestClient, cour
     ]
     assert client.post("/stats", json=events).status_code == 202
     with psycopg.connect(courier_db) as conn:
-        stored = conn.execute("SELECT name, tags, value FROM courier_stat_events ORDER BY seq").fetchall()
+        stored = conn.execute("SELECT name, tags, value FROM courier_stat_events ORDER BY seq, pos").fetchall()
     assert stored == [(e["name"], e["tags"], e["value"]) for e in events]

@@ -55,7 +55,8 @@ def processor(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def _events(db: str, prefix: str) -> list[tuple[str, dict[str, str], str, float]]:
     with psycopg.connect(db) as conn:
         rows = conn.execute(
-            "SELECT name, tags, type, value FROM courier_stat_events WHERE name LIKE %s ORDER BY seq", (prefix + "%",)
+            "SELECT name, tags, type, value FROM courier_stat_events WHERE name LIKE %s ORDER BY seq, pos",
+            (prefix + "%",),
         ).fetchall()
     return [(r[0], dict(r[1]), r[2], float(r[3])) for r in rows]
 

@@ -11,6 +11,7 @@ import pytest
 
 from courier.stats.emit import Recorder, encode, event
 from courier.stats.models import (
+    CHUNK,
     Batch,
     EventError,
     Limits,
@@ -22,14 +23,21 @@ from courier.stats.models import (
 )
 
 NOW = datetime(2026, 11, 29, 12, 30, 15, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _rows(batch: Batch) -> list[tuple[object, ...]]:
-    """The batch's COPY text read back: (minute, ts, name, tags, type, value) per event."""
+    """The batch's COPY text read back, one (minute, ts, name, tags, type, value) per event, in the order the
+    chunks hold them (per series and minute, events in the order sent)."""
     rows: list[tuple[object, ...]] = []
     for line in batch.copy.decode().splitlines():
-        minute, ts, name, tags, kind, value = line.split("\t")
-        rows.append((datetime.fromisoformat(minute), datetime.fromisoformat(ts), name, tags, kind, float(value)))
+        minute, name, tags, kind, times, values = line.split("\t")
+        stamps, numbers = times.strip("{}").split(","), values.strip("{}").split(",")
+        assert len(stamps) == len(numbers) <= CHUNK
+        for stamp, number in zip(stamps, numbers, strict=True):
+            ts = EPOCH + timedelta(microseconds=int(stamp))
+            assert ts.replace(second=0, microsecond=0) == datetime.fromisoformat(minute)
+            rows.append((datetime.fromisoformat(minute), ts, name, tags, kind, float(number)))
     assert len(rows) == batch.count
     assert batch.minutes == sorted({row[0] for row in rows})  # type: ignore[type-var]
     return rows
@@ -83,18 +91,19 @@ def test_epoch_seconds_are_stored_exactly_as_datetime_reads_them() -> None:
     stamps = [base - 0.5, base - 0.0000005, base - 0.0000015, base - 1 + 0.9999996, base - 59.999999, base + 1]
     rng = random.Random(3)
     stamps += [base - rng.uniform(0, 590) for _ in range(2000)]
-    rows = _check([{"name": "a", "value": 1, "ts": ts} for ts in stamps])
-    for stamp, row in zip(stamps, rows, strict=True):
-        expected = datetime.fromtimestamp(stamp, UTC)
-        assert (row[0], row[1]) == (expected.replace(second=0, microsecond=0), expected), stamp
+    rows = _check([{"name": "a", "value": i, "ts": ts} for i, ts in enumerate(stamps)])  # value: which event
+    for row in rows:
+        expected = datetime.fromtimestamp(stamps[int(row[5])], UTC)  # type: ignore[call-overload]
+        assert (row[0], row[1]) == (expected.replace(second=0, microsecond=0), expected), stamps[int(row[5])]  # type: ignore[call-overload]
     # RFC 3339 times (any offset) are read through their epoch seconds: still exact to the microsecond
     texts = [
         (NOW - timedelta(seconds=rng.uniform(0, 590))).astimezone(timezone(timedelta(hours=rng.randint(-12, 12))))
         for _ in range(2000)
     ]
     texts += [NOW.replace(microsecond=999999) - timedelta(seconds=1), NOW.replace(microsecond=1)]
-    rows = _check([{"name": "a", "value": 1, "ts": t.isoformat()} for t in texts])
-    for sent, row in zip(texts, rows, strict=True):
+    rows = _check([{"name": "a", "value": i, "ts": t.isoformat()} for i, t in enumerate(texts)])
+    for row in rows:
+        sent = texts[int(row[5])]  # type: ignore[call-overload]
         assert (row[0], row[1]) == (sent.astimezone(UTC).replace(second=0, microsecond=0), sent), sent
 
 
@@ -161,6 +170,22 @@ def test_non_finite_values_are_refused() -> None:
     with pytest.raises(EventError) as caught:
         check(decode(body, ndjson=False), NOW, Limits())
     assert caught.value.loc == ["body", 1, "name"]
+
+
+@pytest.mark.parametrize(
+    ("events", "loc"),
+    [
+        ([{"name": "a", "value": 1}, {"name": "a", "value": 1, "ts": "soon"}, {"name": "", "value": 1}], [1, "ts"]),
+        ([{"name": "a", "value": 1}, {"name": "", "value": 1}, {"name": "a", "value": 1, "ts": "soon"}], [1, "name"]),
+        ([{"name": "a", "value": 1}, {"name": "", "value": 1, "ts": "soon"}], [1, "name"]),  # series before time
+        ([{"name": "b", "value": 1, "ts": "soon"}, {"name": "a", "type": "x", "value": 1}], [0, "ts"]),
+        ([{"name": "a", "value": 1}, {"name": "b", "value": 1}, {"name": "a", "value": 1, "tags": 5}], [2, "tags"]),
+    ],
+)
+def test_the_first_bad_event_is_named_whatever_its_bad_field(
+    events: list[dict[str, object]], loc: list[object]
+) -> None:
+    assert _error(events).loc == ["body", *loc]
 
 
 def test_wire_errors_name_the_event_and_field() -> None:
@@ -249,3 +274,23 @@ def test_stats_rollup_dag_runs_every_minute_alone_and_in_smoke() -> None:
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.expression == "* * * * *"
     assert dag.get_task("prune").upstream_task_ids == {"rollup"}  # prune only after the roll-up
+
+
+def test_a_series_minute_is_stored_in_chunks_of_at_most_chunk_events_in_the_order_sent() -> None:
+    earlier = NOW.timestamp() - 60
+    events: list[dict[str, object]] = [{"name": "a", "value": i} for i in range(2 * CHUNK + 50)]
+    events.insert(7, {"name": "b", "value": -1.0})  # another series between them
+    events.insert(9, {"name": "a", "value": -2.0, "ts": earlier})  # the same series, another minute
+    batch = check(decode(json.dumps(events).encode(), False), NOW, Limits())
+    lines = batch.copy.decode().splitlines()
+    assert [line.split("\t")[1] for line in lines] == [
+        "a",
+        "a",
+        "a",
+        "b",
+        "a",
+    ]  # 3 chunks, then b, then a's other minute
+    rows = _rows(batch)
+    assert [row[5] for row in rows if row[2] == "a" and row[0] == NOW.replace(second=0, microsecond=0)] == [
+        float(i) for i in range(2 * CHUNK + 50)
+    ]

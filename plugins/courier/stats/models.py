@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -73,6 +76,8 @@ class EventError(ValueError):
             self.loc.append(index)
         if field:
             self.loc.append(field)
+        self.index = index
+        self.field = field
         self.message = message
 
 
@@ -81,10 +86,20 @@ class TooManyEvents(ValueError):
 
 
 Row = tuple[datetime, datetime, str, str, str, float]
-"""(minute, ts, name, tags as JSON text, type, value): one raw event as stored."""
+"""(minute, ts, name, tags as JSON text, type, value): one raw event."""
 
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 """Text escaped for COPY's text format (backslash, tab, newline, carriage return)."""
+
+CHUNK = 100
+"""Events per stored row at most: one row of 100 times and values stays under PostgreSQL's ~2 kB TOAST
+threshold, so it is written inline (no out-of-line chunks, no compression attempt)."""
+
+COPY_COLUMNS = "minute, name, tags, type, micros, vals"
+"""The columns of ``courier_stat_chunks`` a batch's COPY text fills, in order."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE_US = 60_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +109,43 @@ class Batch:
     count: int
     minutes: list[datetime]
     copy: bytes
-    """``minute, ts, name, tags, type, value`` per event, in COPY's text format."""
+    """One ``courier_stat_chunks`` row per line (:data:`COPY_COLUMNS`), in COPY's text format: per series
+    (name, tags, type) and minute, up to :data:`CHUNK` events as two arrays, times and values."""
+
+
+def micros(ts: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact)."""
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+Groups = dict[tuple[str, int], tuple[list[int], list[float]]]
+"""``("name<TAB>tags<TAB>type<TAB>" escaped for COPY, epoch minute)`` → (times in µs, values), in the order
+the events were accepted."""
+
+
+def chunk_copy(groups: Groups) -> tuple[bytes, bool]:
+    """The COPY text of ``groups``, :data:`CHUNK` events per row; and whether every value is finite.
+
+    Times and values are written by ``msgspec.json.encode`` (ints as they are; floats as the shortest text
+    that reads back as the same float, like ``repr``), the list's brackets swapped for an array's braces.
+    A non-finite value comes out as ``null``, which is how it is noticed.
+    """
+    encode = msgspec.json.encode
+    minute_texts: dict[int, bytes] = {}
+    lines: list[bytes] = []
+    finite = True
+    for (series, minute), (times, values) in groups.items():
+        head = minute_texts.get(minute)
+        if head is None:
+            head = minute_texts[minute] = datetime.fromtimestamp(minute * 60, UTC).isoformat().encode()
+        head += b"\t" + series.encode()
+        for start in range(0, len(times), CHUNK):
+            numbers = encode(values[start : start + CHUNK])
+            if b"null" in numbers:
+                finite = False
+            lines.append(b"%s{%s}\t{%s}\n" % (head, encode(times[start : start + CHUNK])[1:-1], numbers[1:-1]))
+    return b"".join(lines), finite
 
 
 _ARRAY_DECODER = msgspec.json.Decoder(list[EventIn])
@@ -153,83 +204,120 @@ def parse_ts(raw: float | str | None, now: datetime) -> datetime:
     return parsed.astimezone(UTC)
 
 
+_NAME_OF, _TYPE_OF, _TAGS_OF = attrgetter("name"), attrgetter("type"), attrgetter("tags")
+_TS_OF, _VALUE_OF = attrgetter("ts"), attrgetter("value")
+
+
 def check(events: list[EventIn], now: datetime, limits: Limits) -> Batch:
     """Check every event and return the batch to store; raise :class:`EventError` at the first bad one.
 
-    The hot loop of ingest: one pass that makes each event's COPY line but its value, with no row objects.
+    The hot path of ingest, column by column: the events' fields are taken out as lists in C (``map`` over
+    ``attrgetter``), and Python loops only where it must decide per event.
 
-    * An event's ``name<TAB>tags<TAB>type`` repeats within a batch, so each distinct one (by name, type and
-      the JSON text of the tags) is checked and escaped once, its tags decoded and encoded again as JSON
-      with sorted keys.
-    * Its time: events without ``ts`` share one ``minute<TAB>ts`` text. Epoch seconds inside the accepted
-      window (the common case; an RFC 3339 time with an offset is read as its epoch seconds first) are split
-      into a whole second, whose text is made once per distinct second, and microseconds rounded as
+    * An event's series (name, type, tags) repeats within a batch, so each distinct one is checked and
+      escaped once (its tags decoded and encoded again as JSON with sorted keys).
+    * Its time, in microseconds: events without ``ts`` share the receive time (a batch without any ``ts`` is
+      not looped over at all). Epoch seconds inside the accepted window (an RFC 3339 time with an offset is
+      read as its epoch seconds first) are split into whole seconds and microseconds rounded as
       ``datetime.fromtimestamp`` rounds them (exact for a time read from RFC 3339 too: it has whole
-      microseconds, and a float near today's epoch is within 0.25 µs of it), so no datetime is formatted per
+      microseconds, and a float near today's epoch is within 0.25 µs of it), so no datetime is made per
       event. Anything else (out of the window, not finite, not a time) takes the checked path through
       :func:`parse_ts`, which names the problem.
-    * Values: all of them are written by one ``msgspec.json.encode`` of the list (the shortest text that
-      reads back as the same float, like ``repr``), which writes a non-finite one as ``null``: only then are
+    * Values are written in :func:`chunk_copy`, which writes a non-finite one as ``null``: only then are
       the values looked at one by one, to name the first bad event.
+
+    The error reported is the first bad event's; within one event, its series before its time before its
+    value.
     """
     if not events:
         raise EventError(None, None, "the batch holds no events")
     if len(events) > limits.max_events:
         raise TooManyEvents(f"{len(events)} events in one batch; at most {limits.max_events} are accepted")
+    keys = list(zip(map(_NAME_OF, events), map(_TYPE_OF, events), map(bytes, map(_TAGS_OF, events)), strict=True))
+    stamps = list(map(_TS_OF, events))
+    values = list(map(_VALUE_OF, events))
+    now_us = micros(now)
+    groups: Groups = {}
+    ts_error: EventError | None = None
+    if stamps.count(None) == len(stamps):  # every event at the receive time: one minute, group by series
+        by_series: defaultdict[tuple[str, str, bytes], list[float]] = defaultdict(list)
+        for key, value in zip(keys, values, strict=True):
+            by_series[key].append(value)
+        texts, series_error = _series_texts(by_series, keys, limits)
+        if series_error is None:
+            minute = now_us // _MINUTE_US
+            groups = {(texts[key], minute): ([now_us] * len(picked), picked) for key, picked in by_series.items()}
+    else:
+        times, ts_error = _times(stamps, now, limits)
+        by_minute: defaultdict[tuple[tuple[str, str, bytes], int], tuple[list[int], list[float]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for series_minute, time, value in zip(
+            zip(keys, [t // _MINUTE_US for t in times], strict=True), times, values, strict=True
+        ):
+            group = by_minute[series_minute]
+            group[0].append(time)
+            group[1].append(value)
+        texts, series_error = _series_texts(dict.fromkeys(key for key, _ in by_minute), keys, limits)
+        if series_error is None and ts_error is None:
+            groups = {(texts[key], minute): group for (key, minute), group in by_minute.items()}
+    if series_error is not None or ts_error is not None:
+        # the first bad event; within one, its series before its time (and a bad value only before both)
+        first = min((e for e in (series_error, ts_error) if e is not None), key=lambda e: (e.index, e is ts_error))
+        _refuse_non_finite(events, first.index or 0)
+        raise first
+    copy, finite = chunk_copy(groups)
+    if not finite:
+        _refuse_non_finite(events, len(events))
+    return Batch(
+        count=len(events),
+        minutes=[datetime.fromtimestamp(minute * 60, UTC) for minute in sorted({m for _, m in groups})],
+        copy=copy,
+    )
+
+
+def _series_texts(
+    distinct: Iterable[tuple[str, str, bytes]], keys: list[tuple[str, str, bytes]], limits: Limits
+) -> tuple[dict[tuple[str, str, bytes], str], EventError | None]:
+    """Each distinct series (``distinct``, in the order of first appearance in ``keys``) checked: its COPY
+    text, and the error of the first bad one, located at its first event (the earliest with a bad series)."""
+    series = _Series(limits)
+    texts: dict[tuple[str, str, bytes], str] = {}
+    for key in distinct:
+        try:
+            texts[key] = series.text(*key)
+        except EventError as exc:
+            return texts, EventError(keys.index(key), exc.field, exc.message)
+    return texts, None
+
+
+def _times(stamps: list[float | str | None], now: datetime, limits: Limits) -> tuple[list[int], EventError | None]:
+    """Each event's time in microseconds (the receive time where it has no ``ts``), and the error of the
+    first bad ``ts`` (its event then counts at the receive time: the batch is refused anyway)."""
     oldest = now - timedelta(seconds=limits.retention)
     newest = now + timedelta(seconds=limits.future_skew)
     oldest_epoch, newest_epoch = oldest.timestamp(), newest.timestamp()
-    # name, type, tags -> their text, and the line up to the value of such an event without ts
-    kinds: dict[tuple[str, str, bytes], tuple[str, bytes]] = {}
-    series = _Series(limits)
-    minutes: dict[int, str] = {}  # epoch minute -> its text
-    seconds: dict[int, str] = {}  # epoch second -> "minute<TAB>second" text
-    now_minute = int(now.timestamp()) // 60
-    now_stamp = f"{datetime.fromtimestamp(now_minute * 60, UTC).isoformat()}\t{now.isoformat()}\t"
-    at_now = False  # whether an event has no ts (so the receive time's minute is one to store)
-    heads: list[bytes] = []  # per event, its line up to the value
-    append, modf = heads.append, math.modf
-    try:
-        for index, event in enumerate(events):
-            key = (event.name, event.type, bytes(event.tags))
-            known = kinds.get(key)
-            if known is None:
-                text = series.text(index, event, key[2])
-                known = kinds[key] = (text, (now_stamp + text).encode())
-            raw = event.ts
-            if raw is None:
-                append(known[1])
-                at_now = True
+    now_us = micros(now)
+    modf = math.modf
+    times = []
+    error: EventError | None = None
+    for index, raw in enumerate(stamps):
+        if raw is None:
+            times.append(now_us)
+            continue
+        epoch = _rfc3339_seconds(raw) if raw.__class__ is str else raw
+        if type(epoch) is float and oldest_epoch <= epoch <= newest_epoch:
+            fraction, whole = modf(epoch)
+            times.append(int(whole) * 1_000_000 + round(fraction * 1e6))  # half to even, as fromtimestamp
+            continue
+        if error is None:
+            try:
+                times.append(micros(_checked_ts(index, raw, now, oldest, newest, limits)))
                 continue
-            text = known[0]
-            epoch = _rfc3339_seconds(raw) if raw.__class__ is str else raw
-            if type(epoch) is float and oldest_epoch <= epoch <= newest_epoch:
-                fraction, whole = modf(epoch)
-                micro = round(fraction * 1e6)  # half to even, as datetime.fromtimestamp rounds
-                second = int(whole)
-                if micro >= 1_000_000:
-                    second, micro = second + 1, micro - 1_000_000
-                prefix = seconds.get(second)
-                if prefix is None:
-                    iso = datetime.fromtimestamp(second, UTC).isoformat()[:19]
-                    prefix = seconds[second] = f"{_minute_text(second // 60, minutes)}\t{iso}"
-                stamp = f"{prefix}.{micro:06d}+00:00\t"
-            else:
-                stamp = _checked_stamp(index, raw, now, oldest, newest, limits, minutes)
-            append((stamp + text).encode())
-    except EventError:
-        _refuse_non_finite(events, index)  # a non-finite value of an earlier event is the first bad one
-        raise
-    numbers = msgspec.json.encode([event.value for event in events])
-    if b"null" in numbers:
-        _refuse_non_finite(events, len(events))
-    if at_now:
-        _minute_text(now_minute, minutes)
-    return Batch(
-        count=len(heads),
-        minutes=[datetime.fromtimestamp(minute * 60, UTC) for minute in sorted(minutes)],
-        copy=b"\n".join(map(bytes.__add__, heads, numbers[1:-1].split(b","))) + b"\n",
-    )
+            except EventError as exc:
+                error = exc
+        times.append(now_us)
+    return times, error
 
 
 def _refuse_non_finite(events: list[EventIn], before: int) -> None:
@@ -248,15 +336,16 @@ class _Series:
         self.names: dict[str, str] = {}
         self.tags: dict[bytes, str] = {}
 
-    def text(self, index: int, event: EventIn, tags: bytes) -> str:
-        """``name<TAB>tags<TAB>type<TAB>`` of a checked event, escaped for COPY."""
-        name = self.names.get(event.name)
-        if name is None:
-            name = event.name
+    def text(self, name: str, kind: str, tags: bytes) -> str:
+        """``name<TAB>tags<TAB>type<TAB>`` of a checked series, escaped for COPY; :class:`EventError` without
+        an index for a bad one."""
+        index = None
+        checked = self.names.get(name)
+        if checked is None:
             if not name or len(name) > MAX_NAME or not _NAME_RE.match(name):
                 raise EventError(index, "name", f"must be 1-{MAX_NAME} characters without control characters")
-            name = self.names[name] = name.translate(COPY_ESCAPES)
-        if event.type not in TYPES:
+            checked = self.names[name] = name.translate(COPY_ESCAPES)
+        if kind not in TYPES:
             raise EventError(index, "type", f"must be one of {', '.join(TYPES)}")
         tags_text = self.tags.get(tags)
         if tags_text is None:
@@ -266,7 +355,7 @@ class _Series:
                 raise EventError(index, "tags", str(exc)) from None
             tags_text = _check_tags(index, parsed, self.limits) if parsed else "{}"
             tags_text = self.tags[tags] = tags_text.translate(COPY_ESCAPES)
-        return f"{name}\t{tags_text}\t{event.type}\t"
+        return f"{checked}\t{tags_text}\t{kind}\t"
 
 
 def _rfc3339_seconds(raw: str) -> float | None:
@@ -278,23 +367,15 @@ def _rfc3339_seconds(raw: str) -> float | None:
     return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
-def _minute_text(epoch_minute: int, minutes: dict[int, str]) -> str:
-    text = minutes.get(epoch_minute)
-    if text is None:
-        text = minutes[epoch_minute] = datetime.fromtimestamp(epoch_minute * 60, UTC).isoformat()
-    return text
-
-
-def _checked_stamp(
+def _checked_ts(
     index: int,
     raw: float | str,
     now: datetime,
     oldest: datetime,
     newest: datetime,
     limits: Limits,
-    minutes: dict[int, str],
-) -> str:
-    """``minute<TAB>ts`` for an event's ``ts`` off the fast path; :class:`EventError` naming what is wrong."""
+) -> datetime:
+    """An event's ``ts`` off the fast path; :class:`EventError` naming what is wrong."""
     try:
         ts = parse_ts(raw, now)
     except ValueError as exc:
@@ -303,10 +384,10 @@ def _checked_stamp(
         raise EventError(index, "ts", f"is older than the raw retention of {limits.retention:g} s")
     if ts > newest:
         raise EventError(index, "ts", f"is more than {limits.future_skew:g} s in the future")
-    return f"{_minute_text(int(ts.timestamp()) // 60, minutes)}\t{ts.isoformat()}\t"
+    return ts
 
 
-def _check_tags(index: int, tags: dict[str, str], limits: Limits) -> str:
+def _check_tags(index: int | None, tags: dict[str, str], limits: Limits) -> str:
     """One tag set checked; its JSON text with sorted keys (one spelling per set, whatever the order sent)."""
     if len(tags) > limits.max_tags:
         raise EventError(index, "tags", f"{len(tags)} tags; at most {limits.max_tags}")

@@ -1,11 +1,12 @@
 """The stats tables: ingest (COPY), roll-up, prune and the read queries.
 
-Why this layout (see docs/stats.md): raw events are partitioned by minute, so a prune drops whole
-partitions instead of deleting millions of rows, and a minute's roll-up reads one partition. A
-``courier_stat_dirty`` row marks every minute with events not yet in its roll-up; ingest upserts it in the
-same transaction as the events, roll-up deletes it and then re-aggregates the whole minute, and prune never
-drops a minute that still has one. So a minute's roll-up always equals the aggregate of every event accepted
-for it, late events included, and nothing unaggregated is ever deleted.
+Why this layout (see docs/stats.md): raw events are stored in chunks (one row per series and minute holds
+up to 100 events as arrays of times and values), partitioned by minute, so a prune drops whole partitions
+instead of deleting millions of rows, and a minute's roll-up reads one partition. A ``courier_stat_dirty``
+row marks a minute with events not yet in its roll-up; ingest inserts one per minute of the batch in the
+same transaction as the events, roll-up deletes the minute's marks it can see and then re-aggregates the
+whole minute, and prune never drops a minute that still has one. So a minute's roll-up always equals the
+aggregate of every event accepted for it, late events included, and nothing unaggregated is ever deleted.
 """
 
 from __future__ import annotations
@@ -21,27 +22,31 @@ import psycopg
 from psycopg.rows import dict_row
 
 from courier.db.hook import CONNECT_TIMEOUT
-from courier.stats.models import COPY_ESCAPES, Batch, Row, prunable
+from courier.stats.models import COPY_COLUMNS, COPY_ESCAPES, Batch, Groups, Row, chunk_copy, micros, prunable
 
 log = logging.getLogger(__name__)
 
-PARENT = "courier_stat_events"
+PARENT = "courier_stat_chunks"
+EVENTS = f"{PARENT} c CROSS JOIN LATERAL unnest(c.micros, c.vals) WITH ORDINALITY AS e(micros, value, pos)"
+"""The raw events, one row per event: the chunks unnested (``e.micros``, ``e.value``, ``e.pos``)."""
 GRACE = timedelta(seconds=5)
 """A minute is closed this long after it ends (longer than any ingest transaction takes)."""
 _ROLLUP_LOCK = 0x636F75727374  # advisory lock key: one roll-up or prune at a time
 _PARTITION_LOCK = 0x636F75727370
 
 AGGREGATES = """
-    count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max, avg(value) AS avg,
-    (max(ARRAY[extract(epoch FROM ts)::float8, seq::float8, value]))[3] AS last,
-    max(type) AS type,
-    percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY value) AS pcts
+    count(*) AS count, sum(e.value) AS sum, min(e.value) AS min, max(e.value) AS max, avg(e.value) AS avg,
+    (max(ARRAY[e.micros::float8, c.seq::float8, e.pos::float8, e.value]))[4] AS last,
+    max(c.type) AS type,
+    percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY e.value) AS pcts
 """
-"""Per name + tags + minute, over raw events: the one definition the roll-up and the live read share.
+"""Per name + tags + minute, over raw events (:data:`EVENTS`): the one definition the roll-up and the live
+read share.
 
-``last`` is the value of the greatest (ts, seq) - a max over small arrays rather than a sorted array_agg,
-so the only sort per group is the one ``percentile_cont`` needs (epoch seconds with microseconds and the
-sequence are exact in float8). ``type`` is the greatest type name seen for the series in that minute."""
+``last`` is the value of the greatest (time, chunk seq, position in the chunk) - a max over small arrays
+rather than a sorted array_agg, so the only sort per group is the one ``percentile_cont`` needs (times in
+microseconds, sequences and positions are exact in float8). ``type`` is the greatest type name seen for
+the series in that minute."""
 
 _known_partitions: dict[str, set[datetime]] = {}
 """Per database (conninfo): minute partitions this process has seen exist (saves a round trip per batch)."""
@@ -88,33 +93,24 @@ def forget_partitions() -> None:
 
 
 def batch_of(rows: list[Row]) -> Batch:
-    """Rows made elsewhere (tests, benchmarks) as a :class:`Batch` to store."""
+    """Rows made elsewhere (tests, benchmarks, Courier's own stats) as a :class:`Batch` to store."""
     return Batch(count=len(rows), minutes=sorted({row[0] for row in rows}), copy=copy_text(rows))
 
 
 def copy_text(rows: list[Row]) -> bytes:
-    """``rows`` in COPY's text format, built in one pass (several times faster than ``write_row`` per row).
-
-    Names and tag sets repeat, so each distinct one is escaped once; so are the minute and the timestamp
-    shared by every event sent without ``ts``.
-    """
-    texts: dict[Any, str] = {}
-    lines = []
+    """``rows`` in the COPY text of ``courier_stat_chunks``: grouped by series and minute, in their order."""
+    texts: dict[tuple[str, str, str], str] = {}
+    groups: Groups = {}
     for minute, ts, name, tags, kind, value in rows:
-        m = texts.get(minute)
-        if m is None:
-            m = texts[minute] = minute.isoformat()
-        t = texts.get(ts)
-        if t is None:
-            t = texts[ts] = ts.isoformat()
-        n = texts.get(("n", name))
-        if n is None:
-            n = texts[("n", name)] = name.translate(COPY_ESCAPES)
-        g = texts.get(("g", tags))
-        if g is None:
-            g = texts[("g", tags)] = tags.translate(COPY_ESCAPES)
-        lines.append(f"{m}\t{t}\t{n}\t{g}\t{kind}\t{value!r}\n")
-    return "".join(lines).encode()
+        text = texts.get((name, tags, kind))
+        if text is None:
+            text = texts[(name, tags, kind)] = (
+                f"{name.translate(COPY_ESCAPES)}\t{tags.translate(COPY_ESCAPES)}\t{kind}\t"
+            )
+        group = groups.setdefault((text, micros(minute) // 60_000_000), ([], []))
+        group[0].append(micros(ts))
+        group[1].append(value)
+    return chunk_copy(groups)[0]
 
 
 class StatsStore:
@@ -169,8 +165,19 @@ class StatsStore:
                 return self._ingest(conn, batch, batch_id)
 
     def _ingest(self, conn: psycopg.Connection[Any], batch: Batch, batch_id: str | None) -> tuple[int, bool]:
+        """One transaction, few round trips: BEGIN with the dirty marks in one simple query, the COPY, COMMIT.
+
+        Each minute gets a dirty mark of this transaction's own (a plain INSERT: no row that other ingests
+        also lock, so concurrent batches never wait for each other). A roll-up's DELETE cannot see the marks
+        before this commits, so they survive it and the minute is rolled up again with these events. The
+        minutes are this process's own datetimes, so writing them as literals is safe.
+        """
         ensure_partitions(conn, batch.minutes, self.conninfo)
-        with conn.transaction():
+        minutes = ",".join(f"('{minute.isoformat()}'::timestamptz)" for minute in batch.minutes)
+        conn.execute(
+            f"BEGIN; INSERT INTO courier_stat_dirty (minute) VALUES {minutes}"  # our own datetimes: literals are safe
+        )
+        try:
             if batch_id is not None:
                 fresh = conn.execute(
                     "INSERT INTO courier_stat_batches (batch_id, accepted) VALUES (%s, %s) "
@@ -181,15 +188,15 @@ class StatsStore:
                     before = conn.execute(
                         "SELECT accepted FROM courier_stat_batches WHERE batch_id = %s", (batch_id,)
                     ).fetchone()
+                    conn.execute("ROLLBACK")
                     return (int(before[0]) if before else batch.count), True
-            with conn.cursor().copy(f"COPY {PARENT} (minute, ts, name, tags, type, value) FROM STDIN") as copy:
+            with conn.cursor().copy(f"COPY {PARENT} ({COPY_COLUMNS}) FROM STDIN") as copy:
                 copy.write(batch.copy)
-            # DO UPDATE (not DO NOTHING): it locks the row, so a roll-up deleting it waits for this commit.
-            conn.execute(
-                "INSERT INTO courier_stat_dirty (minute) SELECT unnest(%s::timestamptz[]) "
-                "ON CONFLICT (minute) DO UPDATE SET touched_at = clock_timestamp()",
-                (batch.minutes,),
-            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
         return batch.count, False
 
     # ------------------------------------------------------------------ roll-up and prune
@@ -204,7 +211,7 @@ class StatsStore:
                 minutes = [
                     r[0]
                     for r in conn.execute(
-                        "SELECT minute FROM courier_stat_dirty WHERE minute < %s ORDER BY minute", (bound,)
+                        "SELECT DISTINCT minute FROM courier_stat_dirty WHERE minute < %s ORDER BY minute", (bound,)
                     )
                 ]
                 rows = 0
@@ -223,8 +230,9 @@ class StatsStore:
 
     @staticmethod
     def _rollup_minute(conn: psycopg.Connection[Any], minute: datetime) -> int:
-        # One minute per transaction, locking one dirty row: no lock-order cycle with ingest. The DELETE waits
-        # for an ingest holding the row; the next statement's snapshot then sees that ingest's events.
+        # One minute per transaction. The DELETE removes the marks of committed ingests, whose events the next
+        # statement's snapshot sees; an ingest still in flight keeps its mark (invisible here), so the minute
+        # is rolled up again next run with its events.
         with conn.transaction():
             conn.execute("SET LOCAL work_mem = '128MB'")  # percentile_cont sorts each group: in memory, not on disk
             conn.execute("DELETE FROM courier_stat_dirty WHERE minute = %s", (minute,))
@@ -234,8 +242,8 @@ class StatsStore:
                                                p50, p90, p95, p99, rolled_up_at)
                 SELECT name, tags, minute, type, count, sum, min, max, avg, last,
                        pcts[1], pcts[2], pcts[3], pcts[4], now()
-                FROM (SELECT name, tags, minute, {AGGREGATES}
-                      FROM {PARENT} WHERE minute = %s GROUP BY name, tags, minute) a
+                FROM (SELECT c.name, c.tags, c.minute, {AGGREGATES}
+                      FROM {EVENTS} WHERE c.minute = %s GROUP BY c.name, c.tags, c.minute) a
                 ON CONFLICT (name, minute, tags) DO UPDATE SET
                     type = EXCLUDED.type, count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min,
                     max = EXCLUDED.max, avg = EXCLUDED.avg, last = EXCLUDED.last, p50 = EXCLUDED.p50,
@@ -318,10 +326,11 @@ class StatsStore:
                AND minute < mark.wm AND minute NOT IN (SELECT minute FROM dirty)
             UNION ALL
             SELECT tags, minute, count, sum, min, max, avg, last, pcts[1], pcts[2], pcts[3], pcts[4], true
-              FROM (SELECT tags, minute, {AGGREGATES} FROM {PARENT}, mark
-                     WHERE name = %(name)s AND tags @> %(tags)s::jsonb AND minute >= %(start)s AND minute < %(end)s
-                       AND (minute >= mark.wm OR minute IN (SELECT minute FROM dirty))
-                     GROUP BY tags, minute) live
+              FROM (SELECT c.tags, c.minute, {AGGREGATES} FROM {EVENTS}, mark
+                     WHERE c.name = %(name)s AND c.tags @> %(tags)s::jsonb
+                       AND c.minute >= %(start)s AND c.minute < %(end)s
+                       AND (c.minute >= mark.wm OR c.minute IN (SELECT minute FROM dirty))
+                     GROUP BY c.tags, c.minute) live
             ORDER BY 1, 2
         """
         grouped: dict[str, dict[str, Any]] = {}
