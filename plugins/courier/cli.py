@@ -21,6 +21,8 @@ def _up(args: argparse.Namespace) -> int:
 
     home = Path(args.home or os.environ.get("COURIER_HOME", ".courier"))
     stack = Stack(home=home, port=args.port, triggerers=args.triggerers)
+    if args.api_workers is not None:
+        stack.api_workers = args.api_workers
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -133,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("COURIER_TRIGGERERS", "1")),
         help="triggerers to run (env COURIER_TRIGGERERS); 2 gives each timer dispatcher its own (sub-second failover)",
+    )
+    up.add_argument(
+        "--api-workers",
+        type=int,
+        default=int(os.environ["COURIER_API_WORKERS"]) if os.environ.get("COURIER_API_WORKERS") else None,
+        help="API server processes (env COURIER_API_WORKERS; default one per core, at most 2)",
     )
     up.add_argument("--smoke", action="store_true", help="run each unattended DAG once, print a table, stop")
     up.add_argument("--smoke-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
