@@ -3,16 +3,21 @@
 Everything runs through the real stack (embedded PostgreSQL, Airflow's API server as ``courier up`` runs it,
 with the ``stats_rollup`` DAG live every minute):
 
-* ingest: ``--clients`` threads post pre-encoded JSON batches of ``--batch`` events to ``POST /courier/stats``
+* ingest, once per size in ``--batch`` (default 1,000, 2,000 and 5,000: the range the issue names), the
+  previous run's events rolled up before the next starts: ``--clients`` threads post pre-encoded JSON
+  batches of that many events, each on a new connection, to ``POST /courier/stats``
   for ``--seconds`` -> events/s accepted (202 = committed), batch latency p50 / p99, and the raw rows counted
   in the database afterwards (must equal the accepted events);
 * responsiveness meanwhile: ``GET /courier/health`` every 100 ms -> p99;
 * roll-up: 1,000,000 raw events over 5 minutes (20 names x 3 tag sets), one ``StatsStore.rollup()`` -> seconds;
 * baseline (same run): the design Courier replaces, an HTTP ``POST /stats`` whose every event is one
   ``INSERT`` and one commit (``bench/_poc_stats.py``: FastAPI on one uvicorn worker, a kept connection per
-  thread), posted to by the same ``--clients`` with the same batches over keep-alive connections, for
+  thread; it waits on commits, not on its CPU, so a second worker would not serve 4 clients faster),
+  posted to by the same ``--clients`` with the same batches, each on a new connection, for
   ``--baseline-seconds`` -> events/s committed (rows in its table when the time is up, so a batch cut off
-  half-way counts the rows it committed). ``vs_baseline`` is Courier's ingest over this figure;
+  half-way counts the rows it committed), with the largest of the ``--batch`` sizes; measured before and
+  again after Courier's runs, and ``vs_baseline`` (per batch size) is Courier's ingest over the better of
+  the two;
 * also reported, labelled ``baseline_python_loop_no_http``: one ``INSERT`` per event from a single Python loop
   straight into PostgreSQL, no HTTP (the figure earlier versions of this benchmark compared against), and
   ``vs_python_loop``.
@@ -38,13 +43,17 @@ import psycopg
 
 from _stack import bench_stack, json_stdout
 from courier.runtime.postgres import free_port
-from courier.stats.store import StatsStore
+from courier.stats.store import GRACE, StatsStore
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = [REPO / "dags" / "stats_rollup.py"]
 TARGETS = {"events_per_second": 50_000, "vs_baseline": 50.0, "health_p99_ms": 200.0, "rollup_1m_seconds": 15.0}
 NAMES = [f"bench.metric_{i}" for i in range(20)]
 TAGS = [{"host": "h1", "route": "/a"}, {"host": "h2", "route": "/b"}, {}]
+ONE_CONNECTION_PER_BATCH = httpx.Limits(max_keepalive_connections=0)
+"""Each batch on a new connection, as independent senders flushing now and then do; the server's kernel then
+hands each connection to whichever API-server process accepts first. (With 4 kept-alive connections opened
+at once, one process's accept loop takes all 4 and the other serves none.)"""
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -81,7 +90,7 @@ def _ingest(url: str, token: str, clients: int, batch: int, seconds: float) -> d
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        with httpx.Client(base_url=url, headers=headers, timeout=60, limits=ONE_CONNECTION_PER_BATCH) as http:
             turn = index
             while not stop.is_set():
                 began = time.perf_counter()
@@ -131,7 +140,8 @@ def _ingest(url: str, token: str, clients: int, batch: int, seconds: float) -> d
 
 def _raw_count(db_url: str) -> int:
     with psycopg.connect(db_url) as conn:
-        return int(conn.execute("SELECT count(*) FROM courier_stat_events").fetchone()[0])  # type: ignore[index]
+        row = conn.execute("SELECT coalesce(sum(cardinality(vals)), 0) FROM courier_stat_chunks").fetchone()
+        return int(row[0])  # type: ignore[index]
 
 
 def _baseline_http(db_url: str, clients: int, batch: int, seconds: float) -> dict[str, Any]:
@@ -149,9 +159,10 @@ def _baseline_http(db_url: str, clients: int, batch: int, seconds: float) -> dic
     stop = threading.Event()
 
     def client(index: int) -> None:
-        with httpx.Client(base_url=url, headers={"Content-Type": "application/json"}, timeout=None) as http:
+        headers = {"Content-Type": "application/json"}
+        with httpx.Client(base_url=url, headers=headers, timeout=None, limits=ONE_CONNECTION_PER_BATCH) as http:
             turn = index
-            while not stop.is_set():  # one client, one kept-alive connection
+            while not stop.is_set():
                 try:
                     answer = http.post("/stats", content=bodies[turn % len(bodies)])
                 except httpx.HTTPError:
@@ -240,32 +251,49 @@ def _rollup_million(db_url: str, events: int) -> dict[str, Any]:
     loaded = time.perf_counter() - load_began
     with psycopg.connect(db_url, autocommit=True) as conn:  # a live DAG run may have rolled some up meanwhile:
         conn.execute(  # mark all five dirty again, so the timed roll-up aggregates every one of the million
-            "INSERT INTO courier_stat_dirty (minute) SELECT generate_series(%s::timestamptz, %s, '1 minute') "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO courier_stat_dirty (minute) SELECT generate_series(%s::timestamptz, %s, '1 minute')",
             (base, base + timedelta(minutes=4)),
         )
-    began = time.perf_counter()
-    result = _rolled(store)
-    took = time.perf_counter() - began
+    # only these five minutes: the ingest runs' newest may still be open, and dirty; timed is the call that ran
+    # (a live run started before the pause may hold the roll-up lock first: waiting for it is not counted)
+    result, took = _rolled_timed(store, now=base + timedelta(minutes=5) + GRACE)
     return {"events": events, "load_seconds": round(loaded, 2), "rollup_seconds": round(took, 2), "result": result}
 
 
-def _rolled(store: StatsStore) -> dict[str, Any]:
-    while True:  # the live DAG may hold the roll-up lock for a moment
-        result = store.rollup()
+def _settle(store: StatsStore) -> None:
+    """Roll up what a run left once its last minute has closed (up to 65 s), so the next run competes only
+    with the live roll-up of its own events, not with the previous run's."""
+    now = datetime.now(UTC)
+    closed = now.replace(second=0, microsecond=0) + timedelta(minutes=1) + GRACE
+    time.sleep((closed - now).total_seconds())
+    _rolled(store)
+
+
+def _rolled(store: StatsStore, now: datetime | None = None) -> dict[str, Any]:
+    return _rolled_timed(store, now)[0]
+
+
+def _rolled_timed(store: StatsStore, now: datetime | None = None) -> tuple[dict[str, Any], float]:
+    """One roll-up, and the seconds of the call that ran (the live DAG may hold the roll-up lock a while)."""
+    while True:
+        began = time.perf_counter()
+        result = store.rollup(now)
         if "skipped" not in result:
-            return result
+            return result, time.perf_counter() - began
         time.sleep(0.2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument(
+        "--batch", default="1000,2000,5000", help="events per batch; several (comma-separated): one run each"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
     parser.add_argument("--rollup-events", type=int, default=1_000_000)
     args = parser.parse_args()
+    sizes = [int(size) for size in args.batch.split(",")]
     report = json_stdout()
     stack, _home = bench_stack("stats", DAG_FILES)
     try:
@@ -275,33 +303,42 @@ def main() -> None:
         token = api.token()
         # warm up: the first request imports and builds the Courier app
         api.request("POST", "/courier/stats", json=[{"name": "bench.warmup", "value": 1}]).raise_for_status()
-        before = _raw_count(db_url)
-        ingest = _ingest(stack.url, token, args.clients, args.batch, args.seconds)
-        stored = _raw_count(db_url) - before  # a concurrent prune only drops minutes older than 11 minutes
-        ingest["events_in_database"] = stored
-        baseline = _baseline_http(db_url, args.clients, args.batch, args.baseline_seconds)
+        # the baselines first, on the quiet stack (before Courier's ingest leaves roll-ups to do); the HTTP one
+        # again after Courier's runs, and the better of the two is the one compared with
+        first = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds)
         python_loop = _baseline(db_url, args.baseline_seconds)
+        runs = []
+        for size in sizes:
+            before = _raw_count(db_url)
+            ingest = _ingest(stack.url, token, args.clients, size, args.seconds)
+            ingest["events_in_database"] = _raw_count(db_url) - before  # a prune only drops minutes > 11 min old
+            runs.append(ingest)
+            _settle(StatsStore(db_url))
+        second = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds)
+        baseline = max(first, second, key=lambda b: int(b["events_per_second"]))
+        for ingest in runs:
+            ingest["vs_baseline"] = round(ingest["events_per_second"] / max(baseline["events_per_second"], 1), 1)
+            ingest["vs_python_loop"] = round(ingest["events_per_second"] / max(python_loop["events_per_second"], 1), 1)
+            ingest["met"] = {
+                "events_per_second": ingest["events_per_second"] >= TARGETS["events_per_second"],
+                "vs_baseline": ingest["vs_baseline"] >= TARGETS["vs_baseline"],
+                "health_p99_ms": ingest["health_p99_ms"] <= TARGETS["health_p99_ms"],
+                "nothing_lost": ingest["events_in_database"] == ingest["events_accepted"],
+            }
         api.request("PATCH", "/api/v2/dags/stats_rollup", json={"is_paused": True}).raise_for_status()
         rollup = _rollup_million(db_url, args.rollup_events)
         figures = {
             "command": "uv run python bench/stats.py",
-            "ingest": ingest,
+            "ingest": runs,
             "rollup_1m": rollup,
             "baseline_http_one_insert_per_event": baseline,
-            "vs_baseline": round(ingest["events_per_second"] / max(baseline["events_per_second"], 1), 1),
+            "baseline_http_runs_events_per_second": [first["events_per_second"], second["events_per_second"]],
             "baseline_python_loop_no_http": {
                 "design": "one INSERT + commit per event from one Python loop, straight into PostgreSQL, no HTTP",
                 **python_loop,
             },
-            "vs_python_loop": round(ingest["events_per_second"] / max(python_loop["events_per_second"], 1), 1),
             "targets": TARGETS,
-        }
-        figures["met"] = {
-            "events_per_second": ingest["events_per_second"] >= TARGETS["events_per_second"],
-            "vs_baseline": figures["vs_baseline"] >= TARGETS["vs_baseline"],
-            "health_p99_ms": ingest["health_p99_ms"] <= TARGETS["health_p99_ms"],
-            "rollup_1m_seconds": rollup["rollup_seconds"] <= TARGETS["rollup_1m_seconds"],
-            "nothing_lost": stored == ingest["events_accepted"],
+            "rollup_met": rollup["rollup_seconds"] <= TARGETS["rollup_1m_seconds"],
         }
         print(json.dumps(figures, indent=2), file=report, flush=True)
     finally:
