@@ -79,7 +79,7 @@ def _bodies(batch: int, count: int) -> list[bytes]:
     ]
 
 
-def _ingest(url: str, token: str, clients: int, batch: int, seconds: float) -> dict[str, Any]:
+def _ingest(url: str, token: str, clients: int, batch: int, seconds: float, keep_alive: bool) -> dict[str, Any]:
     bodies = _bodies(batch, 8)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     accepted = [0] * clients
@@ -90,7 +90,8 @@ def _ingest(url: str, token: str, clients: int, batch: int, seconds: float) -> d
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60, limits=ONE_CONNECTION_PER_BATCH) as http:
+        limits = httpx.Limits() if keep_alive else ONE_CONNECTION_PER_BATCH
+        with httpx.Client(base_url=url, headers=headers, timeout=60, limits=limits) as http:
             turn = index
             while not stop.is_set():
                 began = time.perf_counter()
@@ -144,7 +145,7 @@ def _raw_count(db_url: str) -> int:
         return int(row[0])  # type: ignore[index]
 
 
-def _baseline_http(db_url: str, clients: int, batch: int, seconds: float) -> dict[str, Any]:
+def _baseline_http(db_url: str, clients: int, batch: int, seconds: float, keep_alive: bool) -> dict[str, Any]:
     """The replaced design: ``--clients`` post the same batches to an HTTP ``/stats`` that INSERTs and commits
     each event (``bench/_poc_stats.py``, its own process); events/s = rows committed when the time is up."""
     port = free_port()
@@ -160,7 +161,8 @@ def _baseline_http(db_url: str, clients: int, batch: int, seconds: float) -> dic
 
     def client(index: int) -> None:
         headers = {"Content-Type": "application/json"}
-        with httpx.Client(base_url=url, headers=headers, timeout=None, limits=ONE_CONNECTION_PER_BATCH) as http:
+        limits = httpx.Limits() if keep_alive else ONE_CONNECTION_PER_BATCH
+        with httpx.Client(base_url=url, headers=headers, timeout=None, limits=limits) as http:
             turn = index
             while not stop.is_set():
                 try:
@@ -290,6 +292,9 @@ def main() -> None:
         "--batch", default="1000,2000,5000", help="events per batch; several (comma-separated): one run each"
     )
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="each client keeps one connection (the default: one per batch)"
+    )
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
     parser.add_argument("--rollup-events", type=int, default=1_000_000)
     args = parser.parse_args()
@@ -305,16 +310,16 @@ def main() -> None:
         api.request("POST", "/courier/stats", json=[{"name": "bench.warmup", "value": 1}]).raise_for_status()
         # the baselines first, on the quiet stack (before Courier's ingest leaves roll-ups to do); the HTTP one
         # again after Courier's runs, and the better of the two is the one compared with
-        first = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds)
+        first = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds, args.keep_alive)
         python_loop = _baseline(db_url, args.baseline_seconds)
         runs = []
         for size in sizes:
             before = _raw_count(db_url)
-            ingest = _ingest(stack.url, token, args.clients, size, args.seconds)
+            ingest = _ingest(stack.url, token, args.clients, size, args.seconds, args.keep_alive)
             ingest["events_in_database"] = _raw_count(db_url) - before  # a prune only drops minutes > 11 min old
             runs.append(ingest)
             _settle(StatsStore(db_url))
-        second = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds)
+        second = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds, args.keep_alive)
         baseline = max(first, second, key=lambda b: int(b["events_per_second"]))
         for ingest in runs:
             ingest["vs_baseline"] = round(ingest["events_per_second"] / max(baseline["events_per_second"], 1), 1)
@@ -328,7 +333,7 @@ def main() -> None:
         api.request("PATCH", "/api/v2/dags/stats_rollup", json={"is_paused": True}).raise_for_status()
         rollup = _rollup_million(db_url, args.rollup_events)
         figures = {
-            "command": "uv run python bench/stats.py",
+            "command": "uv run python bench/stats.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
             "ingest": runs,
             "rollup_1m": rollup,
             "baseline_http_one_insert_per_event": baseline,

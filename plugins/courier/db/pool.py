@@ -93,7 +93,7 @@ def _check(conn: psycopg.Connection[Any]) -> None:
     An idle connection has nothing to read: the server writes to it only to end it (a terminated backend's
     FATAL message, a restart's closed socket). So a readable socket, found with a zero-timeout ``poll`` and no
     round trip, is confirmed with ``ConnectionPool.check_connection`` (an empty query), which raises for a
-    dead one. The round trip per request the plain check costs was ~12% of the API server's time under ingest.
+    dead one, so a healthy connection costs no round trip per request.
     """
     if conn.closed:
         raise psycopg.OperationalError("the connection is closed")

@@ -216,8 +216,8 @@ def check(events: list[EventIn], now: datetime, limits: Limits) -> Batch:
 
     * An event's series (name, type, tags) repeats within a batch, so each distinct one is checked and
       escaped once (its tags decoded and encoded again as JSON with sorted keys).
-    * Its time, in microseconds: events without ``ts`` share the receive time (a batch without any ``ts`` is
-      not looped over at all). Epoch seconds inside the accepted window (an RFC 3339 time with an offset is
+    * Its time, in microseconds: events without ``ts`` share the receive time (a batch without any ``ts``
+      skips the per-event time work and is grouped by series alone). Epoch seconds inside the accepted window (an RFC 3339 time with an offset is
       read as its epoch seconds first) are split into whole seconds and microseconds rounded as
       ``datetime.fromtimestamp`` rounds them (exact for a time read from RFC 3339 too: it has whole
       microseconds, and a float near today's epoch is within 0.25 µs of it), so no datetime is made per
@@ -338,22 +338,21 @@ class _Series:
 
     def text(self, name: str, kind: str, tags: bytes) -> str:
         """``name<TAB>tags<TAB>type<TAB>`` of a checked series, escaped for COPY; :class:`EventError` without
-        an index for a bad one."""
-        index = None
+        an index for a bad one (the caller knows which event it was)."""
         checked = self.names.get(name)
         if checked is None:
             if not name or len(name) > MAX_NAME or not _NAME_RE.match(name):
-                raise EventError(index, "name", f"must be 1-{MAX_NAME} characters without control characters")
+                raise EventError(None, "name", f"must be 1-{MAX_NAME} characters without control characters")
             checked = self.names[name] = name.translate(COPY_ESCAPES)
         if kind not in TYPES:
-            raise EventError(index, "type", f"must be one of {', '.join(TYPES)}")
+            raise EventError(None, "type", f"must be one of {', '.join(TYPES)}")
         tags_text = self.tags.get(tags)
         if tags_text is None:
             try:
                 parsed = _TAGS_DECODER.decode(tags)
             except msgspec.ValidationError as exc:
-                raise EventError(index, "tags", str(exc)) from None
-            tags_text = _check_tags(index, parsed, self.limits) if parsed else "{}"
+                raise EventError(None, "tags", str(exc)) from None
+            tags_text = _check_tags(parsed, self.limits) if parsed else "{}"
             tags_text = self.tags[tags] = tags_text.translate(COPY_ESCAPES)
         return f"{checked}\t{tags_text}\t{kind}\t"
 
@@ -387,10 +386,10 @@ def _checked_ts(
     return ts
 
 
-def _check_tags(index: int | None, tags: dict[str, str], limits: Limits) -> str:
+def _check_tags(tags: dict[str, str], limits: Limits) -> str:
     """One tag set checked; its JSON text with sorted keys (one spelling per set, whatever the order sent)."""
     if len(tags) > limits.max_tags:
-        raise EventError(index, "tags", f"{len(tags)} tags; at most {limits.max_tags}")
+        raise EventError(None, "tags", f"{len(tags)} tags; at most {limits.max_tags}")
     for key, value in tags.items():
         if (
             not key
@@ -400,7 +399,7 @@ def _check_tags(index: int | None, tags: dict[str, str], limits: Limits) -> str:
             or not _VALUE_RE.match(value)
         ):
             raise EventError(
-                index, "tags", f"tag {key[:40]!r}: keys 1-{MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
+                None, "tags", f"tag {key[:40]!r}: keys 1-{MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
             )
     return msgspec.json.encode(dict(sorted(tags.items()))).decode()
 

@@ -2,7 +2,7 @@
 -- See docs/stats.md ("Raw layout") for the measurements behind both.
 --
 -- 1. Chunks. One row per event cost PostgreSQL a tuple header, the name, the tags as jsonb and two
---    timestamps per event (~150 bytes of WAL and ~3 µs of server CPU each). Now one row holds up to 100
+--    timestamps per event, in the heap and in the WAL. Now one row holds up to 100
 --    events of one series (name + tags + type) and one minute, as two parallel arrays: the events' times in
 --    microseconds since the epoch and their values, in the order they were accepted. Still partitioned by
 --    minute (a prune drops whole partitions); every event is kept individually, so roll-ups stay exact.
