@@ -31,25 +31,27 @@ from courier.pages.snapshot import SNAPSHOT_CRON
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     dagrun_timeout=timedelta(minutes=14),  # never overlap the next interval
     params={
-        "endpoint": Param("/data", type="string", description="endpoint (relative to the connection)"),
+        "endpoint": Param("/data", type="string", description="path relative to the connection's host"),
         "records_key": Param("data", type="string", description="dotted key of the records in a JSON body"),
         "format": Param("auto", enum=["auto", "json", "csv"], description="auto: by Content-Type"),
         "query": Param({}, type="object", description="query parameters of the request"),
-        "storage_base": Param(None, type=["null", "string"], description="override [courier] storage_base"),
+        "storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base"),
     },
 )
 def api_snapshot() -> None:
     @task
     def snapshot(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from courier.pages.snapshot import run_snapshot
+        from courier.params import fail_fast
 
-        return run_snapshot(
-            params or {},
-            dag_run.dag_id,
-            dag_run.data_interval_start,
-            dag_run.data_interval_end,
-            dag_run.run_after,
-        )
+        with fail_fast():  # a refused endpoint or storage_base: no retry
+            return run_snapshot(
+                params or {},
+                dag_run.dag_id,
+                dag_run.data_interval_start,
+                dag_run.data_interval_end,
+                dag_run.run_after,
+            )
 
     snapshot()
 

@@ -27,20 +27,24 @@ from airflow.sdk import Param, dag, task
     doc_md=__doc__,
     tags=["courier", "smoke"],
     default_args={"retries": 0},  # a self-check should say what is wrong at once, not retry it
-    params={"storage_base": Param(None, type=["null", "string"], description="override [courier] storage_base")},
+    params={"storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base")},
 )
 def courier_selfcheck() -> None:
     @task
     def check_database(params: dict | None = None, run_id: str | None = None) -> dict:
+        from courier.params import fail_fast, storage_param
         from courier.selfcheck import check_database
 
-        return check_database(str(run_id), (params or {}).get("storage_base") or "")
+        with fail_fast():
+            return check_database(str(run_id), storage_param((params or {}).get("storage_base")) or "")
 
     @task
     def check_storage(params: dict | None = None) -> dict:
+        from courier.params import fail_fast, storage_param
         from courier.selfcheck import check_storage
 
-        return check_storage((params or {}).get("storage_base"))
+        with fail_fast():
+            return check_storage(storage_param((params or {}).get("storage_base")))
 
     check_database() >> check_storage()
 

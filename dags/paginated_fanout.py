@@ -38,7 +38,7 @@ from courier.pages.operators import fetch_batches
     max_active_runs=4,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
-        "links_endpoint": Param("/pages", type="string", description="listing endpoint (relative to the connection)"),
+        "links_endpoint": Param("/pages", type="string", description="listing path relative to the connection's host"),
         "links_key": Param("links", type="string", description="dotted key of the links in the listing"),
         "records_key": Param("data", type="string", description="dotted key of the records in a page"),
         "query": Param({}, type="object", description="query parameters of the listing request"),
@@ -47,22 +47,28 @@ from courier.pages.operators import fetch_batches
         "concurrency": Param(32, type="integer", minimum=1, maximum=1024, description="pages in flight per batch"),
         "page_attempts": Param(5, type="integer", minimum=1, maximum=20, description="tries per page"),
         "max_failed_pages": Param(0, type="integer", minimum=0, description="failed pages tolerated"),
-        "allow_other_hosts": Param(False, type="boolean", description="follow links to other origins"),
-        "storage_base": Param(None, type=["null", "string"], description="override [courier] storage_base"),
+        "allow_other_hosts": Param(
+            False, type="boolean", description="follow links to other origins (never with credentials)"
+        ),
+        "storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base"),
     },
 )
 def paginated_fanout() -> None:
     @task
     def list_and_plan(params: dict | None = None, dag_run=None) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
         from courier.pages.fanout import FanoutRequest, list_and_plan
+        from courier.params import fail_fast
 
-        return list_and_plan(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
+        with fail_fast():  # a refused links_endpoint or storage_base: no retry
+            return list_and_plan(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
 
     @task(trigger_rule="all_done")  # write the manifest (naming failed batches) even when a batch failed
     def merge(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from courier.pages.fanout import FanoutRequest, merge
+        from courier.params import fail_fast
 
-        return merge(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
+        with fail_fast():
+            return merge(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
 
     plan = list_and_plan()
     fetch_batches(plan) >> merge()

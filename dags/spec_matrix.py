@@ -44,7 +44,10 @@ from courier.specs.operators import spec_workers
     default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
     params={
         "spec_list": Param(
-            "include/specs/specs.json", type="string", minLength=1, description="spec list file (relative: the project)"
+            "include/specs/specs.json",
+            type="string",
+            minLength=1,
+            description="spec list file under a spec root (relative: the project)",
         ),
         "workers": Param(4, type="integer", minimum=1, maximum=64, description="parallel workers (mapped tasks)"),
         "base_url": Param(
@@ -54,7 +57,7 @@ from courier.specs.operators import spec_workers
             None, type=["null", "string"], description="queue only the cells this run did not pass"
         ),
         "lease_seconds": Param(30, type="number", minimum=1, maximum=3600, description="worker lease on a cell"),
-        "storage_base": Param(None, type=["null", "string"], description="override [courier] storage_base"),
+        "storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base"),
     },
 )
 def spec_matrix() -> None:
@@ -76,9 +79,10 @@ def spec_matrix() -> None:
     def report(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from airflow.exceptions import AirflowException
 
+        from courier.params import storage_param
         from courier.specs.report import write_report
 
-        counts = write_report(dag_run.run_id, (params or {}).get("storage_base") or None)
+        counts = write_report(dag_run.run_id, storage_param((params or {}).get("storage_base")))
         if not counts["ok"]:
             raise AirflowException(
                 f"{counts['failed']} cell(s) failed and {counts['not_run']} did not run; see {counts['report']}"

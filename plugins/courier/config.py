@@ -86,6 +86,13 @@ def _storage_base(raw: str) -> str:
     return value
 
 
+def _path_list(raw: str) -> tuple[str, ...]:
+    paths = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if not all(Path(p).expanduser().is_absolute() for p in paths):
+        raise CourierConfigError("spec_roots", raw, "absolute folder paths, comma-separated")
+    return tuple(str(Path(p).expanduser()) for p in paths)
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -157,6 +164,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Where Courier writes its files: file:///path (default <COURIER_HOME>/data) or s3://bucket/prefix "
         "(through the aws_default connection).",
         _storage_base,
+    ),
+    Setting(
+        "spec_roots",
+        "",
+        "Comma-separated absolute folders whose spec lists spec_matrix may run, besides the DAG bundle's "
+        "include/specs/. A spec list is code (its specs' run commands run on the workers): a run's spec_list "
+        "must be a file under one of these folders (links resolved; none may lead out).",
+        _path_list,
     ),
     Setting(
         "execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode
@@ -272,6 +287,7 @@ class CourierConfig:
     stats_rollup_retention: float = 30 * 24 * 3600.0
     stats_max_batch_events: float = 10_000
     stats_max_body_bytes: float = 8 * 1024 * 1024
+    spec_roots: tuple[str, ...] = ()
 
 
 def _raw_value(setting: Setting) -> str:

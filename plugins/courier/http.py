@@ -13,11 +13,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -85,9 +86,24 @@ class RetriesExhausted(RuntimeError):
         super().__init__(f"{method} {url} failed after {attempts} attempt(s): {what}")
 
 
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """Return (scheme, host, port) with default ports made explicit."""
+    parts = urlsplit(str(url))
+    return parts.scheme, (parts.hostname or "").lower().rstrip("."), parts.port or DEFAULT_PORTS.get(parts.scheme)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 @dataclass(frozen=True)
 class HttpSettings:
-    """What an Airflow HTTP connection says about reaching a service."""
+    """What an Airflow HTTP connection says about reaching a service.
+
+    The connection's credentials (basic auth, token, ``extra.headers``) go only to the base URL's origin: a
+    request hook strips them from any request to another origin (an absolute URL, a page link, a redirect).
+    ``extra.allowed_hosts`` lists the other hosts a run's endpoint param may name (never with credentials).
+    """
 
     base_url: str
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -96,8 +112,22 @@ class HttpSettings:
     connect_timeout: float = 10.0
     verify: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    allowed_hosts: tuple[str, ...] = ()
+    conn_id: str = ""
 
-    def client_kwargs(self) -> dict[str, Any]:
+    def client_kwargs(
+        self, *, asynchronous: bool = False, response_hooks: Sequence[Callable[..., Any]] = ()
+    ) -> dict[str, Any]:
+        """The ``httpx.Client`` (or, ``asynchronous``, ``AsyncClient``) arguments, credential guard included."""
+        guard = self.strip_foreign_credentials
+        if asynchronous:
+
+            async def async_guard(request: httpx.Request) -> None:
+                guard(request)
+
+            request_hook: Callable[..., Any] = async_guard
+        else:
+            request_hook = guard
         return {
             "base_url": self.base_url,
             "headers": dict(self.headers),
@@ -105,13 +135,73 @@ class HttpSettings:
             "timeout": httpx.Timeout(self.timeout, connect=self.connect_timeout),
             "verify": self.verify,
             "follow_redirects": True,
+            "event_hooks": {"request": [request_hook], "response": list(response_hooks)},
         }
+
+    def strip_foreign_credentials(self, request: httpx.Request) -> None:
+        """Drop ``Authorization``, cookies and the connection's headers from a request to another origin than
+        the base URL's (httpx runs request hooks on every request it sends, redirects included)."""
+        if origin(request.url) == origin(self.base_url):
+            return
+        names = CREDENTIAL_HEADERS | {name.lower() for name in self.headers}
+        for name in [n for n in request.headers if n.lower() in names]:
+            del request.headers[name]
+
+    def endpoint(self, value: str, param: str = "endpoint") -> str:
+        """Check a run's endpoint param: a path relative to the connection's base URL, or an absolute
+        ``http(s)`` URL on a host the connection's ``extra.allowed_hosts`` lists; raise :class:`ParamError`."""
+        from courier.params import ParamError
+        from courier.timers.policy import host_allowed
+
+        text = value.strip()
+        where = f"the connection {self.conn_id} ({self.base_url})" if self.conn_id else self.base_url
+        allowed = (
+            f"hosts in its allowed_hosts extra ({', '.join(self.allowed_hosts)})"
+            if self.allowed_hosts
+            else ("no other host (the connection's allowed_hosts extra lists none)")
+        )
+        refused = ParamError(
+            f"{param} = {value!r} is refused: give a path relative to {where}, such as /data; absolute URLs "
+            f"may only name {allowed}"
+        )
+        decoded = text
+        for _ in range(5):  # %2F%2Fevil, %255C ...: look at what any layer could decode it into
+            decoded, before = unquote(decoded), decoded
+            if decoded == before:
+                break
+        if not text or "\\" in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+            raise refused
+        if not any(_absolute_like(form) for form in (text, decoded)):
+            return text
+        if decoded != text or not self.allowed_hosts:
+            raise refused
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname or ""
+        except ValueError:
+            raise refused from None
+        if parts.scheme not in DEFAULT_PORTS or not host or parts.username is not None or parts.password:
+            raise refused
+        if "@" in parts.netloc or not host_allowed(host, self.allowed_hosts):
+            raise refused
+        return text
+
+
+def _absolute_like(text: str) -> bool:
+    """Whether ``text`` could name another host: a scheme, an authority, or ``//`` in front."""
+    parts = urlsplit(text)
+    return bool(parts.scheme or parts.netloc or text.startswith("//") or ":" in text.split("/", 1)[0])
+
+
+def _allowed_hosts(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(str(h).strip().lower() for h in items if str(h).strip())
 
 
 def settings_from_connection(conn: Any) -> HttpSettings:
     """Read an Airflow connection: host/schema/port → base URL; login+password → basic auth;
     password alone or ``extra.token`` → bearer token; ``extra.headers``, ``extra.timeout``,
-    ``extra.connect_timeout``, ``extra.verify``.
+    ``extra.connect_timeout``, ``extra.verify``, ``extra.allowed_hosts`` (list or comma-separated).
     """
     extra = dict(conn.extra_dejson or {})
     host = conn.host or "localhost"
@@ -135,6 +225,8 @@ def settings_from_connection(conn: Any) -> HttpSettings:
         connect_timeout=float(extra.get("connect_timeout", 10.0)),
         verify=bool(extra.get("verify", True)),
         extra=extra,
+        allowed_hosts=_allowed_hosts(extra.get("allowed_hosts")),
+        conn_id=str(getattr(conn, "conn_id", "") or ""),
     )
 
 

@@ -32,7 +32,7 @@ class SubmitRefused(RuntimeError):
 
 
 def client(settings: HttpSettings | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(**(settings or settings_for(CONN_ID)).client_kwargs())
+    return httpx.AsyncClient(**(settings or settings_for(CONN_ID)).client_kwargs(asynchronous=True))
 
 
 async def submit(http: httpx.AsyncClient, files: list[str], params: dict[str, Any]) -> str:

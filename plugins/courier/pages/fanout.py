@@ -31,6 +31,7 @@ from courier.pages.plan import (
     result_url,
 )
 from courier.pages.records import union_columns
+from courier.params import storage_param
 from courier.storage import open_write
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,16 @@ class FanoutFailed(RuntimeError):
 class FanoutRequest:
     """What one run of ``paginated_fanout`` asks for (the DAG params, validated).
 
-    :param links_endpoint: the listing endpoint, relative to the connection's base URL.
+    :param links_endpoint: the listing endpoint, a path relative to the connection's base URL (absolute URLs
+        only on hosts the connection's ``allowed_hosts`` extra lists).
     :param links_key: dotted key of the links list in the listing body.
     :param query: query parameters sent with the listing request.
     :param batch_size: most links per batch (None: the default, 125).
     :param max_batches: most batches (mapped tasks) whatever the link count; batches grow past it.
     :param max_failed_pages: pages allowed to fail (after their retries) before the run fails.
-    :param allow_other_hosts: follow links to other origins than the listing's (credentials go along).
-    :param storage_base: storage base for this run (None: ``[courier] storage_base``).
+    :param allow_other_hosts: follow links to other origins than the listing's (never with the connection's
+        credentials: :class:`courier.http.HttpSettings` strips them from requests to other origins).
+    :param storage_base: storage base for this run, under ``[courier] storage_base`` (None: that base).
     :param fetch: how batches fetch pages (connection, records key, concurrency, retries).
     """
 
@@ -83,7 +86,7 @@ class FanoutRequest:
             max_batches=int(get("max_batches", defaults.max_batches)),
             max_failed_pages=int(get("max_failed_pages", defaults.max_failed_pages)),
             allow_other_hosts=bool(get("allow_other_hosts", False)),
-            storage_base=params.get("storage_base") or None,
+            storage_base=storage_param(params.get("storage_base")),
             fetch=FetchSettings(
                 conn_id=conn_id,
                 records_key=str(get("records_key", fetch_defaults.records_key)),

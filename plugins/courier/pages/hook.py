@@ -45,8 +45,19 @@ class PagedApiHook:
     def settings(self) -> HttpSettings:
         return settings_for(self.paged_api_conn_id)
 
-    def get(self, endpoint: str, params: Mapping[str, Any] | None = None, accept: str | None = None) -> httpx.Response:
-        """GET ``endpoint`` (relative to the connection's base URL), retried; raise on a non-2xx answer."""
+    def get(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        accept: str | None = None,
+        param: str = "endpoint",
+    ) -> httpx.Response:
+        """GET ``endpoint`` (relative to the connection's base URL), retried; raise on a non-2xx answer.
+
+        ``endpoint`` is a run param (named ``param``): an absolute URL or another host is refused with
+        :class:`courier.params.ParamError` unless the connection's ``allowed_hosts`` extra lists it.
+        """
+        endpoint = self.settings.endpoint(endpoint, param)
         headers = {"Accept": accept} if accept else {}
         with httpx.Client(**self.settings.client_kwargs()) as client:
             # merged here: given ``params``, httpx would replace a query the endpoint already has
@@ -55,9 +66,11 @@ class PagedApiHook:
         response.raise_for_status()
         return response
 
-    def list_links(self, endpoint: str, links_key: str, params: Mapping[str, Any] | None = None) -> tuple[str, Any]:
+    def list_links(
+        self, endpoint: str, links_key: str, params: Mapping[str, Any] | None = None, param: str = "links_endpoint"
+    ) -> tuple[str, Any]:
         """GET the listing; return (its final URL, the value under ``links_key``, a dotted path)."""
-        response = self.get(endpoint, params, accept="application/json")
+        response = self.get(endpoint, params, accept="application/json", param=param)
         found: Any = response.json()
         for part in links_key.split("."):
             if not isinstance(found, Mapping) or part not in found:
@@ -82,7 +95,7 @@ class PagedApiHook:
         limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=max(1, concurrency))
         loop = asyncio.get_running_loop()
         async with httpx.AsyncClient(
-            **self.settings.client_kwargs(), limits=limits, event_hooks={"response": [count]}
+            **self.settings.client_kwargs(asynchronous=True, response_hooks=[count]), limits=limits
         ) as client:
 
             async def one(ref: PageRef) -> PageOutcome:

@@ -19,9 +19,9 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-from courier.http import RetryPolicy
+from courier.http import RetryPolicy, origin
 
 DEFAULT_BATCH_SIZE = 125
 DEFAULT_MAX_BATCHES = 64
@@ -141,13 +141,6 @@ def plan_batches(total: int, batch_size: int | None = None, max_batches: int = D
     return batches
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """Return (scheme, host, port) with default ports made explicit."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
 @dataclass(frozen=True)
 class ResolvedLinks:
     """Absolute page URLs in listing order, duplicates removed (their count kept)."""
@@ -159,8 +152,8 @@ class ResolvedLinks:
 def resolve_links(listing_url: str, links: Any, *, allow_other_hosts: bool = False) -> ResolvedLinks:
     """Resolve links (absolute, or relative to the listing URL) into absolute ``http(s)`` URLs.
 
-    Links pointing to another origin than the listing are refused unless ``allow_other_hosts``: the
-    connection's credentials go with every page request and must not leak to a host the listing names.
+    Links pointing to another origin than the listing are refused unless ``allow_other_hosts``; even then
+    the connection's credentials never go to them (the HTTP layer strips them from other origins' requests).
     A link listed twice is fetched once.
     """
     if not isinstance(links, list):
@@ -178,7 +171,7 @@ def resolve_links(listing_url: str, links: Any, *, allow_other_hosts: bool = Fal
         if where != home and not allow_other_hosts:
             raise PlanError(
                 f"link {position} ({url}) points outside {listing_url}'s origin; set allow_other_hosts "
-                "to send the connection's credentials there"
+                "to fetch it (without the connection's credentials)"
             )
         if url in seen:
             duplicates += 1

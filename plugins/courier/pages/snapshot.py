@@ -19,6 +19,7 @@ from typing import Any
 from courier.pages.files import base_url, path_of
 from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.records import columns_of, csv_writer, records_at, write_records
+from courier.params import storage_param
 from courier.storage import open_write
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,12 @@ def snapshot_key(start: datetime, end: datetime) -> str:
 class SnapshotRequest:
     """What one ``api_snapshot`` run asks for (the DAG params, validated).
 
-    :param endpoint: the endpoint, relative to the connection's base URL.
+    :param endpoint: the endpoint, a path relative to the connection's base URL (absolute URLs only on hosts
+        the connection's ``allowed_hosts`` extra lists; checked when the request is made).
     :param records_key: dotted key of the records list in a JSON body (empty: the body is the list).
     :param format: ``auto`` (by Content-Type), ``json`` or ``csv``.
     :param query: query parameters sent with the request.
-    :param storage_base: storage base for this run (None: ``[courier] storage_base``).
+    :param storage_base: storage base for this run, under ``[courier] storage_base`` (None: that base).
     :param conn_id: the HTTP connection.
     """
 
@@ -69,7 +71,7 @@ class SnapshotRequest:
             records_key=str(params.get("records_key") if params.get("records_key") is not None else cls.records_key),
             format=str(params.get("format") or cls.format),
             query=dict(params.get("query") or {}),
-            storage_base=params.get("storage_base") or None,
+            storage_base=storage_param(params.get("storage_base")),
             conn_id=conn_id,
         )
         if request.format not in FORMATS:

@@ -153,7 +153,7 @@ class ReportApiHook(BaseHook):
     async def afetch(self, ticket_id: str, client: httpx.AsyncClient | None = None) -> ReportAnswer:
         """Asynchronous :meth:`fetch` (optionally on a caller's pooled client)."""
         if client is None:
-            async with httpx.AsyncClient(**self.settings.client_kwargs()) as own:
+            async with httpx.AsyncClient(**self.settings.client_kwargs(asynchronous=True)) as own:
                 return await self.afetch(ticket_id, own)
         response = await arequest(
             client, "GET", self._report_path(ticket_id), self.retry_policy, retry_if=self._retry_if()

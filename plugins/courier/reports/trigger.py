@@ -71,7 +71,7 @@ class ReportReadyTrigger(BaseTrigger):
             settings = await asyncio.to_thread(lambda: hook.settings)  # connection lookup may block
             if self.store is not None:  # import the storage path now, so storing costs nothing extra when ready
                 await asyncio.to_thread(_load_storage)
-            async with httpx.AsyncClient(**settings.client_kwargs()) as client:
+            async with httpx.AsyncClient(**settings.client_kwargs(asynchronous=True)) as client:
                 while True:
                     answer = await hook.afetch(self.ticket_id, client)
                     polls += 1

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from courier.params import is_inside, local_storage_root, real_path, storage_param
 from courier.specs.queue import SpecQueue
 from courier.specs.speclist import Problem, SpecListError, load
 
 log = logging.getLogger(__name__)
 
+SPEC_ROOT = Path("include/specs")
 DEFAULT_SPEC_LIST = "include/specs/specs.json"
 SITE_CONN_ID = "spec_site_default"
 """HTTP connection whose URL is ``COURIER_SPEC_BASE_URL`` when the run gives no ``base_url``."""
@@ -41,32 +43,76 @@ class SpecRunRequest:
             base_url=params.get("base_url") or None,
             rerun_failed_of=params.get("rerun_failed_of") or None,
             lease_seconds=float(params.get("lease_seconds") or 30.0),
-            storage_base=params.get("storage_base") or None,
+            storage_base=storage_param(params.get("storage_base")),
         )
 
 
-def resolve_spec_list(path: str) -> Path:
-    """Return the spec list file: absolute as given; relative to the working directory, else to the project
-    (the folder holding the DAG folder, where ``include/`` lives)."""
-    given = Path(path)
-    if given.is_absolute():
-        return given
-    candidates = [Path.cwd() / given]
+def _project_folders() -> list[Path]:
+    """The folders ``include/`` may live in: the DAG folder's parent (the DAG bundle), ``COURIER_DAGS_FOLDER``'s
+    parent, and the source tree (development)."""
+    folders: list[Path] = []
     try:
         from airflow.configuration import conf
 
         dags_folder = conf.get("core", "dags_folder", fallback=None)
         if dags_folder:
-            candidates.append(Path(dags_folder).parent / given)
-    except Exception:  # outside Airflow: the working directory only
+            folders.append(Path(dags_folder).parent)
+    except Exception:  # outside Airflow
         pass
     if env := os.environ.get("COURIER_DAGS_FOLDER"):
-        candidates.append(Path(env).parent / given)
-    candidates.append(Path(__file__).resolve().parents[3] / given)  # the source tree (development)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    return candidates[0]
+        folders.append(Path(env).parent)
+    folders.append(Path(__file__).resolve().parents[3])  # the source tree (development)
+    return folders
+
+
+def spec_roots() -> list[Path]:
+    """The real folders spec lists may come from: the DAG bundle's ``include/specs/`` and ``[courier] spec_roots``."""
+    from courier.config import load_one
+
+    roots: list[Path] = []
+    for root in [*(f / SPEC_ROOT for f in _project_folders()), *(Path(r) for r in load_one("spec_roots"))]:
+        real = real_path(root)
+        if real.is_dir() and real not in roots:
+            roots.append(real)
+    return roots
+
+
+def _refused(path: str, why: str, roots: list[Path]) -> SpecListError:
+    named = ", ".join(str(r) for r in roots) or "none exists"
+    return SpecListError(
+        [
+            Problem(
+                None,
+                "spec_list",
+                f"{path!r} {why}; a spec list is code and must be a file under the spec roots ({named}): "
+                "deploy it there or add its folder to [courier] spec_roots",
+            )
+        ]
+    )
+
+
+def resolve_spec_list(path: str) -> Path:
+    """Return the real path of the spec list file, which must lie under a spec root (:func:`spec_roots`).
+
+    Relative paths are relative to the project (the folder holding the DAG folder, where ``include/`` lives).
+    Links are resolved first, so a link inside a root leading out of it is refused, and so is a file in
+    Courier's local storage (uploads are never spec lists). Raise :class:`SpecListError` naming the roots.
+    """
+    from courier.config import load_one
+
+    roots = spec_roots()
+    given = Path(path)
+    candidates = [given] if given.is_absolute() else [folder / given for folder in _project_folders()]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise _refused(path, "is not a file", roots)
+    real = real_path(found)
+    if not any(is_inside(real, root) for root in roots):
+        raise _refused(path, f"is {real}, outside them" if real != found else "is outside them", roots)
+    storage = local_storage_root(load_one("storage_base"))
+    if storage is not None and is_inside(real, storage):
+        raise _refused(path, "is in Courier's storage (uploaded files are never spec lists)", roots)
+    return real
 
 
 def resolve_base_url(base_url: str | None) -> str:

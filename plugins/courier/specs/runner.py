@@ -1,4 +1,5 @@
-"""Run one cell: its ``run`` command as a process in its own process group, with the spec environment.
+"""Run one cell: its ``run`` command as a process in its own process group, with the spec environment only
+(the ``COURIER_SPEC_*`` variables and what any process needs, never the worker's environment and secrets).
 
 Exit 0 passes; exit 77 (the automake/pytest convention) is *skipped* and its last output line is the reason;
 any other exit fails. Past the spec's ``timeout`` (or when ``stop`` is set: the worker lost its lease) the
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +33,24 @@ KILL_GRACE_SECONDS = 2.0
 OUTPUT_LOG = "output.log"
 
 
+PASSED_VARIABLES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"}
+    | {"VIRTUAL_ENV", "PYTHONPATH", "DISPLAY", "XDG_RUNTIME_DIR", "PLAYWRIGHT_BROWSERS_PATH"}
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
+"""What a cell's process gets of the worker's environment (besides ``LC_*``): what any process needs, never
+the worker's settings and secrets (``AIRFLOW__*``, ``AIRFLOW_CONN_*``, ``COURIER_DATABASE_URL``, ``AWS_*``...)."""
+
+
+def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the variables of ``environ`` (default: this process's) a cell may see: :data:`PASSED_VARIABLES`
+    and the locale's ``LC_*``."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k in PASSED_VARIABLES or k.startswith("LC_")}
+
+
 def cell_environment(claim: Claim, base_url: str, artifacts: Path) -> dict[str, str]:
-    """Return the ``COURIER_SPEC_*`` variables a cell's process gets (on top of the worker's environment)."""
+    """Return the ``COURIER_SPEC_*`` variables a cell's process gets (with :func:`base_environment`)."""
     return {
         "COURIER_SPEC_ID": claim.spec_id,
         "COURIER_SPEC_BROWSER": claim.browser,
@@ -73,7 +91,7 @@ def run_cell(
 ) -> Outcome:
     """Run ``claim``'s command to its end, its timeout or ``stop``; return the outcome."""
     artifacts.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **cell_environment(claim, base_url, artifacts), "PYTHONUNBUFFERED": "1"}
+    env = {**base_environment(), **cell_environment(claim, base_url, artifacts), "PYTHONUNBUFFERED": "1"}
     started_at = datetime.now(UTC)
     began = time.monotonic()
     tail: deque[str] = deque(maxlen=tail_lines)

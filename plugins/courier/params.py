@@ -1,0 +1,79 @@
+"""Checks of run params that name a file or a place to write.
+
+Airflow's security model: DAG authors are trusted, users who trigger a DAG with a conf are not. They choose
+parameters, never code, files outside trusted folders, or where credentials go. Every DAG param that names a
+place goes through here (spec lists: :mod:`courier.specs.plan`; HTTP endpoints: :mod:`courier.http`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class ParamError(ValueError):
+    """A run param names something a run may not use; the message names the param and what is accepted."""
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both compared as given: resolve them first)."""
+    return path == root or path.is_relative_to(root)
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with every link resolved (``..`` too), whether or not it exists."""
+    return path.expanduser().resolve(strict=False)
+
+
+def local_storage_root(base: str) -> Path | None:
+    """The real folder of a ``file:///`` storage base, None for object stores."""
+    if not base.startswith("file://"):
+        return None
+    return real_path(Path(unquote(urlsplit(base).path)))
+
+
+def storage_param(value: str | None, param: str = "storage_base") -> str | None:
+    """Check a run's ``storage_base`` override: None when not given, else the URL, which must lie under the
+    configured ``[courier] storage_base`` (same scheme; on ``file://`` its real path, links resolved).
+
+    Raise :class:`ParamError` naming the configured base otherwise.
+    """
+    from courier.config import CourierConfigError, _storage_base, load_one
+
+    if value is None or not str(value).strip():
+        return None
+    base: str = load_one("storage_base")
+    refused = (
+        f"{param} = {value!r} is refused: a run may only write under [courier] storage_base ({base}); "
+        f"give {base}/<folder> or leave it empty"
+    )
+    try:
+        url = _storage_base(str(value))
+    except CourierConfigError:
+        raise ParamError(refused) from None
+    rest = url.split("://", 1)[1]
+    if "\\" in url or "%" in url or any(seg in (".", "..") for seg in rest.split("/")[1:]):
+        raise ParamError(refused)
+    if url.split("://", 1)[0] != base.split("://", 1)[0]:
+        raise ParamError(refused)
+    root = local_storage_root(base)
+    if root is not None:
+        target = local_storage_root(url)
+        if target is None or not is_inside(target, root):
+            raise ParamError(refused)
+    elif url != base and not url.startswith(base + "/"):
+        raise ParamError(refused)
+    return url
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Turn a :class:`ParamError` into ``AirflowFailException``: a refused param fails the task without retries."""
+    try:
+        yield
+    except ParamError as exc:
+        from airflow.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
