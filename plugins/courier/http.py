@@ -93,7 +93,7 @@ def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class HttpSettings:
         }
 
     def strip_foreign_credentials(self, request: httpx.Request) -> None:
-        """Drop ``Authorization``, cookies and the connection's headers from a request to another origin than
+        """Drop ``Authorization`` and the connection's headers (``extra.headers``) from a request to another origin than
         the base URL's (httpx runs request hooks on every request it sends, redirects included)."""
         if origin(request.url) == origin(self.base_url):
             return
@@ -173,16 +173,16 @@ class HttpSettings:
             raise refused
         if not any(_absolute_like(form) for form in (text, decoded)):
             return text
-        if decoded != text or not self.allowed_hosts:
+        if decoded != text:
             raise refused
         try:
             parts = urlsplit(text)
-            host = parts.hostname or ""
+            host, same = parts.hostname or "", origin(text) == origin(self.base_url)
         except ValueError:
             raise refused from None
-        if parts.scheme not in DEFAULT_PORTS or not host or parts.username is not None or parts.password:
+        if parts.scheme not in DEFAULT_PORTS or not host or "@" in parts.netloc:
             raise refused
-        if "@" in parts.netloc or not host_allowed(host, self.allowed_hosts):
+        if not same and not (self.allowed_hosts and host_allowed(host, self.allowed_hosts)):
             raise refused
         return text
 
@@ -190,7 +190,7 @@ class HttpSettings:
 def _absolute_like(text: str) -> bool:
     """Whether ``text`` could name another host: a scheme, an authority, or ``//`` in front."""
     parts = urlsplit(text)
-    return bool(parts.scheme or parts.netloc or text.startswith("//") or ":" in text.split("/", 1)[0])
+    return bool(parts.scheme or parts.netloc or text.startswith("//") or ":" in parts.path.split("/", 1)[0])
 
 
 def _allowed_hosts(value: Any) -> tuple[str, ...]:

@@ -39,6 +39,14 @@ def demo_server() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def storage_root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``[courier] storage_base``: the test's bucket, else its folder (a run's storage_base must lie under it)."""
+    root = f"s3://{request.getfixturevalue('s3_bucket')}" if "s3_bucket" in request.fixturenames else tmp_path.as_uri()
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", root)
+    return root
+
+
 @pytest.fixture
 def paged_api(demo_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The demo paged API, counters reset, with ``paged_api_default`` pointing at it; its URL."""

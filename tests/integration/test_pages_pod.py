@@ -46,6 +46,7 @@ def test_rendered_pods_fetch_their_batches_when_run_as_the_container_would(
 ) -> None:
     demo_url = os.environ["AIRFLOW_CONN_PAGED_API_DEFAULT"]  # set by the paged_api fixture
     storage = f"s3://{s3_bucket}/k8s"
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", f"s3://{s3_bucket}")  # a run's base lies under it
     params = {"query": {"pages": 30, "rows": 4, "latency_ms": 5, "fail_429": "2", "retry_after": 0.2}, "batch_size": 15}
     request = FanoutRequest.from_params({**params, "storage_base": storage})
     batches = list_and_plan(request, "paginated_fanout", "run-pods")

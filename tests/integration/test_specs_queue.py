@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,17 +28,20 @@ from courier.specs.speclist import SpecListError
 from courier.specs.worker import run_worker
 from tests.conftest import REPO
 
-LOG_CELL = (
-    'echo "$COURIER_SPEC_ID|$COURIER_SPEC_BROWSER|$COURIER_SPEC_VIEWPORT|$COURIER_SPEC_VIEWPORT_SIZE" >> "$CELL_LOG"'
-)
+LOG_LINE = 'echo "$COURIER_SPEC_ID|$COURIER_SPEC_BROWSER|$COURIER_SPEC_VIEWPORT|$COURIER_SPEC_VIEWPORT_SIZE" >> '
+"""Cells get the COURIER_SPEC_* variables, not the worker's environment: the log's path is in the command."""
 
 
 @pytest.fixture
 def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "storage"
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", folder.as_uri())
-    monkeypatch.setenv("CELL_LOG", str(tmp_path / "cells.log"))
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(tmp_path))  # the lists below are written there
     return folder
+
+
+def _log_cell(tmp_path: Path) -> str:
+    return LOG_LINE + shlex.quote(str(tmp_path / "cells.log"))
 
 
 def _write_list(folder: Path, specs: list[dict[str, Any]], browsers: int = 1, viewports: int = 1) -> str:
@@ -69,7 +73,7 @@ def _log_lines(tmp_path: Path) -> list[str]:
 
 
 def test_four_workers_drain_200_cells_each_exactly_once(courier_db: str, storage: Path, tmp_path: Path) -> None:
-    specs = [{"id": f"s{i:02d}", "run": ["sh", "-c", LOG_CELL]} for i in range(50)]
+    specs = [{"id": f"s{i:02d}", "run": ["sh", "-c", _log_cell(tmp_path)]} for i in range(50)]
     spec_list = _write_list(tmp_path, specs, browsers=2, viewports=2)
     planned = _plan("drain", spec_list, workers=4)
     assert planned["cells"] == 200 and len(planned["workers"]) == 4
@@ -98,8 +102,10 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
 def test_a_sigkilled_worker_loses_nothing_its_cell_is_run_by_another_after_the_lease(
     courier_db: str, storage: Path, tmp_path: Path
 ) -> None:
-    run = ["sh", "-c", f"{LOG_CELL}; sleep 2; echo done"]
-    spec_list = _write_list(tmp_path, [{"id": "slow", "run": run}, {"id": "quick", "run": ["sh", "-c", LOG_CELL]}])
+    run = ["sh", "-c", f"{_log_cell(tmp_path)}; sleep 2; echo done"]
+    spec_list = _write_list(
+        tmp_path, [{"id": "slow", "run": run}, {"id": "quick", "run": ["sh", "-c", _log_cell(tmp_path)]}]
+    )
     _plan("killed", spec_list, workers=2)
     queue = SpecQueue(courier_db)
     doomed = _worker_process("killed", "doomed", lease=2.0)

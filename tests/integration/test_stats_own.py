@@ -69,8 +69,9 @@ def _fanout(params: dict[str, Any], run_id: str) -> FanoutRequest:
 
 
 def test_a_fanout_records_pages_fetched_pages_per_second_and_failures(
-    paged_api: str, courier_db: str, tmp_path: Path
+    paged_api: str, courier_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())  # a run's base lies under it
     params = {"query": {"pages": 30, "rows": 2, "latency_ms": 5}, "batch_size": 10, "storage_base": tmp_path.as_uri()}
     assert merge(_fanout(params, "run-ok"), DAG_ID, "run-ok")["pages"] == 30
 
@@ -100,6 +101,7 @@ def test_a_fanout_succeeds_when_its_stats_cannot_be_written(
     paged_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COURIER_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
     params = {"query": {"pages": 3, "rows": 1, "latency_ms": 0}, "storage_base": tmp_path.as_uri()}
     assert merge(_fanout(params, "run-nodb"), DAG_ID, "run-nodb")["pages"] == 3
 

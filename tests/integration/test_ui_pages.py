@@ -297,7 +297,7 @@ def test_plugin_registers_a_nav_entry_per_page_and_a_dag_run_tab() -> None:
 FLAKY_CELL = 'm="$COURIER_SPEC_ID-$COURIER_SPEC_BROWSER.tried"; if [ -f "$m" ]; then echo fine; else touch "$m"; echo boom; exit 3; fi'
 
 
-def _spec_run(tmp_path: Path, run_id: str) -> None:
+def _spec_run(suite: Path, run_id: str) -> None:
     """A real spec_matrix run (plan, one worker, report) over quick shell cells: 2 browsers, one excluded cell."""
     import json as jsonlib
 
@@ -305,8 +305,7 @@ def _spec_run(tmp_path: Path, run_id: str) -> None:
     from courier.specs.report import write_report
     from courier.specs.worker import run_worker
 
-    folder = tmp_path / "suite"
-    folder.mkdir()
+    folder = suite  # a spec root outside the storage base (uploads there are never spec lists)
     spec_list = {
         "browsers": ["chromium", "firefox"],
         "viewports": {"desktop": [1280, 800]},
@@ -325,9 +324,14 @@ def _spec_run(tmp_path: Path, run_id: str) -> None:
 
 
 def test_spec_pages_show_the_matrix_files_and_the_run_tab(
-    make_client: MakeClient, storage: Path, tmp_path: Path
+    make_client: MakeClient,
+    storage: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _spec_run(tmp_path, "manual__specs")
+    suite = tmp_path_factory.mktemp("suite")
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(suite))
+    _spec_run(suite, "manual__specs")
     viewer = make_client("viewer")
 
     listing = viewer.get("/ui/specs").text

@@ -84,7 +84,7 @@ def _refused(path: str, why: str, roots: list[Path]) -> SpecListError:
             Problem(
                 None,
                 "spec_list",
-                f"{path!r} {why}; a spec list is code and must be a file under the spec roots ({named}): "
+                f"{path!r} {why}; a spec list is code, only files under the spec roots ({named}) run: "
                 "deploy it there or add its folder to [courier] spec_roots",
             )
         ]
@@ -108,7 +108,9 @@ def resolve_spec_list(path: str) -> Path:
         raise _refused(path, "is not a file", roots)
     real = real_path(found)
     if not any(is_inside(real, root) for root in roots):
-        raise _refused(path, f"is {real}, outside them" if real != found else "is outside them", roots)
+        raise _refused(
+            path, f"resolves to {real}, outside the spec roots" if real != found else "is outside the spec roots", roots
+        )
     storage = local_storage_root(load_one("storage_base"))
     if storage is not None and is_inside(real, storage):
         raise _refused(path, "is in Courier's storage (uploaded files are never spec lists)", roots)
