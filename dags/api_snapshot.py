@@ -8,7 +8,9 @@ The records may come as JSON (a list under `records_key`, default `data`; nested
 columns are the union in first-seen order) or as CSV (stored as served). The file name comes from the data
 interval, so a re-run of an interval (a cleared task, a retry) replaces its file instead of adding one; a
 manual run without a logical date takes the last complete 15-minute interval. Requests are retried on
-429/5xx and connection errors, honouring `Retry-After`.
+429/5xx and connection errors, honouring `Retry-After`. `endpoint` is a path relative to the connection's
+host (absolute URLs only on hosts its `allowed_hosts` extra lists); `storage_base` a folder under
+`[courier] storage_base`.
 """
 
 from __future__ import annotations

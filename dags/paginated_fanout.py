@@ -4,9 +4,10 @@
 Fetch every page of a paginated API in parallel and merge them into one CSV — the job teams otherwise do
 with one pod per page (1000 mapped tasks run at ~1.4 tasks/s here and stop at 1024).
 
-1. **list_and_plan**: `GET {links_endpoint}` through `paged_api_default`; the links (absolute or relative)
-   under `links_key` are split into batches — at most `max_batches` (default 64) whatever the page count —
-   and each batch's links are written to object storage.
+1. **list_and_plan**: `GET {links_endpoint}` (a path relative to the connection's host) through
+   `paged_api_default`; the links (absolute or relative; another origin only with `allow_other_hosts`, and
+   never with the connection's credentials) under `links_key` are split into batches — at most `max_batches`
+   (default 64) whatever the page count — and each batch's links are written to object storage.
 2. **fetch_batch** (mapped, one per batch, named "batch i/n · pages a-b"): fetches its pages concurrently
    (async httpx, `concurrency` in flight, each page retried up to `page_attempts` times honouring
    `Retry-After`) and writes one part file. `[courier] execution_mode = local`: a plain task;

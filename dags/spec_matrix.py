@@ -4,7 +4,8 @@
 Run a list of functional specs over browser x viewport as a work queue — the job a Redis queue and a
 Kubernetes Job of worker pods did, with leases, retries, history-balanced order and a matrix report.
 
-1. **plan**: validates and expands `spec_list` (default `include/specs/specs.json`; cells are spec x
+1. **plan**: validates and expands `spec_list` (default `include/specs/specs.json`; only files under the
+   spec roots, the bundle's `include/specs/` and `[courier] spec_roots`, are accepted; cells are spec x
    browser x viewport, minus per-spec narrowing and `exclude` rules), queues one row per cell in the
    Courier database, **longest expected duration first** (median of the cell's earlier passing runs; cells
    without history first), and logs how many cells were filtered and why. An invalid list fails the run with

@@ -93,6 +93,15 @@ def _path_list(raw: str) -> tuple[str, ...]:
     return tuple(str(Path(p).expanduser()) for p in paths)
 
 
+def _storage_bases(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(_storage_base(part) for part in raw.split(",") if part.strip())
+    except CourierConfigError:
+        raise CourierConfigError(
+            "run_storage_bases", raw, "file:///absolute/path or s3://bucket[/prefix] URLs, comma-separated"
+        ) from None
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -164,6 +173,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Where Courier writes its files: file:///path (default <COURIER_HOME>/data) or s3://bucket/prefix "
         "(through the aws_default connection).",
         _storage_base,
+    ),
+    Setting(
+        "run_storage_bases",
+        "",
+        "Other storage bases (comma-separated file:///path or s3://bucket/prefix URLs) a run's storage_base "
+        "param may name a folder under, besides storage_base. A run may write nowhere else.",
+        _storage_bases,
     ),
     Setting(
         "spec_roots",
@@ -288,6 +304,7 @@ class CourierConfig:
     stats_max_batch_events: float = 10_000
     stats_max_body_bytes: float = 8 * 1024 * 1024
     spec_roots: tuple[str, ...] = ()
+    run_storage_bases: tuple[str, ...] = ()
 
 
 def _raw_value(setting: Setting) -> str:

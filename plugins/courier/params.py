@@ -34,37 +34,42 @@ def local_storage_root(base: str) -> Path | None:
     return real_path(Path(unquote(urlsplit(base).path)))
 
 
+def _under(url: str, base: str) -> bool:
+    if url.split("://", 1)[0] != base.split("://", 1)[0]:
+        return False
+    root = local_storage_root(base)
+    if root is not None:
+        target = local_storage_root(url)
+        return target is not None and is_inside(target, root)
+    return url == base or url.startswith(base + "/")
+
+
 def storage_param(value: str | None, param: str = "storage_base") -> str | None:
     """Check a run's ``storage_base`` override: None when not given, else the URL, which must lie under the
-    configured ``[courier] storage_base`` (same scheme; on ``file://`` its real path, links resolved).
+    configured ``[courier] storage_base`` or one of ``[courier] run_storage_bases`` (same scheme; on
+    ``file://`` its real path, links resolved; on ``s3://`` the same prefix).
 
-    Raise :class:`ParamError` naming the configured base otherwise.
+    Raise :class:`ParamError` naming the accepted bases otherwise.
     """
     from courier.config import CourierConfigError, _storage_base, load_one
 
     if value is None or not str(value).strip():
         return None
-    base: str = load_one("storage_base")
-    refused = (
-        f"{param} = {value!r} is refused: a run may only write under [courier] storage_base ({base}); "
-        f"give {base}/<folder> or leave it empty"
+    bases: list[str] = [load_one("storage_base"), *load_one("run_storage_bases")]
+    refused = ParamError(
+        f"{param} = {value!r} is refused: a run may only write under [courier] storage_base ({bases[0]})"
+        + (f" or [courier] run_storage_bases ({', '.join(bases[1:])})" if bases[1:] else "")
+        + f"; give {bases[0]}/<folder> or leave it empty"
     )
     try:
         url = _storage_base(str(value))
     except CourierConfigError:
-        raise ParamError(refused) from None
+        raise refused from None
     rest = url.split("://", 1)[1]
     if "\\" in url or "%" in url or any(seg in (".", "..") for seg in rest.split("/")[1:]):
-        raise ParamError(refused)
-    if url.split("://", 1)[0] != base.split("://", 1)[0]:
-        raise ParamError(refused)
-    root = local_storage_root(base)
-    if root is not None:
-        target = local_storage_root(url)
-        if target is None or not is_inside(target, root):
-            raise ParamError(refused)
-    elif url != base and not url.startswith(base + "/"):
-        raise ParamError(refused)
+        raise refused
+    if not any(_under(url, base) for base in bases):
+        raise refused
     return url
 
 

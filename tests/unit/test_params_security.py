@@ -92,6 +92,17 @@ def test_storage_base_params_elsewhere_are_refused(base: Path, tmp_path: Path) -
             storage_param(value)
 
 
+def test_run_storage_bases_adds_bases_an_admin_allows(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__COURIER__RUN_STORAGE_BASES", "s3://bucket/courier, s3://other")
+    assert storage_param("s3://bucket/courier/x") == "s3://bucket/courier/x"
+    assert storage_param("s3://other") == "s3://other"
+    pattern = (
+        rf"under \[courier\] storage_base \({base.as_uri()}\) or \[courier\] run_storage_bases \(s3://bucket/courier"
+    )
+    with pytest.raises(ParamError, match=pattern):
+        storage_param("s3://bucket/elsewhere")
+
+
 def test_every_dag_parser_checks_its_storage_base(base: Path, tmp_path: Path) -> None:
     elsewhere = {"storage_base": (tmp_path / "x").as_uri()}
     for parse in (SpecRunRequest.from_params, SnapshotRequest.from_params, FanoutRequest.from_params):
