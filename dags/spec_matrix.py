@@ -21,8 +21,9 @@ Kubernetes Job of worker pods did, with leases, retries, history-balanced order 
    `{storage_base}/specs/spec_matrix/<run id>/` beside the artifacts; XCom carries the counts. The run
    fails when any cell failed (after retries), so Airflow's alerting works.
 
-`base_url` (default: the `spec_site_default` connection, the demo upstream under `courier up`) reaches the
-checks as `COURIER_SPEC_BASE_URL`. Results are also at `GET /courier/specs/runs/{run_id}`.
+`base_url` (default: the `spec_site_default` connection, the demo upstream under `courier up`; a URL on
+that connection's origin or on a host its `allowed_hosts` extra lists) reaches the checks as
+`COURIER_SPEC_BASE_URL`; the cells get none of the worker's environment. Results are also at `GET /courier/specs/runs/{run_id}`.
 """
 
 from __future__ import annotations

@@ -147,9 +147,10 @@ class HttpSettings:
         for name in [n for n in request.headers if n.lower() in names]:
             del request.headers[name]
 
-    def endpoint(self, value: str, param: str = "endpoint") -> str:
-        """Check a run's endpoint param: a path relative to the connection's base URL, or an absolute
-        ``http(s)`` URL on a host the connection's ``extra.allowed_hosts`` lists; raise :class:`ParamError`."""
+    def endpoint(self, value: str, param: str = "endpoint", relative: bool = True) -> str:
+        """Check a run's endpoint param: a path relative to the connection's base URL (unless not
+        ``relative``), or an absolute ``http(s)`` URL on the connection's origin or on a host its
+        ``extra.allowed_hosts`` lists; raise :class:`ParamError`."""
         from courier.params import ParamError
         from courier.timers.policy import host_allowed
 
@@ -160,10 +161,8 @@ class HttpSettings:
             if self.allowed_hosts
             else ("no other host (the connection's allowed_hosts extra lists none)")
         )
-        refused = ParamError(
-            f"{param} = {value!r} is refused: give a path relative to {where}, such as /data; absolute URLs "
-            f"may only name {allowed}"
-        )
+        wanted = f"a path relative to {where}, such as /data" if relative else f"a URL on {where}"
+        refused = ParamError(f"{param} = {value!r} is refused: give {wanted}; absolute URLs may only name {allowed}")
         decoded = text
         for _ in range(5):  # %2F%2Fevil, %255C ...: look at what any layer could decode it into
             decoded, before = unquote(decoded), decoded
@@ -172,7 +171,9 @@ class HttpSettings:
         if not text or "\\" in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
             raise refused
         if not any(_absolute_like(form) for form in (text, decoded)):
-            return text
+            if relative:
+                return text
+            raise refused
         if decoded != text:
             raise refused
         try:

@@ -35,6 +35,8 @@ def e2e_s3() -> Iterator[tuple[str, str]]:
 def stack(e2e_s3: tuple[str, str]) -> Iterator[Stack]:
     """The running stack; stopping it at the end must leave no process behind."""
     home = Path(tempfile.mkdtemp(prefix="courier-e2e-"))
+    spec_root = home / "e2e-specs"  # where tests deploy their own spec lists (a spec list is code)
+    spec_root.mkdir()
     running = Stack(
         home=home,
         port=free_port(),
@@ -42,6 +44,7 @@ def stack(e2e_s3: tuple[str, str]) -> Iterator[Stack]:
             "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(e2e_s3[0]),
             # the bases a run's storage_base may name besides the local one: the bucket, and a missing one
             # (test_stack: a bad storage the admin allowed is reported as not usable)
+            "AIRFLOW__COURIER__SPEC_ROOTS": str(spec_root),
             "AIRFLOW__COURIER__RUN_STORAGE_BASES": f"s3://{e2e_s3[1]},s3://{e2e_s3[1]}-does-not-exist",
             # webhooks only to this machine: the API fuzzer creates timers with generated URLs
             "AIRFLOW__COURIER__WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",

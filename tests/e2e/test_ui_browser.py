@@ -119,12 +119,13 @@ FLAKY_CELL = (
 )
 
 
-def _spec_list() -> Path:
-    """A quick spec list: 4 specs x 2 browsers, one cell excluded: 2 passed, 2 failed, 2 flaky, 1 skipped."""
+def _spec_list(root: Path) -> Path:
+    """A quick spec list: 4 specs x 2 browsers, one cell excluded: 2 passed, 2 failed, 2 flaky, 1 skipped;
+    deployed under ``root``, a spec root of the stack."""
     import json
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="courier-ui-specs-"))
+    folder = Path(tempfile.mkdtemp(prefix="courier-ui-specs-", dir=root))
     folder.chmod(0o755)
     spec_list = {
         "browsers": ["chromium", "firefox"],
@@ -179,7 +180,8 @@ def data(stack: Stack, api: AirflowApi) -> dict[str, Any]:
     events += [{"name": "ui.checkout", "value": 7.0, "type": "timer", "tags": {"region": "us"}} for _ in range(5)]
     posted = api.request("POST", "/courier/stats", json=events)
     assert posted.status_code in (200, 201, 202), posted.text
-    specs = api.trigger("spec_matrix", {"spec_list": str(_spec_list()), "workers": 2, "base_url": "http://127.0.0.1:9"})
+    spec_list = _spec_list(Path(stack.extra_env["AIRFLOW__COURIER__SPEC_ROOTS"]))
+    specs = api.trigger("spec_matrix", {"spec_list": str(spec_list), "workers": 2})  # base_url: spec_site_default
     for run_id in (good, bad):
         api.wait_for_run("paginated_fanout", run_id, timeout=240)
     api.wait_for_run("spec_matrix", specs, timeout=240)  # fails: one spec fails on purpose

@@ -192,3 +192,19 @@ def test_a_cells_base_environment_keeps_what_processes_need_and_no_secret() -> N
         "TZ": "UTC",
     }
     assert json.dumps(base_environment(worker))  # plain strings
+
+
+def test_spec_base_url_is_decided_by_the_site_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SPEC_SITE_DEFAULT", raising=False)
+    with pytest.raises(ParamError, match=r"spec_site_default connection, whose host .* is not defined"):
+        SpecRunRequest.from_params({"base_url": "http://site.example"})
+    site = {"conn_type": "http", "host": "site.example", "port": 8080, "extra": {"allowed_hosts": ["staging.example"]}}
+    monkeypatch.setenv("AIRFLOW_CONN_SPEC_SITE_DEFAULT", json.dumps(site))
+    assert SpecRunRequest.from_params({"base_url": "http://site.example:8080/"}).base_url == "http://site.example:8080"
+    assert SpecRunRequest.from_params({"base_url": "https://staging.example"}).base_url == "https://staging.example"
+    assert SpecRunRequest.from_params({}).base_url is None  # the connection's URL, at plan time
+    for value in ("http://169.254.169.254/latest", "http://site.example:9090", "/relative", "//internal/x"):
+        with pytest.raises(
+            ParamError, match=r"base_url = .* is refused: give a URL on the connection spec_site_default"
+        ):
+            SpecRunRequest.from_params({"base_url": value})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from courier.params import is_inside, local_storage_root, real_path, storage_param
+from courier.params import ParamError, is_inside, local_storage_root, real_path, storage_param
 from courier.specs.queue import SpecQueue
 from courier.specs.speclist import Problem, SpecListError, load
 
@@ -40,7 +40,7 @@ class SpecRunRequest:
         return cls(
             spec_list=str(params.get("spec_list") or DEFAULT_SPEC_LIST),
             workers=workers,
-            base_url=params.get("base_url") or None,
+            base_url=site_url(str(params["base_url"])) if params.get("base_url") else None,
             rerun_failed_of=params.get("rerun_failed_of") or None,
             lease_seconds=float(params.get("lease_seconds") or 30.0),
             storage_base=storage_param(params.get("storage_base")),
@@ -115,6 +115,21 @@ def resolve_spec_list(path: str) -> Path:
     if storage is not None and is_inside(real, storage):
         raise _refused(path, "is in Courier's storage (uploaded files are never spec lists)", roots)
     return real
+
+
+def site_url(value: str) -> str:
+    """Check a run's ``base_url``: a URL on the ``spec_site_default`` connection's origin or on a host its
+    ``allowed_hosts`` extra lists (the connection decides where checks may be pointed, not the run)."""
+    from courier.http import settings_for
+
+    try:
+        settings = settings_for(SITE_CONN_ID)
+    except Exception:
+        raise ParamError(
+            f"base_url = {value!r} is refused: the {SITE_CONN_ID} connection, whose host and allowed_hosts "
+            "extra say where checks may be pointed, is not defined"
+        ) from None
+    return settings.endpoint(value, "base_url", relative=False).rstrip("/")
 
 
 def resolve_base_url(base_url: str | None) -> str:
