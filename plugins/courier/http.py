@@ -10,6 +10,7 @@ Courier has this module.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -138,6 +139,18 @@ def settings_from_connection(conn: Any) -> HttpSettings:
     )
 
 
+def allowed_hosts(extra: Mapping[str, Any]) -> tuple[str, ...]:
+    """The connection extra ``allowed_hosts``: host names Courier may reach besides the connection's own host,
+    a comma list (``"a.example, b.example"``) or a JSON list; lower-cased, empty when absent."""
+    value = extra.get("allowed_hosts") or ()
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else text.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"connection extra allowed_hosts must be a comma list or a JSON list of host names: {value!r}")
+    return tuple(h.strip().lower().rstrip(".") for h in value if h.strip())
+
+
 def settings_for(conn_id: str) -> HttpSettings:
     """Resolve an Airflow connection id into :class:`HttpSettings`."""
     from airflow.sdk import BaseHook
@@ -206,19 +219,25 @@ async def arequest(
     policy: RetryPolicy = RetryPolicy(),
     *,
     retry_if: RetryIf | None = None,
+    stream: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Asynchronous :func:`request`."""
+    """Asynchronous :func:`request`. With ``stream``, the body is not read: the caller reads the response
+    returned (``aiter_bytes``) and closes it; a response that is retried is closed here."""
+    send_options = {k: kwargs.pop(k) for k in ("auth", "follow_redirects") if k in kwargs}
     attempt = 0
     while True:
         attempt += 1
         try:
-            outcome: httpx.Response | BaseException = await client.request(method, url, **kwargs)
+            sent = client.build_request(method, url, **kwargs)
+            outcome: httpx.Response | BaseException = await client.send(sent, stream=stream, **send_options)
         except httpx.TransportError as exc:
             outcome = exc
         step = _decide(policy, method, url, attempt, outcome, retry_if)
         if isinstance(step, httpx.Response):
             return step
+        if isinstance(outcome, httpx.Response):
+            await outcome.aclose()
         await asyncio.sleep(step)
 
 
