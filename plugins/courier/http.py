@@ -10,7 +10,6 @@ Courier has this module.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -137,18 +136,6 @@ def settings_from_connection(conn: Any) -> HttpSettings:
         verify=bool(extra.get("verify", True)),
         extra=extra,
     )
-
-
-def allowed_hosts(extra: Mapping[str, Any]) -> tuple[str, ...]:
-    """The connection extra ``allowed_hosts``: host names Courier may reach besides the connection's own host,
-    a comma list (``"a.example, b.example"``) or a JSON list; lower-cased, empty when absent."""
-    value = extra.get("allowed_hosts") or ()
-    if isinstance(value, str):
-        text = value.strip()
-        value = json.loads(text) if text.startswith("[") else text.split(",")
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"connection extra allowed_hosts must be a comma list or a JSON list of host names: {value!r}")
-    return tuple(h.strip().lower().rstrip(".") for h in value if h.strip())
 
 
 def settings_for(conn_id: str) -> HttpSettings:

@@ -4,6 +4,10 @@ The same :func:`advance` runs in the ``delayed_request`` task (first submissions
 trigger (polling, the in-place retry), so there is one implementation of the job's progress. Parsing of the
 processor's answers is tolerant (:mod:`courier.jobs.rules`); 429/503 answers are retried after
 ``Retry-After`` by the shared HTTP layer.
+
+The result (``result_url``) is fetched from the connection's host, or a host its ``allowed_hosts`` extra
+names, with the connection's credentials for its own origin only, redirects followed to those hosts only,
+and streamed to storage within ``max_result_bytes`` (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any
 
 import httpx
 
-from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, allowed_hosts, arequest, settings_for
+from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, settings_for
 from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
+from courier.timers.policy import host_allowed
 
 log = logging.getLogger(__name__)
 CONN_ID = "jobs_api_default"
@@ -73,21 +78,29 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
+def _allowed_hosts(settings: HttpSettings) -> tuple[str, ...]:
+    """The connection extra ``allowed_hosts`` (a list, or a comma list), as the pages API reads it: hosts
+    besides the connection's own, ``*.example.com`` for sub-domains (:func:`courier.timers.policy.host_allowed`)."""
+    value = settings.extra.get("allowed_hosts") or ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(h).strip().lower() for h in items if str(h).strip())
+
+
 async def _open_result(http: httpx.AsyncClient, settings: HttpSettings, result_url: str) -> httpx.Response:
     """GET the result, streamed. Only the connection's host and its ``allowed_hosts`` extra are fetched from;
     the connection's credentials (auth, headers) go to its own origin only; a redirect is followed to those
     hosts only (at most :data:`MAX_REDIRECTS`)."""
     own = http.base_url
-    hosts = {own.host, *allowed_hosts(settings.extra)}
+    others = _allowed_hosts(settings)
     url = httpx.URL(result_url)
     if url.is_relative_url:  # under the base URL, as the client merges a relative URL
         url = own.copy_with(raw_path=own.raw_path + url.raw_path.lstrip(b"/"))
     async with httpx.AsyncClient(timeout=http.timeout, verify=settings.verify) as bare:
         for _ in range(MAX_REDIRECTS + 1):
-            if url.host not in hosts:
+            if url.host != own.host and not (others and host_allowed(url.host, others)):
                 raise ResultRefused(
                     f"result URL {url} is not on the processor's host {own.host!r} nor in the connection's "
-                    f"allowed_hosts extra ({', '.join(sorted(hosts - {own.host})) or 'none'}): not fetched"
+                    f"allowed_hosts extra ({', '.join(others) or 'none'}): not fetched"
                 )
             if url.scheme not in ("http", "https"):
                 raise ResultRefused(f"result URL {url}: only http and https are fetched")

@@ -10,7 +10,10 @@ share one database:
 * **mark** - ``lead`` seconds before a timer is due, set it ``firing`` and count the attempt, only if this
   dispatcher still holds the lease and the timer is still open (a cancel in between wins);
 * **send** - sleep to the exact instant and POST ``{id, scheduled_for, fired_at, payload}`` to
-  ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt);
+  ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt; job events
+  signed with the job-event key). The URL policy is applied to ``url + id`` and, at connect time, by the
+  client's resolver (:class:`~courier.timers.policy.CheckedResolver`) to the addresses connected to;
+  redirects are not followed;
 * **record** - write the outcome and the attempt in batches, release the lease;
 * **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
   ``courier_timer_dispatchers`` (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
