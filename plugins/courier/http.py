@@ -299,19 +299,25 @@ async def arequest(
     policy: RetryPolicy = RetryPolicy(),
     *,
     retry_if: RetryIf | None = None,
+    stream: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Asynchronous :func:`request`."""
+    """Asynchronous :func:`request`. With ``stream``, the body is not read: the caller reads the response
+    returned (``aiter_bytes``) and closes it; a response that is retried is closed here."""
+    send_options = {k: kwargs.pop(k) for k in ("auth", "follow_redirects") if k in kwargs}
     attempt = 0
     while True:
         attempt += 1
         try:
-            outcome: httpx.Response | BaseException = await client.request(method, url, **kwargs)
+            sent = client.build_request(method, url, **kwargs)
+            outcome: httpx.Response | BaseException = await client.send(sent, stream=stream, **send_options)
         except httpx.TransportError as exc:
             outcome = exc
         step = _decide(policy, method, url, attempt, outcome, retry_if)
         if isinstance(step, httpx.Response):
             return step
+        if isinstance(outcome, httpx.Response):
+            await outcome.aclose()
         await asyncio.sleep(step)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
@@ -51,13 +52,13 @@ def probe(base: ObjectStoragePath) -> int:
 
 
 @contextmanager
-def open_write(path: ObjectStoragePath) -> Iterator[IO[str]]:
-    """Open ``path`` for writing UTF-8 text; the object appears (or is replaced) only if the block succeeds."""
+def _staged(path: ObjectStoragePath, mode: str, **options: Any) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing; the object appears (or is replaced) only if the block succeeds."""
     if is_local(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with staging.open("w", encoding="utf-8", newline="") as stream:  # type: ignore[no-untyped-call]
+            with staging.open(mode, **options) as stream:  # type: ignore[no-untyped-call]
                 yield stream
             staging.replace(path)
         finally:
@@ -66,7 +67,17 @@ def open_write(path: ObjectStoragePath) -> Iterator[IO[str]]:
         return
     # Object stores: spool to a local file, upload it in one go at the end (multipart for large files),
     # so an error never commits a partial object.
-    with tempfile.NamedTemporaryFile("w+", encoding="utf-8", newline="", suffix=".part") as spool:
+    with tempfile.NamedTemporaryFile(mode + "+", suffix=".part", **options) as spool:
         yield spool
         spool.flush()
         path.fs.put_file(spool.name, path.path)
+
+
+def open_write(path: ObjectStoragePath) -> contextlib.AbstractContextManager[IO[str]]:
+    """Open ``path`` for writing UTF-8 text; the object appears (or is replaced) only if the block succeeds."""
+    return _staged(path, "w", encoding="utf-8", newline="")
+
+
+def open_write_bytes(path: ObjectStoragePath) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """Open ``path`` for writing bytes in chunks; the object appears (or is replaced) only if the block succeeds."""
+    return _staged(path, "wb")

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courier.jobs.store import JobStore
+from courier.timers.models import NewTimer, new_id
 from tests.helpers import api_app
 
 
@@ -425,6 +427,32 @@ def test_final_statuses_are_delivered_signed_by_the_timer_dispatcher_once_each(
     assert sorted(a["payload"]["status"] for a in arrived) == ["downloaded", "success"]  # signatures verified
     assert {a["payload"]["job_id"] for a in arrived} == {job["job_id"]}
     assert {a["webhook_id"] for a in arrived} == {r[0] for r in rows}
+    assert {a["origin"] for a in arrived} == {"job-event"} and all(r[0].startswith("evt_") for r in rows)
+
+
+def test_a_timer_forging_a_job_event_is_refused_by_the_demo_receiver(
+    receiver: str, webhook_secret: str, courier_db: str
+) -> None:
+    """Anyone who may create timers can send a job-shaped body to a job's callback_url; the demo receiver,
+    checking the origin as docs/timers.md says, answers 401 and records nothing."""
+    from courier.demo import receiver as demo_receiver
+    from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+    from courier.timers.store import TimerStore
+    from tests.integration.test_timers_dispatch import _all_final, _running, _until
+
+    forged = {"type": "job.success", "job_id": "job_forged", "status": "success"}
+    ((timer, _),) = TimerStore(courier_db).create(
+        [NewTimer(new_id(), f"{receiver}/hooks/jobs/", datetime.now(UTC), forged, {}, None, None)]
+    )
+
+    async def deliver() -> None:
+        async with _running(Dispatcher(courier_db, DispatcherSettings(secret=webhook_secret, allow_private=True))):
+            await _until(lambda: _all_final(courier_db), 30, "the forged timer to end")
+
+    asyncio.run(deliver())
+    got = TimerStore(courier_db).get(timer.id)
+    assert got.status == "failed" and "HTTP 401" in (got.last_error or ""), got
+    assert demo_receiver.STATE.arrivals == []
 
 
 def test_list_pages_newest_first_and_filters(courier: tuple[TestClient, str]) -> None:

@@ -95,6 +95,43 @@ def test_batch_of_1000_in_one_call(client: TestClient, courier_db: str) -> None:
     assert answer.status_code == 201 and _count(courier_db) == 1000
 
 
+def test_a_batch_resolves_each_name_once_in_parallel_and_the_limit_is_named(
+    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1000 timers to 40 names whose lookups take 0.2 s each: one lookup per name, at most 16 at a time."""
+    import socket
+    import threading
+    import time
+
+    from courier.timers import policy
+
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    lookups: list[str] = []
+    busy, most = [0], [0]
+    lock = threading.Lock()
+
+    def getaddrinfo(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        with lock:
+            lookups.append(host)
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.2)
+        with lock:
+            busy[0] -= 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
+
+    monkeypatch.setattr(policy.socket, "getaddrinfo", getaddrinfo)
+    timers = [{"url": f"https://h{i % 40}.example/hook/", "delay_seconds": 600} for i in range(1000)]
+    started = time.monotonic()
+    answer = client.post("/timers/batch", json={"timers": timers})
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 201, answer.text
+    assert sorted(lookups) == sorted(f"h{i}.example" for i in range(40)), "a name was looked up more than once"
+    assert 1 < most[0] <= policy.LOOKUPS_AT_ONCE, (most, elapsed)  # in parallel, bounded (serially: 40 x 0.2 s)
+    too_many = client.post("/timers/batch", json={"timers": timers + timers[:1]})
+    assert too_many.status_code == 422 and "at most 1000" in json.dumps(too_many.json()), too_many.text
+
+
 def test_list_filters_and_pages(client: TestClient) -> None:
     ids = [client.post("/timers", json={"url": TARGET, "delay_seconds": 60}).json()["id"] for _ in range(5)]
     client.delete(f"/timers/{ids[0]}")

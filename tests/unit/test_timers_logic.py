@@ -204,3 +204,36 @@ def test_payload_at_the_limit_is_accepted() -> None:
     payload = "x" * (MAX_PAYLOAD_BYTES - 2)  # two quotes make it exactly 64 KiB of JSON
     assert len(json.dumps(payload)) == MAX_PAYLOAD_BYTES
     TimerIn.model_validate({"url": "https://e.com/", "delay_seconds": 1, "payload": payload})
+
+
+# ---------------------------------------------------------------- security review #18 (findings 3, 4, 9)
+def test_the_url_checked_is_the_url_called_with_the_id_appended() -> None:
+    """``http://hooks.test`` + ``tmr_…`` is the host ``hooks.testtmr_…``: not the allowed ``hooks.test``."""
+    request = TimerIn.model_validate({"url": "http://hooks.test", "delay_seconds": 1})
+    with pytest.raises(FieldError, match=r"host 'hooks\.testtmr_[0-9a-f]+' is not in"):
+        plan(request, NOW, 60, True, allowed_hosts=("hooks.test",))
+    slash = TimerIn.model_validate({"url": "http://hooks.test/", "delay_seconds": 1})
+    assert plan(slash, NOW, 60, True, allowed_hosts=("hooks.test",)).id.startswith("tmr_")
+
+
+def test_job_event_idempotency_keys_are_reserved() -> None:
+    with pytest.raises(ValidationError, match="courier-job:"):
+        TimerIn.model_validate(
+            {"url": "https://example.com/h/", "delay_seconds": 1, "idempotency_key": "courier-job:j:success"}
+        )
+    TimerIn.model_validate({"url": "https://example.com/h/", "delay_seconds": 1, "idempotency_key": "my-courier-job:1"})
+
+
+def test_origin_tells_a_job_event_from_a_timer_with_the_same_body() -> None:
+    body = b'{"id":"x","payload":{"type":"job.success","job_id":"j","status":"success"}}'
+    event = signing.headers(signing.signing_key(VECTOR_SECRET, "evt_1"), "evt_1", body, VECTOR_TS)
+    timer = signing.headers(signing.signing_key(VECTOR_SECRET, "tmr_1"), "tmr_1", body, VECTOR_TS)
+    assert signing.origin(VECTOR_SECRET, event, body, now=VECTOR_TS) == "job-event"
+    assert signing.origin(VECTOR_SECRET, timer, body, now=VECTOR_TS) == "timer"
+    forged = {**timer, "webhook-id": "evt_1"}  # an id is not a signature
+    with pytest.raises(signing.SignatureError):
+        signing.origin(VECTOR_SECRET, forged, body, now=VECTOR_TS)
+    from standardwebhooks.webhooks import Webhook
+
+    fresh = signing.headers(signing.signing_key(VECTOR_SECRET, "evt_2"), "evt_2", body)  # Standard Webhooks as is
+    assert Webhook(signing.job_events_secret(VECTOR_SECRET)).verify(body, fresh)["id"] == "x"

@@ -1,7 +1,10 @@
 """Demo webhook receiver: where the demo's timers land (``POST /hooks/<anything><timer id>``).
 
-It checks the Standard Webhooks signature with ``[courier] webhook_secret`` (what a real receiver
-must do), drops repeats by ``webhook-id`` (the at-least-once contract), and logs how late each webhook
+It checks the Standard Webhooks signature (what a real receiver must do) and tells where each webhook comes
+from by which secret signed it: the job-event secret derived from ``[courier] webhook_secret`` for Courier's
+job events, ``webhook_secret`` itself for timers (:func:`courier.timers.signing.origin`, docs/timers.md). A
+request to a ``/hooks/jobs/...`` path must be a job event: a timer with a job-shaped body is refused there.
+It drops repeats by ``webhook-id`` (the at-least-once contract), and logs how late each webhook
 arrived against its ``scheduled_for``. Test control under ``/_demo/webhooks``: ``GET`` (what arrived),
 ``POST config`` (fail the first N attempts per timer with a status, answer slowly), ``POST reset``.
 """
@@ -19,9 +22,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from courier.timers.signing import SignatureError, verify
+from courier.timers.signing import SignatureError, origin
 
 log = logging.getLogger("uvicorn.error")
+JOBS_PATH = "jobs/"  # the demo's job callbacks go to /hooks/jobs/
 router = APIRouter(tags=["demo: webhooks"])
 
 
@@ -64,7 +68,9 @@ async def receive(path: str, request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     webhook_id = headers.get("webhook-id", "")
     try:
-        verify(_secret(), headers, body)
+        sender = origin(_secret(), headers, body)
+        if path.startswith(JOBS_PATH) and sender != "job-event":
+            raise SignatureError("not a Courier job event: signed with webhook_secret (a timer), not the job-event key")
     except SignatureError as exc:
         log.warning("webhook %s to /hooks/%s REJECTED: %s", webhook_id, path, exc)
         return JSONResponse({"detail": str(exc)}, status_code=401)
@@ -89,6 +95,7 @@ async def receive(path: str, request: Request) -> Response:
             "scheduled_for": message["scheduled_for"],
             "lateness_ms": round(lateness_ms, 3),
             "attempt": attempt,
+            "origin": sender,
             "repeat": repeat,
             "payload": message.get("payload"),
         }

@@ -104,11 +104,17 @@ def _check_callback(url: str | None) -> None:
     if url is None:
         return
     from courier.config import load
+    from courier.timers.models import new_id as new_timer_id
     from courier.timers.policy import TargetRefused, check_url
+    from courier.timers.signing import JOB_EVENT_ID_PREFIX
 
     cfg = load()
-    try:
-        check_url(url, cfg.webhook_allow_private_targets, allowed_hosts=cfg.webhook_allowed_hosts)
+    try:  # checked as it is called: with an event id appended
+        check_url(
+            url + new_timer_id(JOB_EVENT_ID_PREFIX),
+            cfg.webhook_allow_private_targets,
+            allowed_hosts=cfg.webhook_allowed_hosts,
+        )
     except TargetRefused as exc:
         raise ApiError(_UNPROCESSABLE, str(exc), loc=("body", "callback_url")) from None
     if not cfg.webhook_secret:

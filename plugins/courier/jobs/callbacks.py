@@ -6,7 +6,11 @@ The timers' dispatcher (``webhook_timers``) delivers it: signed Standard Webhook
 and retries. As for every timer, the POST goes to ``callback_url + <delivery id>`` with the body
 ``{"id", "scheduled_for", "fired_at", "payload": {"type": "job.<status>", "job_id", "status"}}``; the
 idempotency key ``courier-job:<job_id>:<status>`` makes each (job, status) one delivery however often it is
-announced.
+announced (timers may not take keys starting ``courier-job:``).
+
+Unlike a user's timer, a job event has an ``evt_`` id and is signed with the job-event secret derived from
+``webhook_secret`` (:mod:`courier.timers.signing`): a receiver tells a job event from a timer carrying the
+same body by which secret verifies it (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ def notify(moved: Moved, conninfo: str | None = None) -> str | None:
     if moved.status not in ANNOUNCED or not moved.callback_url:
         return None
     from courier.timers.models import NewTimer, new_id
+    from courier.timers.signing import JOB_EVENT_ID_PREFIX
     from courier.timers.store import TimerStore
 
     timer = NewTimer(
-        new_id(),
+        new_id(JOB_EVENT_ID_PREFIX),
         moved.callback_url,
         datetime.now(UTC),
         {"type": f"job.{moved.status}", "job_id": moved.job_id, "status": str(moved.status)},

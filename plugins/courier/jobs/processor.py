@@ -4,6 +4,10 @@ The same :func:`advance` runs in the ``delayed_request`` task (first submissions
 trigger (polling, the in-place retry), so there is one implementation of the job's progress. Parsing of the
 processor's answers is tolerant (:mod:`courier.jobs.rules`); 429/503 answers are retried after
 ``Retry-After`` by the shared HTTP layer.
+
+The result (``result_url``) is fetched from the connection's host, or a host its ``allowed_hosts`` extra
+names, with the connection's credentials for its own origin only, redirects followed to those hosts only,
+and streamed to storage within ``max_result_bytes`` (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -20,19 +24,35 @@ import httpx
 from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, settings_for
 from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
+from courier.timers.policy import host_allowed
 
 log = logging.getLogger(__name__)
 CONN_ID = "jobs_api_default"
 POLICY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=10.0, max_retry_after=60.0)
 RESULTS_PREFIX = "jobs"
+MAX_RESULT_BYTES = 1 << 30  # a result larger than this (connection extra max_result_bytes) is not stored
+MAX_REDIRECTS = 5
+CHUNK_BYTES = 1 << 20
 
 
 class SubmitRefused(RuntimeError):
     """The processor refused or failed a submission for good."""
 
 
-def client(settings: HttpSettings | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(**(settings or settings_for(CONN_ID)).client_kwargs(asynchronous=True))
+class ProcessorClient(httpx.AsyncClient):
+    """The processor connection's client; it keeps the connection's settings (allowed hosts, result bound)."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        super().__init__(**settings.client_kwargs(asynchronous=True))
+        self.settings = settings
+
+
+def client(settings: HttpSettings | None = None) -> ProcessorClient:
+    return ProcessorClient(settings or settings_for(CONN_ID))
+
+
+class ResultRefused(ValueError):
+    """The result URL (or a redirect) leads off the processor's host, or the result is too large."""
 
 
 async def submit(http: httpx.AsyncClient, files: list[str], params: dict[str, Any]) -> str:
@@ -54,26 +74,70 @@ async def status(http: httpx.AsyncClient, upstream_id: str) -> Any:
     return parse_status(response.json())
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+async def _open_result(http: httpx.AsyncClient, settings: HttpSettings, result_url: str) -> httpx.Response:
+    """GET the result, streamed. Only the connection's host and its ``allowed_hosts`` extra are fetched from;
+    the connection's credentials (auth, headers) go to its own origin only; a redirect is followed to those
+    hosts only (at most :data:`MAX_REDIRECTS`)."""
+    own = http.base_url
+    others = settings.allowed_hosts
+    url = httpx.URL(result_url)
+    if url.is_relative_url:  # under the base URL, as the client merges a relative URL
+        url = own.copy_with(raw_path=own.raw_path + url.raw_path.lstrip(b"/"))
+    async with httpx.AsyncClient(timeout=http.timeout, verify=settings.verify) as bare:
+        for _ in range(MAX_REDIRECTS + 1):
+            if url.host != own.host and not (others and host_allowed(url.host, others)):
+                raise ResultRefused(
+                    f"result URL {url} is not on the processor's host {own.host!r} nor in the connection's "
+                    f"allowed_hosts extra ({', '.join(others) or 'none'}): not fetched"
+                )
+            if url.scheme not in ("http", "https"):
+                raise ResultRefused(f"result URL {url}: only http and https are fetched")
+            trusted = _origin(url) == _origin(own)
+            sender = http if trusted else bare  # the bare client carries no credentials
+            response = await arequest(sender, "GET", str(url), POLICY, stream=True, follow_redirects=False)
+            if not response.is_redirect:
+                return response
+            await response.aclose()
+            url = url.join(response.headers["location"])
+    raise ResultRefused(f"result URL {result_url}: more than {MAX_REDIRECTS} redirects")
+
+
 async def fetch_result(http: httpx.AsyncClient, result_url: str, job_id: str) -> str:
-    """GET the result (absolute or relative URL) and store it at ``jobs/<job_id>/report.csv``; return that path."""
+    """GET the result (absolute or relative URL) and store it at ``jobs/<job_id>/report.csv``; return that path.
+
+    The body is streamed to storage in chunks (never held whole), at most the connection extra
+    ``max_result_bytes`` (default :data:`MAX_RESULT_BYTES`); a failed or refused fetch stores nothing."""
+    from courier.storage import open_write_bytes, storage_base
+
+    settings = http.settings if isinstance(http, ProcessorClient) else HttpSettings(base_url=str(http.base_url))
+    limit = int(settings.extra.get("max_result_bytes", MAX_RESULT_BYTES))
     relative = f"{RESULTS_PREFIX}/{job_id}/report.csv"
-    response = await arequest(http, "GET", result_url, POLICY)
-    response.raise_for_status()
-    await asyncio.to_thread(_write, relative, response.content)
+    response = await _open_result(http, settings, result_url)
+    try:
+        response.raise_for_status()
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ResultRefused(f"result of job {job_id} is {declared} bytes; at most {limit} are stored")
+        writing = open_write_bytes(storage_base() / relative)
+        out = await asyncio.to_thread(writing.__enter__)
+        try:
+            size = 0
+            async for chunk in response.aiter_bytes(CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise ResultRefused(f"result of job {job_id} is over {limit} bytes: not stored")
+                await asyncio.to_thread(out.write, chunk)
+        except BaseException as exc:
+            await asyncio.to_thread(writing.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await asyncio.to_thread(writing.__exit__, None, None, None)
+    finally:
+        await response.aclose()
     return relative
-
-
-def _write(relative: str, data: bytes) -> None:
-    from courier.storage import is_local, storage_base
-
-    target = storage_base() / relative
-    if is_local(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.part")
-        staging.write_bytes(data)
-        staging.replace(target)
-    else:
-        target.write_bytes(data)
 
 
 def cancel_upstream(upstream_id: str) -> None:

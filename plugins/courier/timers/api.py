@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from courier.api.errors import ApiError, error_responses
-from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, plan
+from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
+from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
 
@@ -26,8 +27,15 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
             "timers are disabled: [courier] webhook_secret is not set (deliveries are always signed)",
         )
     now = datetime.now(UTC)
+    ids = [new_id() for _ in requests]
+    # every name of the batch resolved once, in parallel (policy.LOOKUPS_AT_ONCE), before the checks
+    resolver = prefetch(
+        [request.url + timer_id for (_, request), timer_id in zip(requests, ids, strict=True)],
+        cfg.webhook_allow_private_targets,
+        cfg.webhook_allowed_hosts,
+    )
     planned, errors = [], []
-    for loc, request in requests:
+    for (loc, request), timer_id in zip(requests, ids, strict=True):
         try:
             planned.append(
                 plan(
@@ -36,7 +44,9 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
                     cfg.timer_horizon,
                     cfg.webhook_allow_private_targets,
                     loc,
+                    resolver=resolver,
                     allowed_hosts=cfg.webhook_allowed_hosts,
+                    timer_id=timer_id,
                 )
             )
         except FieldError as exc:

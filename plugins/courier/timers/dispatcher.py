@@ -10,7 +10,10 @@ share one database:
 * **mark** - ``lead`` seconds before a timer is due, set it ``firing`` and count the attempt, only if this
   dispatcher still holds the lease and the timer is still open (a cancel in between wins);
 * **send** - sleep to the exact instant and POST ``{id, scheduled_for, fired_at, payload}`` to
-  ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt);
+  ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt; job events
+  signed with the job-event key). The URL policy is applied to ``url + id`` and, at connect time, by the
+  client's resolver (:class:`~courier.timers.policy.CheckedResolver`) to the addresses connected to;
+  redirects are not followed;
 * **record** - write the outcome and the attempt in batches, release the lease;
 * **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
   ``courier_timer_dispatchers`` (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
@@ -50,13 +53,14 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from aiohttp.abc import AbstractResolver
 
 from courier import __version__
 from courier.db.hook import CONNECT_TIMEOUT
 from courier.http import parse_retry_after
 from courier.stats.emit import Recorder
 from courier.timers import signing
-from courier.timers.policy import AsyncPolicy
+from courier.timers.policy import CheckedResolver, TargetRefused, check_target
 from courier.timers.rules import Status, decide
 from courier.timers.store import CHANNEL
 
@@ -184,15 +188,23 @@ class Dispatcher:
     :param conninfo: libpq URL of the Courier database.
     :param settings: signing secret, URL policy, retry schedule and pacing.
     :param name: lease owner name (default host:pid:random).
+    :param lookup: the name lookup under the connect-time URL policy (default aiohttp's threaded resolver).
     """
 
-    def __init__(self, conninfo: str, settings: DispatcherSettings, name: str | None = None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        settings: DispatcherSettings,
+        name: str | None = None,
+        lookup: AbstractResolver | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = {"claimed": 0, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "expired": 0, "lost": 0}
         self._key = signing.secret_key(settings.secret)
-        self._policy = AsyncPolicy(settings.allow_private, allowed_hosts=settings.allowed_hosts)
+        self._job_key = signing.signing_key(self._key, signing.JOB_EVENT_ID_PREFIX)
+        self._lookup = lookup
         self._heap: list[_Held] = []
         self._held: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -225,7 +237,11 @@ class Dispatcher:
         # aiohttp, not httpx, on this one hot path: measured on the 2-core development machine against the
         # same loopback receiver, httpx's AsyncClient sends ~700 requests/s, aiohttp ~12,000 (docs/timers.md).
         async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.max_in_flight, ttl_dns_cache=60),
+            # the URL policy at connect time: the addresses checked are the ones connected to (policy.py);
+            # the cache holds checked answers only
+            connector=aiohttp.TCPConnector(
+                limit=s.max_in_flight, ttl_dns_cache=60, resolver=CheckedResolver(s.allow_private, self._lookup)
+            ),
             timeout=aiohttp.ClientTimeout(total=s.timeout),
             headers={"user-agent": f"Courier/{__version__}", "content-type": "application/json"},
         ) as session:
@@ -445,9 +461,11 @@ class Dispatcher:
                 self._held.discard(held.id)
                 self.stats["lost"] += 1
                 return
-            refusal = await self._policy.refusal(held.url)
-            if refusal:
-                self._finish(_Outcome(held, Status.FAILED, started=datetime.now(UTC), error=refusal))
+            target = held.url + held.id  # the URL checked is the URL requested
+            try:
+                host = check_target(target, self.settings.allow_private, self.settings.allowed_hosts)
+            except TargetRefused as exc:
+                self._finish(_Outcome(held, Status.FAILED, started=datetime.now(UTC), error=str(exc)))
                 return
             started = datetime.now(UTC)
             body = json.dumps(
@@ -459,20 +477,24 @@ class Dispatcher:
                 },
                 separators=(",", ":"),
             ).encode()
-            headers = {**held.headers, **signing.headers(self._key, held.id, body, int(started.timestamp()))}
+            key = self._job_key if held.id.startswith(signing.JOB_EVENT_ID_PREFIX) else self._key
+            headers = {**held.headers, **signing.headers(key, held.id, body, int(started.timestamp()))}
             clock = time.perf_counter()
             code: int | None = None
             error: str | None = None
             retry_after: float | None = None
-            try:
-                async with self._session.post(
-                    held.url + held.id, data=body, headers=headers, allow_redirects=False
-                ) as response:
+            try:  # a redirect is an answer (3xx: failed, never followed), not a new target
+                async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
                     await response.read()
                     code = response.status
                     retry_after = parse_retry_after(response.headers.get("retry-after"), maximum=24 * 3600)
+            except TargetRefused as exc:  # at connect time: no request was sent
+                self._finish(_Outcome(held, Status.FAILED, started, error=str(exc)))
+                return
             except TimeoutError:
                 error = f"timed out after {self.settings.timeout:g}s"
+            except aiohttp.ClientConnectorDNSError as exc:
+                error = f"DNS lookup of {host!r} failed, nothing sent: {exc.os_error}"[:500]
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
             self.stats["sent"] += 1

@@ -13,6 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
 
+TIMER_ID_PREFIX = "tmr_"
+RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it
+
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_BATCH = 1000
 PAST_TOLERANCE = timedelta(seconds=60)  # a fire_at this far in the past (client clock skew) fires at once
@@ -95,6 +98,13 @@ class TimerIn(BaseModel):
                 raise ValueError(f"header {name!r} has a line break or NUL in its value")
         return value
 
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(RESERVED_KEY_PREFIX):
+            raise ValueError(f"idempotency keys starting {RESERVED_KEY_PREFIX!r} are Courier's own (job events)")
+        return value
+
     @field_validator("payload")
     @classmethod
     def _payload(cls, value: Any) -> Any:
@@ -156,9 +166,10 @@ class NewTimer:
     expire_at: datetime | None
 
 
-def new_id() -> str:
-    """A URL-safe timer id (it is appended to the target URL)."""
-    return "tmr_" + secrets.token_hex(12)
+def new_id(prefix: str = TIMER_ID_PREFIX) -> str:
+    """A URL-safe timer id (it is appended to the target URL). Job events are ``evt_``: only Courier makes those
+    (no API takes an id), and the dispatcher signs them with the job-event key (:mod:`courier.timers.signing`)."""
+    return prefix + secrets.token_hex(12)
 
 
 def plan(
@@ -169,8 +180,11 @@ def plan(
     loc: tuple[str | int, ...] = (),
     resolver: Resolver = resolve,
     allowed_hosts: tuple[str, ...] = (),
+    timer_id: str | None = None,
 ) -> NewTimer:
-    """Turn a request into a :class:`NewTimer` or raise :class:`FieldError` naming the field."""
+    """Turn a request into a :class:`NewTimer` or raise :class:`FieldError` naming the field.
+
+    The URL checked is the one the dispatcher will call: ``url + id``."""
     if request.delay_seconds is not None:
         if request.delay_seconds > horizon:
             raise FieldError((*loc, "delay_seconds"), f"is beyond the horizon of {horizon:g} seconds")
@@ -182,11 +196,12 @@ def plan(
             raise FieldError((*loc, "fire_at"), f"is beyond the horizon of {horizon:g} seconds from now")
         if fire_at < now - PAST_TOLERANCE:
             raise FieldError((*loc, "fire_at"), "is in the past")
+    timer_id = timer_id or new_id()
     try:
-        check_url(request.url, allow_private, resolver, allowed_hosts)
+        check_url(request.url + timer_id, allow_private, resolver, allowed_hosts)
     except TargetRefused as exc:
-        raise FieldError((*loc, "url"), str(exc)) from None
+        raise FieldError((*loc, "url"), f"{exc} (checked with the timer id appended, as it is called)") from None
     expire_at = fire_at + timedelta(seconds=request.expire_after_seconds) if request.expire_after_seconds else None
     return NewTimer(
-        new_id(), request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
+        timer_id, request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
     )

@@ -3,20 +3,27 @@ non-public address unless ``[courier] webhook_allow_private_targets`` is set (se
 ``[courier] webhook_allowed_hosts``, when set, narrows targets further to the listed hosts (``*.example.com``
 matches sub-domains); it is checked before any name is resolved.
 
-Names are resolved and every address they resolve to must pass; the dispatcher checks again at fire time
-(with a short cache), so a name that later resolves to a private address is refused then too.
+Names are resolved and every address they resolve to must pass. The URL checked is the one requested:
+``url + id``. At creation the API checks with a lookup of its own (names of a batch resolved in parallel,
+once each); at send time the dispatcher checks inside its HTTP client (:class:`CheckedResolver`): the
+addresses checked are the addresses connected to, so a name that later resolves to a private address, or
+answers differently to a second lookup (DNS rebinding), is refused then, and a failed lookup is a failed
+attempt, never an unchecked send.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
 Resolver = Callable[[str], list[str]]
+LOOKUPS_AT_ONCE = 16  # names of one request resolved in parallel at most
 
 
 class TargetRefused(ValueError):
@@ -88,52 +95,97 @@ def check_addresses(host: str, addresses: list[str]) -> None:
             )
 
 
-def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, allowed_hosts: tuple[str, ...] = ()) -> None:
-    """Raise :class:`TargetRefused` unless Courier may POST to ``url``."""
+def _literal(host: str) -> str | None:
+    """The address when ``host`` is an IP literal, else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def check_target(url: str, allow_private: bool, allowed_hosts: tuple[str, ...] = ()) -> str:
+    """The checks that need no DNS (shape, allow list, an IP literal's address); return the host to resolve."""
     host = split_target(url)
     check_host(host, allowed_hosts)
-    if allow_private:
-        return
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        addresses = resolver(host)
-    check_addresses(host, addresses)
+    literal = _literal(host)
+    if literal is not None and not allow_private:
+        check_addresses(host, [literal])
+    return host
 
 
-class AsyncPolicy:
-    """The fire-time check: same rules, non-blocking resolution, answers cached for ``ttl`` seconds."""
+def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, allowed_hosts: tuple[str, ...] = ()) -> None:
+    """Raise :class:`TargetRefused` unless Courier may POST to ``url``."""
+    host = check_target(url, allow_private, allowed_hosts)
+    if not allow_private and _literal(host) is None:
+        check_addresses(host, resolver(host))
 
-    def __init__(self, allow_private: bool, ttl: float = 60.0, allowed_hosts: tuple[str, ...] = ()) -> None:
+
+def prefetch(
+    urls: list[str],
+    allow_private: bool,
+    allowed_hosts: tuple[str, ...] = (),
+    resolver: Resolver = resolve,
+    concurrency: int = LOOKUPS_AT_ONCE,
+) -> Resolver:
+    """Resolve the names of ``urls`` in parallel (at most ``concurrency`` lookups at a time, each name once)
+    and return a resolver answering from those results, for :func:`check_url` on each URL (a name not
+    looked up here is resolved when asked). URLs refused without DNS, or not needing it, are skipped."""
+    names: set[str] = set()
+    for url in urls:
+        try:
+            host = check_target(url, allow_private, allowed_hosts)
+        except TargetRefused:
+            continue
+        if not allow_private and _literal(host) is None:
+            names.add(host)
+
+    def lookup(host: str) -> list[str] | TargetRefused:
+        try:
+            return resolver(host)
+        except TargetRefused as exc:
+            return exc
+
+    answers: dict[str, list[str] | TargetRefused] = {}
+    if names:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(names)), thread_name_prefix="courier-dns") as pool:
+            answers = dict(zip(names, pool.map(lookup, names), strict=True))
+
+    def cached(host: str) -> list[str]:
+        answer = answers[host] if host in answers else lookup(host)
+        if isinstance(answer, TargetRefused):
+            raise answer
+        return answer
+
+    return cached
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver for webhook sends: the policy checked at connect time, on the addresses connected to.
+
+    Every name is resolved once per connection attempt (by ``inner``, aiohttp's threaded resolver unless
+    given); every address must pass the policy, else the connection is refused (:class:`TargetRefused`)
+    and nothing is sent; only checked addresses are returned, so aiohttp connects to an address that
+    was checked and no second lookup can answer differently (DNS rebinding). The Host header and TLS SNI
+    keep the URL's name, as the resolver sits below them. A failed lookup raises ``OSError``: aiohttp
+    reports it as ``ClientConnectorDNSError``, a failed attempt, retried like any other.
+    """
+
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
         self.allow_private = allow_private
-        self.allowed_hosts = allowed_hosts
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._inner = inner
 
-    async def refusal(self, url: str) -> str | None:
-        """Why ``url`` may not be called now, or None."""
-        try:
-            host = split_target(url)
-            check_host(host, self.allowed_hosts)
-        except TargetRefused as exc:
-            return str(exc)
-        if self.allow_private:
-            return None
-        cached = self._cache.get(host)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except OSError:
-                return None  # not resolvable now: the delivery fails as a network error and is retried
-            addresses = sorted({str(info[4][0]) for info in infos})
-        try:
-            check_addresses(host, addresses)
-            reason = None
-        except TargetRefused as exc:
-            reason = str(exc)
-        self._cache[host] = (time.monotonic() + self.ttl, reason)
-        return reason
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = ThreadedResolver()
+        results = await self._inner.resolve(host, port, family)
+        if not results:
+            raise OSError(f"host {host!r} resolved to no address")
+        if not self.allow_private:
+            check_addresses(host, [r["host"] for r in results])
+        return results
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()

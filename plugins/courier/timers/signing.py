@@ -2,6 +2,13 @@
 
 The secret is written ``whsec_<base64>``; the HMAC key is the decoded bytes. Receivers verify with any
 Standard Webhooks library (the ``standardwebhooks`` package on PyPI is the reference).
+
+Two keys, so that a receiver can tell Courier's own events from timers anyone with the timers API made:
+
+* timers are signed with ``[courier] webhook_secret`` itself (unchanged: any Standard Webhooks receiver);
+* job events (completion callbacks, ids ``evt_...``) are signed with the **job-event secret**, a key derived
+  from it: ``HMAC-SHA256(key of webhook_secret, "courier-job-event")``, written ``whsec_<base64>`` again
+  (:func:`job_events_secret`). No timer can carry that signature, whatever its payload.
 """
 
 from __future__ import annotations
@@ -10,9 +17,13 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Literal
 
 PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60
+JOB_EVENT_PURPOSE = b"courier-job-event"
+JOB_EVENT_ID_PREFIX = "evt_"  # ids of job events; no API lets a caller choose a timer's id
+Origin = Literal["timer", "job-event"]
 
 
 class SignatureError(ValueError):
@@ -51,3 +62,32 @@ def verify(secret: str | bytes, received: dict[str, str], body: bytes, now: floa
     expected = sign(secret, msg_id, timestamp, body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         raise SignatureError("no webhook-signature matches")
+
+
+def purpose_key(secret: str | bytes, purpose: bytes) -> bytes:
+    """The HMAC key for one purpose, derived from ``secret``: ``HMAC-SHA256(key, purpose)``."""
+    key = secret if isinstance(secret, bytes) else secret_key(secret)
+    return hmac.new(key, purpose, hashlib.sha256).digest()
+
+
+def job_events_secret(secret: str) -> str:
+    """The ``whsec_`` secret job events are signed with: give it to a Standard Webhooks library as is."""
+    return PREFIX + base64.b64encode(purpose_key(secret, JOB_EVENT_PURPOSE)).decode()
+
+
+def signing_key(secret: str | bytes, msg_id: str) -> bytes:
+    """The key the dispatcher signs message ``msg_id`` with: the job-event key for ``evt_`` ids."""
+    key = secret if isinstance(secret, bytes) else secret_key(secret)
+    return purpose_key(key, JOB_EVENT_PURPOSE) if msg_id.startswith(JOB_EVENT_ID_PREFIX) else key
+
+
+def origin(secret: str, received: dict[str, str], body: bytes, now: float | None = None) -> Origin:
+    """Verify a received message and say what sent it: a ``"job-event"`` (signed with the job-event secret)
+    or a ``"timer"`` (signed with ``webhook_secret``); raise :class:`SignatureError` when neither signed it.
+    Only the signature decides: the body and the id are not trusted for this."""
+    try:
+        verify(purpose_key(secret, JOB_EVENT_PURPOSE), received, body, now)
+        return "job-event"
+    except SignatureError:
+        verify(secret, received, body, now)
+        return "timer"
