@@ -134,12 +134,12 @@ def add_body_schemas(components: dict[str, Any]) -> None:
 def check_routes(app: FastAPI) -> None:
     """Refuse an app with a route whose body FastAPI would read before ``access`` authenticates the caller."""
     early = [
-        f"{sorted(route.methods)} {route.path}"
+        f"{'/'.join(sorted(route.methods))} {route.path}"
         for route in app.routes
         if isinstance(route, APIRoute) and route.body_field is not None
     ]
     if early:
         raise RuntimeError(
-            "these routes declare a body FastAPI reads before authentication; read it with "
-            f"courier.api.bodies.json_body or limited() instead: {', '.join(early)}"
+            f"{', '.join(early)}: a body FastAPI reads itself is read before authentication; declare it with "
+            "courier.api.bodies.json_body, or read it with courier.api.bodies.limited in the handler"
         )
