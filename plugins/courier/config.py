@@ -255,6 +255,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive("job_max_upload_bytes", 1024**4),
     ),
     Setting(
+        "api_max_body_bytes",
+        str(16 * 1024 * 1024),
+        "Largest JSON body of POST /courier/timers, /courier/timers/batch and /courier/jobs (bytes; 413 past it). "
+        "The default holds a batch of 1000 timers whose payloads and headers average up to 16 KiB.",
+        _positive("api_max_body_bytes", 1024**3),
+    ),
+    Setting(
         "stats_raw_retention",
         "600",
         "Seconds raw stats events are kept once their minute is rolled up (never dropped before); events "
@@ -299,6 +306,7 @@ class CourierConfig:
     timer_trigger_queues: tuple[str, ...] = ()
     job_timeout: float = 900.0
     job_max_upload_bytes: float = 100 * 1024 * 1024
+    api_max_body_bytes: float = 16 * 1024 * 1024
     stats_raw_retention: float = 600.0
     stats_rollup_retention: float = 30 * 24 * 3600.0
     stats_max_batch_events: float = 10_000

@@ -38,7 +38,7 @@ def _concrete(path: str) -> str:
 
 def test_viewer_reads_everything_and_changes_nothing(stack: Stack, api: AirflowApi) -> None:
     operations = _operations(api)
-    assert {("POST", "/timers"), ("GET", "/timers"), ("DELETE", "/timers/{timer_id}")} <= {
+    assert {("POST", "/timers"), ("GET", "/timers"), ("POST", "/timers/{timer_id}/cancel")} <= {
         (m, p) for m, p, _ in operations
     }
     viewer = stack.api("viewer")
@@ -65,8 +65,8 @@ def test_service_user_changes_without_admin(stack: Stack) -> None:
         timer_id = created.json()["id"]
         seen = viewer.request("GET", f"/courier/timers/{timer_id}")
         assert seen.status_code == 200 and seen.json()["status"] == "scheduled", seen.text
-        assert viewer.request("DELETE", f"/courier/timers/{timer_id}").status_code == 403
-        cancelled = service.request("DELETE", f"/courier/timers/{timer_id}")
+        assert viewer.request("POST", f"/courier/timers/{timer_id}/cancel").status_code == 403
+        cancelled = service.request("POST", f"/courier/timers/{timer_id}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
     finally:
         service.close()

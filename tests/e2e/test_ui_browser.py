@@ -371,7 +371,7 @@ def test_viewer_reads_but_may_not_cancel(browser: Any, stack: Stack, api: Airflo
     expect(frame.locator("#action-result")).to_contain_text("may not change Courier timers")
     assert api.request("GET", f"/courier/timers/{target}").json()["status"] == "scheduled"
     errors = console.take()
-    assert len(errors) == 1 and "403" in errors[0], errors  # the refused DELETE, and nothing else
+    assert len(errors) == 1 and "403" in errors[0], errors  # the refused POST …/cancel, and nothing else
 
 
 def test_dark_theme_and_narrow_window(browser: Any, stack: Stack, data: dict[str, Any]) -> None:

@@ -290,15 +290,16 @@ def test_cancel_queued_and_processing_and_refuse_final(courier: tuple[TestClient
     client, _ = courier
     file_id = _push(client, b"x\n")["file_id"]
     queued = _submit(client, {"files_to_process": [file_id]})
-    cancelled = client.delete(f"/jobs/{queued['job_id']}")
+    cancelled = client.post(f"/jobs/{queued['job_id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert client.delete(f"/jobs/{queued['job_id']}").status_code == 409
-    assert client.delete("/jobs/job_nope").status_code == 404
+    assert client.post(f"/jobs/{queued['job_id']}/cancel").status_code == 409
+    assert client.get(f"/jobs/{queued['job_id']}").json()["status"] == "cancelled"  # the record stays
+    assert client.post("/jobs/job_nope/cancel").status_code == 404
     running = _submit(client, {"files_to_process": [file_id], "params": {"hang": True}})
     store = JobStore()
     (work,) = store.claim("r", 10, 900)
     store.record_submit(work.job_id, "r", "up-x")  # as if submitted
-    assert client.delete(f"/jobs/{running['job_id']}").json()["status"] == "cancelled"
+    assert client.post(f"/jobs/{running['job_id']}/cancel").json()["status"] == "cancelled"
     assert store.owned("r") == [] and store.succeed(work.job_id, "r", None, None).status is None
 
 
@@ -459,7 +460,7 @@ def test_list_pages_newest_first_and_filters(courier: tuple[TestClient, str]) ->
     client, _ = courier
     file_id = _push(client, b"x\n")["file_id"]
     ids = [_submit(client, {"files_to_process": [file_id]})["job_id"] for _ in range(3)]
-    client.delete(f"/jobs/{ids[0]}")
+    client.post(f"/jobs/{ids[0]}/cancel")
     first = client.get("/jobs", params={"limit": 2}).json()
     second = client.get("/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
     assert [j["job_id"] for j in first["jobs"] + second["jobs"]] == ids[::-1] and second["next_cursor"] is None

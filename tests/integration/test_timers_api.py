@@ -61,7 +61,11 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(
 
 
 def test_non_finite_delay_is_refused(client: TestClient, courier_db: str) -> None:
-    answer = client.post("/timers", content=f'{{"url": "{TARGET}", "delay_seconds": NaN}}'.encode())
+    answer = client.post(
+        "/timers",
+        content=f'{{"url": "{TARGET}", "delay_seconds": NaN}}'.encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 422 and _count(courier_db) == 0
 
 
@@ -134,7 +138,7 @@ def test_a_batch_resolves_each_name_once_in_parallel_and_the_limit_is_named(
 
 def test_list_filters_and_pages(client: TestClient) -> None:
     ids = [client.post("/timers", json={"url": TARGET, "delay_seconds": 60}).json()["id"] for _ in range(5)]
-    client.delete(f"/timers/{ids[0]}")
+    client.post(f"/timers/{ids[0]}/cancel")
     seen, cursor = [], None
     while True:
         page = client.get("/timers", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
@@ -151,14 +155,14 @@ def test_list_filters_and_pages(client: TestClient) -> None:
 
 def test_cancel(client: TestClient, courier_db: str) -> None:
     timer = client.post("/timers", json={"url": TARGET, "delay_seconds": 60}).json()
-    cancelled = client.delete(f"/timers/{timer['id']}")
+    cancelled = client.post(f"/timers/{timer['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    again = client.delete(f"/timers/{timer['id']}")
+    again = client.post(f"/timers/{timer['id']}/cancel")
     assert again.status_code == 409 and "cancelled" in again.json()["detail"][0]["msg"]
     with psycopg.connect(courier_db) as conn:
         conn.execute("UPDATE courier_timers SET status = 'delivered'")
-    assert client.delete(f"/timers/{timer['id']}").status_code == 409
-    assert client.delete("/timers/tmr_nope").status_code == 404
+    assert client.post(f"/timers/{timer['id']}/cancel").status_code == 409
+    assert client.post("/timers/tmr_nope/cancel").status_code == 404
 
 
 def test_without_a_secret_timers_are_refused(

@@ -198,7 +198,7 @@ def test_timers_insight_counts_histogram_and_problems(make_client: MakeClient, c
 
 
 def _button(html: str, timer_id: str) -> str:
-    match = re.search(rf'<button[^>]*data-cancel="/courier/timers/{timer_id}"[^>]*>', html)
+    match = re.search(rf'<button[^>]*data-cancel="/courier/timers/{timer_id}/cancel"[^>]*>', html)
     assert match, f"no cancel button for {timer_id}"
     return match.group(0)
 
@@ -213,7 +213,7 @@ def test_timer_pages_show_the_timer_and_cancel_follows_the_role(make_client: Mak
     seen_by_viewer = viewer.get(f"/ui/timers/{timer_id}")
     assert seen_by_viewer.status_code == 200 and "&#34;order&#34;: 7" in seen_by_viewer.text
     assert "disabled" in _button(seen_by_viewer.text, timer_id)
-    assert viewer.delete(f"/timers/{timer_id}").status_code == 403  # the server refuses whatever the page shows
+    assert viewer.post(f"/timers/{timer_id}/cancel").status_code == 403  # the server refuses whatever the page shows
 
     assert admin.get("/ui/timers", params={"status": "delivered"}).text.count('data-empty="1"') == 1
     search = admin.get("/ui/timers", params={"id": timer_id}, follow_redirects=False)

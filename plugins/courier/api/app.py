@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from courier import __version__
 from courier.api import errors
 from courier.api.auth import access
+from courier.api.bodies import add_body_schemas, check_routes
 
 OPENAPI_SERVER = "/courier"
 """Where the app is mounted: the document's server URL, so generated clients and fuzzers call the right paths."""
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
         return openapi_document(app)
 
     app.include_router(meta, dependencies=[access("meta")])
+    check_routes(app)  # no route may have its body read before access(...) has run
     return app
 
 
@@ -73,6 +75,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             servers=[{"url": OPENAPI_SERVER}],
         )
         components = document.setdefault("components", {})
+        add_body_schemas(components)  # bodies read after authentication (courier.api.bodies.json_body)
         components.setdefault("securitySchemes", {})["AirflowBearer"] = {
             "type": "http",
             "scheme": "bearer",

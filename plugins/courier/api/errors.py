@@ -220,8 +220,9 @@ class UnroutablePathGuard:
 
 
 def _rfc3339_only(value: Any) -> Any:
-    """Refuse what pydantic would otherwise read as epoch seconds: the schema says ``date-time``."""
-    if isinstance(value, str) and "T" not in value.upper():
+    """Refuse what pydantic would otherwise read as epoch seconds (a date, or a JSON number or boolean): the
+    schema says ``date-time``."""
+    if (isinstance(value, str) and "T" not in value.upper()) or isinstance(value, int | float):
         raise ValueError("must be an RFC 3339 date-time, like 2026-11-29T12:00:00Z")
     return value
 

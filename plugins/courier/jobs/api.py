@@ -10,9 +10,12 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, Rfc3339, error_responses
 from courier.jobs import fileurls
 from courier.jobs.files import (
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 files_router = APIRouter(prefix="/jobs", tags=["jobs"])
 MULTIPART_OVERHEAD = 64 * 1024
+"""Bytes an upload's body may carry beyond the file (boundaries, part headers, small fields)."""
+MAX_FORM_FIELDS = 8
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
@@ -40,29 +45,52 @@ def _not_found(job_id: str) -> ApiError:
     return ApiError(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}", loc=("path", "job_id"))
 
 
+UPLOAD_SCHEMA = {
+    "title": "FileUpload",
+    "type": "object",
+    "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream", "title": "File"}},
+    "required": ["file"],
+}
+
+
 @router.post(
     "/files",
     response_model=FileOut,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(413),
+    responses=error_responses(400, 413),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}}},
+    },
 )
-def push_file(file: UploadFile, request: Request) -> FileOut:
-    """Upload one file (``multipart/form-data``, field ``file``); it is streamed to storage, never held whole."""
-    from courier.config import load
+async def push_file(request: Request) -> FileOut:
+    """Upload one file (``multipart/form-data``, field ``file``); 413 past ``[courier] job_max_upload_bytes``.
 
-    limit = int(load().job_max_upload_bytes)
-    too_large = ApiError(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        f"the file is larger than [courier] job_max_upload_bytes ({limit} bytes)",
-        loc=("body", "file"),
+    The body is read only after authorization (``access("jobs")``), and never past the limit: the parser
+    stops with 413 as soon as the bytes read pass it, and nothing is stored.
+    """
+    from courier.config import load_one
+
+    limit = int(await run_in_threadpool(load_one, "job_max_upload_bytes"))
+    body = limited(
+        request, limit, "job_max_upload_bytes", allowance=MULTIPART_OVERHEAD, what="the file", loc=("body", "file")
     )
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-        raise too_large
+    async with body.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MULTIPART_OVERHEAD) as form:
+        file = form.get("file")
+        if not isinstance(file, StarletteUploadFile):
+            raise ApiError(
+                _UNPROCESSABLE,
+                "send the file as a multipart/form-data part named 'file', with a filename",
+                loc=("body", "file"),
+                type="missing" if file is None else "value_error",
+            )
+        return await run_in_threadpool(_store_file, file, limit)
+
+
+def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
     try:
         file_id, relative, size, sha256 = store_upload(file.file, file.filename, limit)
     except TooLarge:
-        raise too_large from None
+        raise too_large(limit, "job_max_upload_bytes", loc=("body", "file"), what="the file") from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
     JobStore.pooled().add_file(out.model_copy(update={"path": relative}))
     return out
@@ -130,10 +158,12 @@ def _check_callback(url: str | None) -> None:
     response_model=JobOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"model": JobOut, "description": "A job with this idempotency_key exists: it is returned, nothing new."}
+        200: {"model": JobOut, "description": "A job with this idempotency_key exists: it is returned, nothing new."},
+        **error_responses(400, 413, 415),
     },
+    openapi_extra=json_request(JobIn),
 )
-def submit_job(job: JobIn, response: Response) -> JobOut:
+def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
     """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
     _check_callback(job.callback_url)
     store = JobStore.pooled()
@@ -202,9 +232,10 @@ def get_report(job_id: str) -> StreamingResponse:
     return StreamingResponse(_chunks(path), media_type=_media_type(relative))
 
 
-@router.delete("/{job_id}", response_model=JobOut, responses=error_responses(404, 409))
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(404, 409))
 def cancel_job(job_id: str) -> JobOut:
-    """Cancel a job that is not final (and its upstream job, where the processor allows it); 409 once final."""
+    """Cancel a job that is not final (and its upstream job, where the processor allows it): its status becomes
+    ``cancelled`` and the record stays readable; 409 once final."""
     try:
         job, upstream_id = JobStore.pooled().cancel(job_id)
     except JobNotFound:

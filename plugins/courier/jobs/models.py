@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from courier.jobs.rules import Status
 
 MAX_FILES = 1000
+MAX_REFERENCE = 1024
+MAX_PARAMS_BYTES = 64 * 1024
+"""``params`` as compact JSON (UTF-8) may take at most this many bytes."""
 
 
 class JobIn(BaseModel):
@@ -17,13 +21,16 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files_to_process: list[str] = Field(
+    files_to_process: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_REFERENCE)]] = Field(
         min_length=1,
         max_length=MAX_FILES,
         description="File ids from POST /courier/jobs/files, or paths under the storage base (relative, or "
         "absolute URLs starting with the storage base).",
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="Passed to the processor unchanged.")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Passed to the processor unchanged; at most {MAX_PARAMS_BYTES} bytes as compact JSON.",
+    )
     idempotency_key: str | None = Field(
         None, min_length=1, max_length=255, description="Submitting the same key again returns the existing job."
     )
@@ -33,6 +40,14 @@ class JobIn(BaseModel):
         pattern=r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+",
         description="Each final status (success, failed, downloaded) is POSTed here as a signed Standard Webhook.",
     )
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        if size > MAX_PARAMS_BYTES:
+            raise ValueError(f"params are {size} bytes as JSON; at most {MAX_PARAMS_BYTES} are accepted")
+        return value
 
 
 class FileOut(BaseModel):

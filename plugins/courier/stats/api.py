@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import StringConstraints, TypeAdapter
 
+from courier.api.bodies import limited
 from courier.api.errors import ApiError, Rfc3339, error_responses
 from courier.stats.models import (
     NAME_PATTERN,
@@ -96,19 +97,6 @@ def _store(body: bytes, ndjson: bool, limits: Limits, batch_id: str | None) -> A
     return Accepted(accepted=accepted, duplicate=duplicate)
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"body of {declared} bytes; at most {max_bytes} are accepted", loc=("body",))
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, f"body over {max_bytes} bytes", loc=("body",))
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -138,7 +126,7 @@ async def ingest(
         raise ApiError(
             415, f"Content-Type {content_type!r}: send application/json or {NDJSON}", loc=("header", "content-type")
         )
-    body = await _read_body(request, max_bytes)
+    body = await limited(request, max_bytes, "stats_max_body_bytes").body()
     global _in_flight
     loop = asyncio.get_running_loop()
     if _in_flight is None or _in_flight[0] is not loop:
@@ -147,10 +135,27 @@ async def ingest(
         return await run_in_threadpool(_store, body, content_type == NDJSON, limits, idempotency_key)
 
 
-@router.get("/series", response_model=SeriesOut, responses=error_responses(404))
+MAX_SERIES_RANGE = timedelta(hours=48)
+"""The longest ``from``..``to`` one ``GET /courier/stats/series`` reads (2,880 one-minute points per tag set)."""
+MAX_TAG_SETS = 50
+"""The most tag sets (series) one ``GET /courier/stats/series`` returns; more matching is a 422."""
+MAX_TAG_FILTERS = 16
+
+
+@router.get(
+    "/series",
+    response_model=SeriesOut,
+    responses=error_responses(404),
+    description=f"Per tag set, one point per minute. At most {MAX_SERIES_RANGE.total_seconds() / 3600:g} hours "
+    f"between from and to, and at most {MAX_TAG_SETS} tag sets: past either, 422 naming the limit (narrow the "
+    "range, or the tag sets with tag=k:v).",
+)
 def series(
     name: Annotated[str, Query(min_length=1, max_length=200, pattern=NAME_PATTERN)],
-    tag: Annotated[list[TagFilter] | None, Query(description="k:v, repeatable; series whose tags include all")] = None,
+    tag: Annotated[
+        list[TagFilter] | None,
+        Query(max_length=MAX_TAG_FILTERS, description="k:v, repeatable; series whose tags include all"),
+    ] = None,
     start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339; default one hour ago")] = None,
     end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339; default now")] = None,
 ) -> dict[str, Any]:
@@ -164,7 +169,20 @@ def series(
     start_at = _aware(start) if start else end_at - timedelta(hours=1)
     if start_at >= end_at:
         raise ApiError(422, "from must be before to", loc=("query", "from"))
-    return {"name": name, "series": StatsStore().series(name, tags, start_at, end_at)}
+    if end_at - start_at > MAX_SERIES_RANGE:
+        hours = MAX_SERIES_RANGE.total_seconds() / 3600
+        raise ApiError(
+            422, f"from..to spans more than {hours:g} hours, the most one request reads", loc=("query", "from")
+        )
+    found = StatsStore().series(name, tags, start_at, end_at, max_sets=MAX_TAG_SETS + 1)
+    if len(found) > MAX_TAG_SETS:
+        raise ApiError(
+            422,
+            f"more than {MAX_TAG_SETS} tag sets of {name!r} match, the most one request returns: "
+            "narrow them with tag=k:v",
+            loc=("query", "tag"),
+        )
+    return {"name": name, "series": found}
 
 
 @router.get("/names", response_model=NamesOut)

@@ -438,7 +438,7 @@ class StatEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN)
-    value: float = Field(allow_inf_nan=False)
+    value: float = Field(allow_inf_nan=False, strict=True)  # a JSON boolean is not a number (msgspec agrees)
     type: Literal["counter", "gauge", "timer"] = "gauge"
     tags: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY, pattern=NAME_PATTERN)],

@@ -313,10 +313,31 @@ class StatsStore:
             row = conn.execute("SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1").fetchone()
         return row[0] if row else None
 
-    def series(self, name: str, tags: dict[str, Any], start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Per tag set: points per minute in [start, end); rolled-up minutes as stored, the rest live (partial)."""
-        params = {"name": name, "tags": json.dumps(tags), "start": start, "end": end}
+    def series(
+        self, name: str, tags: dict[str, Any], start: datetime, end: datetime, max_sets: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Per tag set: points per minute in [start, end); rolled-up minutes as stored, the rest live (partial).
+
+        With ``max_sets``, only the first ``max_sets`` tag sets (in tag order) are read and returned.
+        """
+        params = {"name": name, "tags": json.dumps(tags), "start": start, "end": end, "max_sets": max_sets}
         query = f"""
+            WITH points AS ({self._SERIES_POINTS})
+            SELECT tags, minute, count, sum, min, max, avg, last, p50, p90, p95, p99, partial
+              FROM (SELECT *, dense_rank() OVER (ORDER BY tags) AS tag_set FROM points) ranked
+             WHERE %(max_sets)s::int IS NULL OR tag_set <= %(max_sets)s::int
+             ORDER BY 1, 2
+        """
+        grouped: dict[str, dict[str, Any]] = {}
+        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+            for row in conn.execute(query, params):
+                key = json.dumps(row["tags"], sort_keys=True)
+                entry = grouped.setdefault(key, {"tags": row.pop("tags"), "points": []})
+                row.pop("tags", None)
+                entry["points"].append(row)
+        return list(grouped.values())
+
+    _SERIES_POINTS = f"""
             WITH mark AS (SELECT coalesce((SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1),
                                           '-infinity'::timestamptz) AS wm),
                  dirty AS (SELECT minute FROM courier_stat_dirty WHERE minute >= %(start)s AND minute < %(end)s)
@@ -331,16 +352,7 @@ class StatsStore:
                        AND c.minute >= %(start)s AND c.minute < %(end)s
                        AND (c.minute >= mark.wm OR c.minute IN (SELECT minute FROM dirty))
                      GROUP BY c.tags, c.minute) live
-            ORDER BY 1, 2
         """
-        grouped: dict[str, dict[str, Any]] = {}
-        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
-            for row in conn.execute(query, params):
-                key = json.dumps(row["tags"], sort_keys=True)
-                entry = grouped.setdefault(key, {"tags": row.pop("tags"), "points": []})
-                row.pop("tags", None)
-                entry["points"].append(row)
-        return list(grouped.values())
 
     def names(self) -> list[dict[str, Any]]:
         """Metric names with the tag keys seen on them (roll-ups, and raw minutes not rolled up yet)."""

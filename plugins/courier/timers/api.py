@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
 from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
 from courier.timers.policy import prefetch
@@ -65,10 +66,11 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
             "model": TimerOut,
             "description": "A timer with this idempotency_key exists: it is returned, nothing new.",
         },
-        **error_responses(400),
+        **error_responses(400, 413, 415),
     },
+    openapi_extra=json_request(TimerIn),
 )
-def create_timer(request: TimerIn, response: Response) -> TimerOut:
+def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response) -> TimerOut:
     """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now)."""
     ((timer, created),) = TimerStore().create(_checked([((), request)]))
     if not created:
@@ -77,9 +79,13 @@ def create_timer(request: TimerIn, response: Response) -> TimerOut:
 
 
 @router.post(
-    "/batch", response_model=list[TimerOut], status_code=status.HTTP_201_CREATED, responses=error_responses(400)
+    "/batch",
+    response_model=list[TimerOut],
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 413, 415),
+    openapi_extra=json_request(TimerBatchIn),
 )
-def create_timers(batch: TimerBatchIn) -> list[TimerOut]:
+def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)]) -> list[TimerOut]:
     """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none."""
     planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
     return [timer for timer, _ in TimerStore().create(planned)]
@@ -110,9 +116,10 @@ def list_timers(
     return {"timers": timers, "next_cursor": next_cursor}
 
 
-@router.delete("/{timer_id}", response_model=TimerOut, responses=error_responses(404, 409))
+@router.post("/{timer_id}/cancel", response_model=TimerOut, responses=error_responses(404, 409))
 def cancel_timer(timer_id: str) -> TimerOut:
-    """Cancel a timer that has not fired; 409 once it is firing or final."""
+    """Cancel a timer that has not fired: its status becomes ``cancelled`` and the record stays readable
+    (``GET /courier/timers/{id}``); 409 once it is firing or final."""
     try:
         return TimerStore().cancel(timer_id)
     except TimerNotFound:

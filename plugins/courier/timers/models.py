@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from courier.api.errors import Rfc3339
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
 
 TIMER_ID_PREFIX = "tmr_"
 RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_HEADERS = 32
+MAX_HEADERS_BYTES = 8 * 1024
+"""Extra headers per timer: at most this many, names and values together at most this many bytes (UTF-8)."""
 MAX_BATCH = 1000
 PAST_TOLERANCE = timedelta(seconds=60)  # a fire_at this far in the past (client clock skew) fires at once
 FORBIDDEN_HEADERS = frozenset(
@@ -60,23 +64,31 @@ class TimerIn(BaseModel):
         description="Target (http or https); Courier POSTs to url + timer id.",
     )
     # Not nullable: give the one you mean and leave the other out (the schema's oneOf says so).
+    # Numbers are strict: a JSON boolean is not a number (pydantic's lax mode would read true as 1).
     delay_seconds: float = Field(
         None,  # type: ignore[assignment]
         ge=0,
         allow_inf_nan=False,
+        strict=True,
         description="Fire this many seconds from now.",
     )
-    fire_at: AwareDatetime = Field(
+    fire_at: Rfc3339 = Field(
         None,  # type: ignore[assignment]
         description="Fire at this RFC 3339 instant (with a UTC offset).",
     )
     payload: Any = Field(None, description="Any JSON value, delivered as 'payload' (at most 64 KiB).")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers sent with every attempt.")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=MAX_HEADERS,
+        description=f"Extra request headers sent with every attempt: at most {MAX_HEADERS}, names and values "
+        f"together at most {MAX_HEADERS_BYTES} bytes (UTF-8).",
+    )
     idempotency_key: str | None = Field(None, min_length=1, max_length=255)
     expire_after_seconds: float | None = Field(
         None,
         gt=0,
         allow_inf_nan=False,
+        strict=True,
         description="Give up (status expired) if not delivered this long after fire_at.",
     )
 
@@ -89,6 +101,9 @@ class TimerIn(BaseModel):
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        size = sum(len(name.encode()) + len(text.encode()) for name, text in value.items())
+        if size > MAX_HEADERS_BYTES:
+            raise ValueError(f"headers are {size} bytes (names and values); at most {MAX_HEADERS_BYTES} are accepted")
         for name, text in value.items():
             if not _TOKEN_RE.match(name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP token")

@@ -1,6 +1,6 @@
 """The page routes under ``/courier/ui``: one router per Courier resource, each behind that resource's
 ``access(...)`` dependency (read access for these GET pages), rendering HTML from the same functions the
-JSON routes use. Cancelling is done by the page calling the JSON API (``DELETE /courier/timers/{id}``), which
+JSON routes use. Cancelling is done by the page calling the JSON API (``POST /courier/timers/{id}/cancel``), which
 refuses a user without edit access whatever the page shows.
 """
 
@@ -209,7 +209,7 @@ def timers_page(
         statuses=list(get_args(TimerStatus)),
         insight=insight,
         histogram=svg(histogram),
-        can_cancel=is_allowed(user, "timers", "DELETE"),
+        can_cancel=is_allowed(user, "timers", "POST"),
         notice=notice,
     )
 
@@ -245,7 +245,7 @@ def timer_page(
         active="timers",
         timer=timer,
         payload=json.dumps(timer.payload, indent=2, ensure_ascii=False) if timer.payload is not None else None,
-        can_cancel=is_allowed(user, "timers", "DELETE"),
+        can_cancel=is_allowed(user, "timers", "POST"),
         notice=notice,
     )
 
@@ -389,7 +389,7 @@ def jobs_page(
         insight=insight,
         chart=svg(chart),
         legend=svg(charts.legend(list(JOB_TONES), JOB_TONES)),
-        can_cancel=is_allowed(user, "jobs", "DELETE"),
+        can_cancel=is_allowed(user, "jobs", "POST"),
         notice=notice,
     )
 
@@ -411,7 +411,7 @@ def job_page(
         active="jobs",
         job=job,
         params=json.dumps(job.params, indent=2, ensure_ascii=False) if job.params else None,
-        can_cancel=is_allowed(user, "jobs", "DELETE"),
+        can_cancel=is_allowed(user, "jobs", "POST"),
         notice=notice,
     )
 
