@@ -7,6 +7,7 @@ refuses a user without edit access whatever the page shows.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
@@ -16,10 +17,11 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from courier.api.auth import RESOURCES, access, is_allowed
-from courier.api.errors import ApiError
+from courier.api.errors import ApiError, logged_reference
 from courier.ui import charts
 from courier.ui.render import PageRoute, render, svg
 
+log = logging.getLogger(__name__)
 User = Annotated[Any, Depends(get_user)]
 """The logged-in user (FastAPI reuses the value ``access(...)`` already resolved for this request)."""
 
@@ -72,8 +74,8 @@ def overview_page(request: Request, user: User) -> Response:
             continue
         try:
             sections[resource] = load()
-        except Exception as exc:  # one unavailable domain must not blank the whole dashboard
-            problems[resource] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        except Exception:  # one unavailable domain must not blank the whole dashboard
+            problems[resource] = logged_reference(log, f"the {resource} overview failed")
     return render(request, "overview.html", active="overview", sections=sections, problems=problems, allowed=allowed)
 
 
