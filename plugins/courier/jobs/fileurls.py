@@ -63,11 +63,12 @@ def sign_query(key: bytes, job_id: str, path: str, expires: int) -> dict[str, st
     return {"job": job_id, "path": path, "expires": str(expires), SIG_PARAM: signature(key, job_id, path, expires)}
 
 
-def verify(key: bytes, job_id: str, path: str, expires: str, sig: str, now: float | None = None) -> None:
+def verify(key: bytes | None, job_id: str, path: str, expires: str, sig: str, now: float | None = None) -> None:
     """Raise :class:`BadSignature` unless ``sig`` signs ``job_id``, ``path`` and ``expires`` and has not expired.
 
     Every argument is taken as received (possibly empty, non-ASCII or overlong): nothing here raises anything
-    but :class:`BadSignature`.
+    but :class:`BadSignature`. ``key`` None: the deployment's (:func:`configured_key`), looked up once the
+    request is well-formed.
     """
     if not SIG_RE.fullmatch(sig):
         raise BadSignature(f"{SIG_PARAM} (the signature) is missing or not 64 hex digits")
@@ -76,7 +77,7 @@ def verify(key: bytes, job_id: str, path: str, expires: str, sig: str, now: floa
     if not job_id or not path:
         raise BadSignature("job and path are required")
     when = int(expires)
-    if not hmac.compare_digest(signature(key, job_id, path, when), sig):
+    if not hmac.compare_digest(signature(key or configured_key(), job_id, path, when), sig):
         raise BadSignature("the signature does not match")
     if when < (time.time() if now is None else now):
         raise BadSignature("the URL has expired")
