@@ -36,7 +36,7 @@ def _up(args: argparse.Namespace) -> int:
         stack.start()
         print(f"\nCourier is up in {stack.elapsed():.1f}s")
         print(f"  UI:     {stack.url}")
-        print(f"  login:  {'admin'} / {stack.admin_password}   (saved in {stack.home / 'admin-password'})")
+        print(f"  login:  admin, password in {stack.home / 'admin-password'} (readable by you only)")
         print(f"  demo:   {stack.demo_url}   (webhook receiver at /hooks/; saved in {stack.home / 'demo-url'})")
         print("  CLI:    uv run courier airflow dags list   (any `airflow` command against this stack)")
         if args.smoke:

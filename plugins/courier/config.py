@@ -8,6 +8,8 @@ start-up (``courier up``, ``courier db migrate``, the API app, every task) inste
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 import re
@@ -22,6 +24,8 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _WHSEC_RE = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
+MIN_WEBHOOK_KEY_BYTES = 24
+"""A webhook signing key shorter than this is refused (Standard Webhooks secrets carry 24 to 64 bytes)."""
 
 
 class CourierConfigError(ValueError):
@@ -125,8 +129,17 @@ def _namespace(raw: str) -> str:
 
 def _webhook_secret(raw: str) -> str:
     value = raw.strip()
-    if value and not _WHSEC_RE.match(value):
-        raise CourierConfigError("webhook_secret", "<hidden>", "empty or a Standard Webhooks secret 'whsec_<base64>'")
+    accepted = f"empty or a Standard Webhooks secret 'whsec_<base64>' of at least {MIN_WEBHOOK_KEY_BYTES} bytes of key"
+    if not value:
+        return value
+    if not _WHSEC_RE.match(value):
+        raise CourierConfigError("webhook_secret", "<hidden>", accepted)
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        raise CourierConfigError("webhook_secret", "<hidden>", accepted) from None
+    if len(key) < MIN_WEBHOOK_KEY_BYTES:
+        raise CourierConfigError("webhook_secret", f"<hidden, {len(key)} byte(s) of key>", accepted)
     return value
 
 

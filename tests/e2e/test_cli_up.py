@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.helpers import free_port
 
@@ -112,7 +113,10 @@ def _serve_stop_restart(home: Path) -> None:
     proc, output = _start(first_env, port)
     try:
         assert f"UI:     http://127.0.0.1:{port}" in output
-        assert "admin / e2e-secret-pw" in output
+        assert "e2e-secret-pw" not in output  # the password stays in its 0600 file, off the terminal
+        assert f"password in {home / 'admin-password'}" in output
+        assert "database system will be owned" not in output  # initdb's output is in the home's log
+        _assert_private(home)
         assert "waiting for" in output  # progress is shown while starting
         seeded = "(Plugins -> Courier; demo data: 4 timer(s), 1 job(s), 1 fan-out run(s), 1 spec run(s))"
         assert seeded in output  # Courier's pages have data to show
@@ -133,13 +137,29 @@ def _serve_stop_restart(home: Path) -> None:
     proc, output = _start(env, port)
     try:
         assert "started (existing data)" in output
-        assert "admin / e2e-secret-pw" in output
+        assert "e2e-secret-pw" not in output
         assert "kept-across-restarts" in _airflow(env, "dags", "list-runs", "courier_selfcheck", "-o", "plain")
         _stop(proc, signal.SIGTERM)
     finally:
         if proc.poll() is None:
             proc.kill()
     _wait_until_gone(home)
+
+
+def _assert_private(home: Path) -> None:
+    """The home is its user's (0700; 0710 for the server's group when PostgreSQL runs as its own user), every
+    secret in it 0600, and the embedded server wants the password."""
+    import stat
+
+    import psycopg
+
+    assert stat.S_IMODE(home.stat().st_mode) in (0o700, 0o710)
+    for name in ("secrets.json", "admin-password", "user-passwords.json", "postgres-password", "env.sh",
+                 "airflow/airflow.cfg", "airflow/simple_auth_manager_passwords.json"):  # fmt: skip
+        assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
+    port = (home / "postgres.port").read_text().strip()
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(f"host=127.0.0.1 port={port} dbname=courier user=postgres passfile=/nonexistent", password="")
 
 
 def _wait_until_gone(home: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +108,9 @@ def test_push_submit_process_success_then_downloaded_bytes_identical(
     assert [a["outcome"] for a in done["attempts"]] == ["success"]
     upstream = httpx.get(f"{processor}/results/{done['upstream_id']}").content
     assert f"data.csv,{len(data)},3,{hashlib.sha256(data).hexdigest()}".encode() in upstream
-    assert client.get(f"/jobs/{job['job_id']}/report").content == upstream
+    report = client.get(f"/jobs/{job['job_id']}/report")
+    assert report.content == upstream and report.headers["x-content-type-options"] == "nosniff"
+    assert report.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
 
     from courier.jobs.download import download_all
 
@@ -357,20 +360,103 @@ def test_upload_past_the_limit_is_413_and_keeps_nothing(
         assert conn.execute("SELECT count(*) FROM courier_job_files").fetchone() == (0,)
 
 
+def _job_file(client: TestClient, data: bytes, name: str = "data.csv") -> tuple[str, str]:
+    """Push ``data`` and submit a job naming it; return (job id, the file's storage-relative path)."""
+    pushed = _push(client, data, name)
+    job = _submit(client, {"files_to_process": [pushed["file_id"]]})
+    return job["job_id"], pushed["path"].split("/store/", 1)[1]
+
+
 def test_signed_file_route_over_http(courier: tuple[TestClient, str]) -> None:
     from courier.jobs.fileurls import file_url
 
     client, url = courier
     data = b"signed bytes\n"
-    pushed = _push(client, data)
-    relative = pushed["path"].split("/store/", 1)[1]
-    signed = file_url(relative, ttl=60)
-    assert signed.startswith(url) and "sig=" in signed
-    assert httpx.get(signed).content == data  # no bearer token
-    assert httpx.get(signed.replace("sig=", "sig=0")).status_code == 403
+    job_id, relative = _job_file(client, data)
+    signed = file_url(relative, job_id, int(time.time()) + 60)
+    assert signed.startswith(url) and "token=" in signed and f"job={job_id}" in signed
+    answer = httpx.get(signed)  # no bearer token
+    assert answer.status_code == 200 and answer.content == data
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
+    assert httpx.get(signed.replace("token=", "token=0")).status_code == 403
     assert httpx.get(signed.replace(relative.split("/")[-1], "other.csv")).status_code == 403
-    expired = file_url(relative, ttl=-1)
+    expired = file_url(relative, job_id, int(time.time()) - 1)
     assert httpx.get(expired).status_code == 403
+
+
+def test_malformed_or_missing_signatures_are_403(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.fileurls import file_url
+
+    client, _ = courier
+    job_id, relative = _job_file(client, b"x\n")
+    signed = httpx.URL(file_url(relative, job_id, int(time.time()) + 60))
+    good = dict(signed.params)
+    for token in ("é" * 64, "ü", "0" * 63, "0" * 65, "x" * 5000, ""):
+        answer = httpx.get(signed.copy_with(params={**good, "token": token}))
+        assert answer.status_code == 403, (token[:5], answer.status_code, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["query", "token"]
+    for missing in ("token", "job", "path", "expires"):
+        kept = {k: v for k, v in good.items() if k != missing}
+        assert httpx.get(signed.copy_with(params=kept)).status_code == 403, missing
+    assert httpx.get(signed.copy_with(params={**good, "expires": "é"})).status_code == 403
+
+
+def test_a_url_for_one_job_does_not_serve_another_jobs_file(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.fileurls import file_url
+
+    client, _ = courier
+    job_a, file_a = _job_file(client, b"a\n", "a.csv")
+    job_b, file_b = _job_file(client, b"b\n", "b.csv")
+    expires = int(time.time()) + 60
+    url_a = httpx.URL(file_url(file_a, job_a, expires))
+    assert httpx.get(url_a).content == b"a\n"
+    # job A's signature with job B's id (or B's file): the signature does not match
+    assert httpx.get(url_a.copy_with(params={**url_a.params, "job": job_b})).status_code == 403
+    assert httpx.get(url_a.copy_with(params={**url_a.params, "path": file_b})).status_code == 403
+    # a correctly signed URL naming job A and job B's file: job A does not name that file
+    crossed = httpx.get(file_url(file_b, job_a, expires))
+    assert crossed.status_code == 403 and f"job {job_a} does not name this file" in crossed.text
+    unknown = httpx.get(file_url(file_a, "job_" + "0" * 32, expires))
+    assert unknown.status_code == 403
+
+
+def test_file_urls_end_at_the_job_deadline(courier: tuple[TestClient, str]) -> None:
+    from courier.jobs.operators import _file_urls
+
+    client, _ = courier
+    job_id, _ = _job_file(client, b"deadline\n")
+    (work,) = JobStore().claim("deadline-owner", 10, 2.0)  # job_timeout of 2 s for this claim
+    assert work.job_id == job_id and work.deadline_at is not None
+    (url,) = _file_urls(work)
+    expires = int(httpx.URL(url).params["expires"])
+    assert expires <= work.deadline_at.timestamp() <= expires + 1  # not 24 h: the job's deadline
+    assert httpx.get(url).content == b"deadline\n"
+    time.sleep(max(0.0, expires + 1.1 - time.time()))
+    refused = httpx.get(url)
+    assert refused.status_code == 403 and "expired" in refused.text
+
+
+def test_the_signature_is_masked_in_the_api_servers_access_log(courier: tuple[TestClient, str]) -> None:
+    """Airflow's API server logs each request through ``HttpAccessLogMiddleware`` (logger ``http.access``)."""
+    import structlog
+    from airflow.api_fastapi.common.http_access_log import HttpAccessLogMiddleware
+    from fastapi import FastAPI
+
+    from courier.jobs.fileurls import file_url
+
+    client, _ = courier
+    job_id, relative = _job_file(client, b"logged\n")
+    outer = FastAPI()
+    outer.add_middleware(HttpAccessLogMiddleware)
+    outer.mount("/courier", client.app)  # type: ignore[arg-type]
+    signed = httpx.URL(file_url(relative, job_id, int(time.time()) + 60, base_url="http://testserver"))
+    with structlog.testing.capture_logs() as logs, TestClient(outer) as logged:
+        assert logged.get(str(signed)).content == b"logged\n"
+    (line,) = [e for e in logs if e.get("event") == "request finished"]
+    assert line["path"] == "/courier/jobs/files/content"
+    assert signed.params["token"] not in str(line) and "token=%2A%2A%2A" in line["query"], line
+    assert f"job={job_id}" in line["query"]  # the rest of the query stays readable
 
 
 def test_processor_reads_files_through_s3_presigned_urls(
@@ -383,7 +469,7 @@ def test_processor_reads_files_through_s3_presigned_urls(
     assert pushed["path"].startswith(f"s3://{s3_bucket}/courier/jobs/files/")
     from courier.jobs.fileurls import file_url
 
-    url = file_url(pushed["path"].split("/courier/", 1)[1], ttl=60)
+    url = file_url(pushed["path"].split("/courier/", 1)[1], "job_" + "0" * 32, int(time.time()) + 60)
     assert "X-Amz-Signature" in url or "Signature" in url
     job = _submit(client, {"files_to_process": [pushed["path"]]})  # an absolute path under the base works too
     _drive("run-s3")

@@ -115,7 +115,7 @@ def _drive(owner: str, job_ids: list[str]) -> None:
 
     async def go() -> None:
         async with client() as http:
-            stepper = Stepper(store, owner, http, 900, lambda files: [])
+            stepper = Stepper(store, owner, http, 900, lambda work: [])
             deadline = time.monotonic() + 60
             while works := await asyncio.to_thread(store.owned, owner, job_ids):
                 assert time.monotonic() < deadline, works

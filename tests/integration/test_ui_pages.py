@@ -430,3 +430,29 @@ def test_stats_page_charts_count_and_percentiles_per_tag_set(make_client: MakeCl
     picked = viewer.get("/ui/stats", params={"name": "ui.latency", "minutes": "360"}).text  # as the form sends it
     assert '<option value="360" selected>' in picked and "100 events" in picked
     assert 'id="overview-stats"' in viewer.get("/ui").text
+
+
+def test_spec_files_refuse_run_ids_that_climb_and_are_served_sandboxed(
+    make_client: MakeClient, storage: Path, tmp_path: Path
+) -> None:
+    _spec_run(tmp_path, "manual__specs")
+    (storage / "specs" / "secret.txt").write_text("one level above the run folders\n")
+    viewer = make_client("viewer")
+    assert viewer.get("/ui/specs/manual__specs/files/../../secret.txt").status_code == 404
+    for run_id in ("%2E%2E", "%2e%2e", ".", "%2E", ".hidden", "a%2Fb", "a%00b"):
+        answer = viewer.get(f"/ui/specs/{run_id}/files/secret.txt")
+        assert answer.status_code in (404, 422), (run_id, answer.status_code)
+        assert "one level above" not in answer.text
+    climbed = viewer.get("/ui/specs/%2E%2E/files/secret.txt")
+    assert climbed.status_code == 404 and "not a run id" in climbed.text  # refused by the run id check
+
+    report = viewer.get("/ui/specs/manual__specs/files/report.html")
+    assert report.status_code == 200 and "<style>" in report.text  # the shipped report: inline style only
+    policy = [p.strip() for p in report.headers["content-security-policy"].split(";")]
+    assert policy[0] == "sandbox" and "default-src 'none'" in policy and "style-src 'unsafe-inline'" in policy
+    assert "form-action 'none'" in policy and not any("script-src" in p and "'none'" not in p for p in policy)
+    assert report.headers["x-content-type-options"] == "nosniff"
+    for name in ("junit.xml", "ctrf.json"):
+        served = viewer.get(f"/ui/specs/manual__specs/files/{name}")
+        assert served.headers["x-content-type-options"] == "nosniff", name
+        assert served.headers["content-security-policy"].startswith("sandbox;"), name

@@ -87,3 +87,22 @@ def test_timer_settings_parse() -> None:
         "courier_timers_2",
     )
     assert load({}).timer_trigger_queues == ()  # any triggerer
+
+
+@pytest.mark.parametrize("key_bytes", [1, 16, 23])
+def test_short_webhook_secret_is_refused_naming_the_setting(key_bytes: int) -> None:
+    import base64
+
+    short = "whsec_" + base64.b64encode(b"k" * key_bytes).decode()
+    with pytest.raises(CourierConfigError) as info:
+        load({"webhook_secret": short})
+    message = str(info.value)
+    assert "[courier] webhook_secret" in message and "at least 24 bytes" in message
+    assert f"{key_bytes} byte(s) of key" in message and short[6:] not in message
+
+
+def test_webhook_secret_of_24_bytes_is_accepted() -> None:
+    import base64
+
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    assert load({"webhook_secret": secret}).webhook_secret == secret

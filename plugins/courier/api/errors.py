@@ -22,6 +22,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
+
+def logged_reference(logger: logging.Logger, what: str) -> str:
+    """Log the exception being handled with a short reference id; return the text to show instead of it.
+
+    Exception text can name hosts, users, paths or SQL; it goes to the log only, and the answer or page
+    carries the reference an operator looks up there.
+    """
+    import uuid
+
+    ref = uuid.uuid4().hex[:12]
+    logger.exception("%s (reference %s)", what, ref)
+    return f"{what}; see the API server log, reference {ref}"
+
+
 DB_RETRY_AFTER_SECONDS = 5
 """What a client is told to wait (``Retry-After``) when the Courier database cannot be reached."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -12,7 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from courier import __version__
+from courier.api.errors import logged_reference
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -37,8 +40,9 @@ def _database_health() -> DatabaseHealth:
     try:
         with CourierDbHook().get_conn() as conn:
             current = db_migrate.current_version(conn)
-    except Exception as exc:
-        return DatabaseHealth(reachable=False, schema_version=None, latest_schema_version=latest, error=str(exc)[:300])
+    except Exception:
+        error = logged_reference(log, "the Courier database check failed")
+        return DatabaseHealth(reachable=False, schema_version=None, latest_schema_version=latest, error=error)
     return DatabaseHealth(reachable=True, schema_version=current, latest_schema_version=latest)
 
 

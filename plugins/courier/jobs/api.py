@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, Rfc3339, error_responses
+from courier.api.files_policy import DOWNLOAD_HEADERS
 from courier.jobs import fileurls
 from courier.jobs.files import (
     FILE_ID_RE,
@@ -229,7 +230,7 @@ def get_report(job_id: str) -> StreamingResponse:
         why = "is not stored yet (delayed_request_download fetches it)" if current in HAS_REPORT else f"is {current}"
         raise ApiError(status.HTTP_409_CONFLICT, f"job {job_id}'s report {why}", loc=("path", "job_id"))
     path = full_path(relative)
-    return StreamingResponse(_chunks(path), media_type=_media_type(relative))
+    return StreamingResponse(_chunks(path), media_type=_media_type(relative), headers=DOWNLOAD_HEADERS)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(404, 409))
@@ -256,20 +257,27 @@ def cancel_job(job_id: str) -> JobOut:
 @files_router.get(
     "/files/content",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(403, 404, 422)},
+    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(403, 404)},
     openapi_extra={"security": []},  # no bearer token: the expiring signature is the credential
 )
 def signed_file(
-    path: Annotated[str, Query(min_length=1, max_length=1024)],
-    expires: Annotated[str, Query(min_length=1, max_length=20)],
-    sig: Annotated[str, Query(min_length=1, max_length=128)],
+    job: Annotated[str, Query(description="the job the URL was signed for")] = "",
+    path: Annotated[str, Query(description="the storage-relative file")] = "",
+    expires: Annotated[str, Query(description="UNIX time the URL ends at (the job's deadline)")] = "",
+    token: Annotated[str, Query(description="the signature: HMAC-SHA256 of job, path and expires, 64 hex digits")] = "",
 ) -> StreamingResponse:
-    """Serve one pushed file to a request signed by Courier (no bearer token: the signature is the credential)."""
+    """Serve one file of one job to a request signed by Courier (no bearer token: the signature is the
+    credential). Anything missing, malformed, wrong, expired, or a file the job does not name: 403."""
     try:
-        fileurls.verify(fileurls.configured_key(), path, expires, sig)
-    except fileurls.BadSignature as exc:
-        raise ApiError(status.HTTP_403_FORBIDDEN, f"file URL refused: {exc}", loc=("query", "sig")) from None
+        fileurls.verify(None, job, path, expires, token)
+        if path not in JobStore.pooled().files_of(job):
+            raise fileurls.BadSignature(f"job {job} does not name this file")
+    except (fileurls.BadSignature, JobNotFound) as exc:
+        why = f"no job {job}" if isinstance(exc, JobNotFound) else str(exc)
+        raise ApiError(
+            status.HTTP_403_FORBIDDEN, f"file URL refused: {why}", loc=("query", fileurls.SIG_PARAM)
+        ) from None
     target = full_path(path)
     if not target.is_file():
         raise ApiError(status.HTTP_404_NOT_FOUND, "the signed file no longer exists", loc=("query", "path"))
-    return StreamingResponse(_chunks(target), media_type=_media_type(path))
+    return StreamingResponse(_chunks(target), media_type=_media_type(path), headers=DOWNLOAD_HEADERS)

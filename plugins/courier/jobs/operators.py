@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseOperator, Context
 
-from courier.jobs.store import JobStore
+from courier.jobs.store import JobStore, Work
 
 BATCH = 125
 """Jobs per mapped ``process`` task at least."""
@@ -22,10 +22,13 @@ MAX_PER_RUN = 1000
 SWEEP_GRACE = 60.0
 
 
-def _file_urls(files: list[str]) -> list[str]:
-    from courier.jobs.fileurls import file_url
+def _file_urls(work: Work) -> list[str]:
+    """URLs for ``work``'s files, valid for that job only and until its deadline (at most ``job_timeout``)."""
+    from courier.config import load
+    from courier.jobs.fileurls import expires_at, file_url
 
-    return [file_url(f) for f in files]
+    expires = expires_at(work.deadline_at, float(load().job_timeout))
+    return [file_url(f, work.job_id, expires) for f in work.files]
 
 
 def stepper_for(owner: str) -> tuple[Any, httpx.AsyncClient]:

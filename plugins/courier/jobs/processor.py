@@ -157,7 +157,8 @@ class Stepper:
     owner: str
     http: httpx.AsyncClient
     timeout: float
-    file_urls: Callable[[list[str]], list[str]]
+    file_urls: Callable[[Work], list[str]]
+    """The URLs the processor fetches ``work``'s files with (for that job only, until its deadline)."""
     notify: Callable[[Moved], object] | None = None
     stats: dict[str, int] = field(default_factory=dict)
     finished: list[Moved] = field(default_factory=list)  # transitions not yet written as stats (final ones are)
@@ -184,7 +185,7 @@ class Stepper:
         """Take one step for ``work``; return the transition made, if any."""
         if work.upstream_id is None:
             try:
-                urls = await asyncio.to_thread(self.file_urls, work.files)
+                urls = await asyncio.to_thread(self.file_urls, work)
                 upstream_id = await submit(self.http, urls, work.params)
             except (SubmitRefused, UpstreamError, RetriesExhausted, httpx.HTTPError, ValueError) as exc:
                 return await self._failed(work, f"submit failed: {exc}")

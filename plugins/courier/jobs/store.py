@@ -233,6 +233,14 @@ class JobStore:
             ).fetchall()
         return to_out(row, attempts)
 
+    def files_of(self, job_id: str) -> list[str]:
+        """The storage-relative files ``job_id`` names (raise :class:`JobNotFound`)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT files_to_process FROM courier_jobs WHERE job_id = %s", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return list(row["files_to_process"])
+
     def report_location(self, job_id: str) -> tuple[Status, str | None]:
         with self.connect() as conn:
             row = conn.execute(

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 
@@ -134,6 +134,16 @@ class Child:
             return ""
 
 
+def as_user(user: str | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a child as ``user`` with that user's group only (not root's)."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 class Supervisor:
     """Start named children with a shared tag and stop all of them (and their descendants)."""
 
@@ -157,6 +167,7 @@ class Supervisor:
         log_path = self.log_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         child_env = {**env, STACK_ID_ENV: self.stack_id, COMPONENT_ENV: name}
+        ident = as_user(user)
         process = subprocess.Popen(
             argv,
             env=child_env,
@@ -164,7 +175,9 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `courier up` only; it stops the children itself
-            user=user,
+            user=ident.get("user"),
+            group=ident.get("group"),
+            extra_groups=ident.get("extra_groups"),
             preexec_fn=die_with_parent,  # runs after the switch to `user`, which would clear it
         )
         child = Child(name, process, log_path, log_file, stop_signal, argv, env, user)

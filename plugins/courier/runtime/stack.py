@@ -7,6 +7,7 @@ user runs. Everything lives under one home directory (default ``.courier/``); a 
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from courier.config import courier_home
 from courier.db import migrate as db_migrate
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.postgres import EmbeddedPostgres, free_port
+from courier.runtime.private import private_dir, write_private
 from courier.runtime.processes import RestartPolicy, Supervisor, end_stack, tagged_processes
 
 log = logging.getLogger(__name__)
@@ -102,8 +104,7 @@ class Secrets:
             jwt_secret=secrets.token_urlsafe(32),
             webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
         )
-        path.write_text(json.dumps(made.__dict__))
-        path.chmod(0o600)
+        write_private(path, json.dumps(made.__dict__))
         return made
 
 
@@ -170,13 +171,12 @@ class Stack:
             raise StackError(f"--triggerers must be 1 or more, not {self.triggerers}")
         if self.api_workers < 1:
             raise StackError(f"--api-workers must be 1 or more, not {self.api_workers}")
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._make_home()
         self._end_leftovers()
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} is already in use: stop what uses it or pass --port N")
         if not self.dags_folder.is_dir():
             raise StackError(f"DAG folder {self.dags_folder} does not exist: set COURIER_DAGS_FOLDER")
-        self.airflow_home.mkdir(parents=True, exist_ok=True)
         (self.airflow_home / "plugins").mkdir(exist_ok=True)
         self.supervisor.start_watchdog()  # from here on, a killed `courier up` takes its children along
         (self.home / "stack.json").write_text(json.dumps({"stack_id": self.stack_id, "pid": os.getpid()}) + "\n")
@@ -185,6 +185,11 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def _make_home(self) -> None:
+        """Create the home and its Airflow home, readable by this user only (0700)."""
+        private_dir(self.home)
+        private_dir(self.airflow_home)
 
     def _end_leftovers(self) -> None:
         """End what is left of an earlier stack on this home (its supervisor was killed), saying so."""
@@ -265,17 +270,15 @@ class Stack:
         password = os.environ.get("COURIER_ADMIN_PASSWORD") or (
             path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
         )
-        path.write_text(password + "\n")
-        path.chmod(0o600)
+        write_private(path, password + "\n")
         others_path = self.home / "user-passwords.json"
         others = json.loads(others_path.read_text()) if others_path.exists() else {}
         for user in USERS:
             if user != ADMIN_USER:
                 others.setdefault(user, secrets.token_urlsafe(12))
-        others_path.write_text(json.dumps(others, indent=2) + "\n")
-        others_path.chmod(0o600)
-        (self.airflow_home / "simple_auth_manager_passwords.json").write_text(
-            json.dumps({ADMIN_USER: password, **others})
+        write_private(others_path, json.dumps(others, indent=2) + "\n")
+        write_private(
+            self.airflow_home / "simple_auth_manager_passwords.json", json.dumps({ADMIN_USER: password, **others})
         )
         return password
 
@@ -293,6 +296,8 @@ class Stack:
         for name in ("airflow", "courier"):
             self.postgres.ensure_database(name)
         what = "initialised and started" if created else "started (existing data)"
+        if self.postgres.upgraded:
+            what += f"; now requires the password in {self.postgres.password_file} (pg_hba.conf rewritten)"
         self.progress(f"  ok  PostgreSQL {what} on 127.0.0.1:{self.postgres.port} ({time.monotonic() - began:.1f}s)")
         meta = external_meta or self.postgres.url("airflow").replace("postgresql://", "postgresql+psycopg2://", 1)
         return meta, external_courier or self.postgres.url("courier")
@@ -346,11 +351,10 @@ class Stack:
         if self.triggerers > 1:
             queues = (TIMER_QUEUE.format(n) for n in range(1, self.triggerers + 1))
             cfg["courier"]["timer_trigger_queues"] = ",".join(queues)
-        path = self.airflow_home / "airflow.cfg"
-        with path.open("w") as fh:
-            fh.write("# Written by `courier up` at every start; put lasting changes in AIRFLOW__* env vars.\n")
-            cfg.write(fh)
-        path.chmod(0o600)
+        text = io.StringIO()
+        text.write("# Written by `courier up` at every start; put lasting changes in AIRFLOW__* env vars.\n")
+        cfg.write(text)
+        write_private(self.airflow_home / "airflow.cfg", text.getvalue())
 
     def _component_env(self, courier_url: str, stack_secrets: Secrets) -> dict[str, str]:
         env = dict(os.environ)
@@ -368,9 +372,7 @@ class Stack:
         """Write lines a user can `source` to run `airflow ...` against this stack from another shell."""
         keys = ["AIRFLOW_HOME", "COURIER_HOME", *(k for k in self.env if k.startswith("AIRFLOW_CONN_"))]
         exports = {k: self.env[k] for k in keys if k in self.env}
-        path = self.home / "env.sh"
-        path.write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
-        path.chmod(0o600)
+        write_private(self.home / "env.sh", "".join(f"export {k}='{v}'\n" for k, v in exports.items()))
 
     def _airflow_argv(self) -> list[str]:
         script = Path(sys.executable).with_name("airflow")

@@ -7,6 +7,7 @@ refuses a user without edit access whatever the page shows.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
@@ -16,10 +17,11 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from courier.api.auth import RESOURCES, access, is_allowed
-from courier.api.errors import ApiError
+from courier.api.errors import ApiError, logged_reference
 from courier.ui import charts
 from courier.ui.render import PageRoute, render, svg
 
+log = logging.getLogger(__name__)
 User = Annotated[Any, Depends(get_user)]
 """The logged-in user (FastAPI reuses the value ``access(...)`` already resolved for this request)."""
 
@@ -72,8 +74,8 @@ def overview_page(request: Request, user: User) -> Response:
             continue
         try:
             sections[resource] = load()
-        except Exception as exc:  # one unavailable domain must not blank the whole dashboard
-            problems[resource] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        except Exception:  # one unavailable domain must not blank the whole dashboard
+            problems[resource] = logged_reference(log, f"the {resource} overview failed")
     return render(request, "overview.html", active="overview", sections=sections, problems=problems, allowed=allowed)
 
 
@@ -575,12 +577,6 @@ def spec_run_page(request: Request, user: User, run_id: Annotated[str, Path(min_
 SERVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".webp": "image/webp", ".html": "text/html; charset=utf-8", ".json": "application/json",
                 ".xml": "application/xml", ".txt": "text/plain; charset=utf-8", ".log": "text/plain; charset=utf-8"}  # fmt: skip
-FILE_HEADERS = {
-    # Files written by spec runs are shown, never run: no script executes on Courier's origin.
-    "Content-Security-Policy": "default-src 'self'; script-src 'none'; object-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
 
 
 @specs.get("/specs/{run_id}/files/{path:path}")
@@ -590,16 +586,15 @@ def spec_file(request: Request, user: User, run_id: str, path: str) -> Response:
 
     from fastapi.responses import StreamingResponse
 
+    from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
     from courier.specs.report import run_folder
 
-    parts = PurePosixPath(path).parts
-    if not parts or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in path:
-        raise ApiError(404, "no such file", loc=("path", "path"))
-    target = run_folder(run_id) / "/".join(parts)
+    parts = file_parts_or_404(path)
+    target = run_folder(run_id_or_404(run_id)) / "/".join(parts)
     if not target.is_file():
         raise ApiError(404, f"run {run_id!r} has no file {path!r}", loc=("path", "path"))
     media = SERVED_TYPES.get(PurePosixPath(path).suffix.lower(), "application/octet-stream")
-    headers = dict(FILE_HEADERS)
+    headers = dict(ARTIFACT_HEADERS)
     if media == "application/octet-stream":
         headers["Content-Disposition"] = f'attachment; filename="{quote(parts[-1])}"'
 
