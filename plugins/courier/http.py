@@ -115,6 +115,10 @@ class HttpSettings:
     allowed_hosts: tuple[str, ...] = ()
     conn_id: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.allowed_hosts and self.extra.get("allowed_hosts"):  # built from an extra, not a connection
+            object.__setattr__(self, "allowed_hosts", _allowed_hosts(self.extra["allowed_hosts"]))
+
     def client_kwargs(
         self, *, asynchronous: bool = False, response_hooks: Sequence[Callable[..., Any]] = ()
     ) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def test_a_jobs_result_on_another_host_is_fetched_without_credentials(
 
     class Conn:
         conn_id, host, port, schema, login, password = "jobs_api_default", "127.0.0.1", home.port, "http", None, TOKEN
-        extra_dejson = {"headers": {"X-Api-Key": API_KEY}}
+        extra_dejson = {"headers": {"X-Api-Key": API_KEY}, "allowed_hosts": ["localhost"]}
 
     async def fetch() -> str:
         async with client(settings_from_connection(Conn())) as http:

@@ -433,9 +433,11 @@ def test_stats_page_charts_count_and_percentiles_per_tag_set(make_client: MakeCl
 
 
 def test_spec_files_refuse_run_ids_that_climb_and_are_served_sandboxed(
-    make_client: MakeClient, storage: Path, tmp_path: Path
+    make_client: MakeClient, storage: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _spec_run(tmp_path, "manual__specs")
+    suite = tmp_path_factory.mktemp("suite")  # a spec root outside the storage base
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(suite))
+    _spec_run(suite, "manual__specs")
     (storage / "specs" / "secret.txt").write_text("one level above the run folders\n")
     viewer = make_client("viewer")
     assert viewer.get("/ui/specs/manual__specs/files/../../secret.txt").status_code == 404
