@@ -162,8 +162,8 @@ def prefetch(
 class CheckedResolver(AbstractResolver):
     """aiohttp's resolver for webhook sends: the policy checked at connect time, on the addresses connected to.
 
-    Every name is resolved once per connection attempt (by ``inner``, aiohttp's threaded resolver unless
-    given); every address must pass the policy, else the connection is refused (:class:`TargetRefused`)
+    A name is resolved by ``inner`` (aiohttp's threaded resolver unless given) when aiohttp needs it (its
+    60 s cache holds checked answers only); every address must pass the policy, else the connection is refused (:class:`TargetRefused`)
     and nothing is sent; only checked addresses are returned, so aiohttp connects to an address that
     was checked and no second lookup can answer differently (DNS rebinding). The Host header and TLS SNI
     keep the URL's name, as the resolver sits below them. A failed lookup raises ``OSError``: aiohttp
