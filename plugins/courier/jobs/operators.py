@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from airflow.sdk import BaseOperator, Context
 
 from courier.jobs.store import JobStore
@@ -20,26 +19,6 @@ jobs). Each batch costs worker-slot time twice (submit, then resume after the wa
 for any number of jobs as cheaply, so a few big batches finish sooner than many small ones."""
 MAX_PER_RUN = 1000
 SWEEP_GRACE = 60.0
-
-
-def _file_urls(files: list[str]) -> list[str]:
-    from courier.jobs.fileurls import file_url
-
-    return [file_url(f) for f in files]
-
-
-def stepper_for(owner: str) -> tuple[Any, httpx.AsyncClient]:
-    """A :class:`~courier.jobs.processor.Stepper` for ``owner`` and the HTTP client it uses (close it).
-
-    Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
-    store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
-    from courier.config import load
-    from courier.jobs.callbacks import notify
-    from courier.jobs.processor import Stepper, client
-
-    http = client()
-    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
-    return stepper, http
 
 
 def claim_batches(
@@ -82,6 +61,7 @@ class ProcessJobsOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         from courier.config import load
+        from courier.jobs.processor import stepper_for
         from courier.jobs.trigger import JobsTrigger
 
         owner = context["run_id"]
@@ -102,7 +82,7 @@ class ProcessJobsOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") == "error":
+        if event.get("status") != "success":
             raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
         self.log.info("%s done: %s", self.batch_label, event.get("stats"))
         return dict(event.get("stats") or {})

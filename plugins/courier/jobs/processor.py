@@ -166,3 +166,23 @@ class Stepper:
 
             finished, self.finished = self.finished, []
             await asyncio.to_thread(outcomes.record, finished)
+
+
+def _file_urls(files: list[str]) -> list[str]:
+    from courier.jobs.fileurls import file_url
+
+    return [file_url(f) for f in files]
+
+
+def stepper_for(owner: str) -> tuple[Stepper, httpx.AsyncClient]:
+    """A :class:`Stepper` for ``owner`` and the HTTP client it uses (close it): what the ``process`` task and
+    :class:`~courier.jobs.trigger.JobsTrigger` both run.
+
+    Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
+    store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
+    from courier.config import load
+    from courier.jobs.callbacks import notify
+
+    http = client()
+    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
+    return stepper, http
