@@ -87,3 +87,17 @@ def test_timer_settings_parse() -> None:
         "courier_timers_2",
     )
     assert load({}).timer_trigger_queues == ()  # any triggerer
+
+
+def test_one_value_is_checked_the_way_load_checks_it() -> None:
+    from courier.config import parse_value
+    from courier.storage import storage_base
+
+    assert parse_value("storage_base", "s3://bucket/prefix/") == "s3://bucket/prefix"
+    assert parse_value("execution_mode", "Kubernetes") == "kubernetes"
+    with pytest.raises(CourierConfigError, match=r"\[courier\] storage_base = 'relative/dir' is invalid"):
+        parse_value("storage_base", "relative/dir")
+    with pytest.raises(CourierConfigError, match="storage_base"):  # an override given to a task: the same check
+        storage_base("relative/dir")
+    with pytest.raises(KeyError, match="no_such_key"):
+        parse_value("no_such_key", "1")

@@ -1,8 +1,8 @@
-"""The browser Courier drives: Debian's Chromium, through Playwright for Python (``executable_path``).
+"""The browser the tests drive: Debian's Chromium, through Playwright for Python (``executable_path``).
 
 Nothing is downloaded at run time: ``make browsers`` installs Debian's ``chromium`` package (``/usr/bin/chromium``;
-another binary through ``COURIER_CHROMIUM``). Used by the shipped spec suite (``include/specs/checks``) and
-by the browser tests, so every launch uses the same binary and flags.
+another binary through ``COURIER_CHROMIUM``). Used by the browser tests, so every launch uses the same binary and
+flags; the shipped spec suite launches it the same way (``include/specs/checks/_browser.py``).
 """
 
 from __future__ import annotations
