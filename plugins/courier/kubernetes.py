@@ -93,11 +93,11 @@ PodStep = Callable[["CourierConfig"], tuple[type["BaseOperator"], dict[str, Any]
 
 def mapped_by_mode(
     expand: XComArg,
-    *,
     local: type[BaseOperator],
     pod: PodStep,
-    task_id: str,
     map_index_template: str,
+    *,
+    task_id: str,
     config: CourierConfig | None = None,
     **kwargs: Any,
 ) -> MappedOperator:
@@ -106,8 +106,8 @@ def mapped_by_mode(
     :param expand: the list of kwargs to map over (one task or pod per item).
     :param local: the operator for ``execution_mode = local``.
     :param pod: what builds the operator for ``execution_mode = kubernetes``.
-    :param task_id: the step's task id.
     :param map_index_template: the mapped instances' names in the UI.
+    :param task_id: the step's task id.
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """

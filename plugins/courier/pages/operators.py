@@ -62,15 +62,7 @@ def fetch_batches(
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """
-    return mapped_by_mode(
-        plan,
-        local=FetchBatchOperator,
-        pod=_pod,
-        task_id=task_id,
-        map_index_template=MAP_INDEX_TEMPLATE,
-        config=config,
-        **kwargs,
-    )
+    return mapped_by_mode(plan, FetchBatchOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs)
 
 
 def _pod(config: CourierConfig) -> tuple[type[BaseOperator], dict[str, Any]]:

@@ -73,13 +73,7 @@ def spec_workers(
     :param kwargs: more operator arguments for every mapped task.
     """
     return mapped_by_mode(
-        workers,
-        local=SpecWorkerOperator,
-        pod=_pod,
-        task_id=task_id,
-        map_index_template=MAP_INDEX_TEMPLATE,
-        config=config,
-        **kwargs,
+        workers, SpecWorkerOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs
     )
 
 
