@@ -72,3 +72,13 @@ async def test_a_dispatcher_without_webhook_secret_fails_without_retries(monkeyp
     assert (event["status"], event["reason"], event["setting"]) == ("error", "config", "webhook_secret")
     with pytest.raises(AirflowFailException, match=r"\[courier\] webhook_secret"):
         operator.execute_complete({}, event)
+
+
+def test_the_dispatch_command_names_a_missing_webhook_secret(courier_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("AIRFLOW__COURIER__WEBHOOK_SECRET", raising=False)
+    done = subprocess.run([sys.executable, "-m", "courier.cli", "timers", "dispatch"], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "courier timers dispatch: [courier] webhook_secret" in done.stderr and "Traceback" not in done.stderr

@@ -25,8 +25,8 @@ class ReportReadyTrigger(BaseTrigger):
     With ``store`` (``{"storage_base", "dag_id", "slot"}``) the trigger also checks and stores the report
     the moment it is ready, since it holds the body already: "ready → stored" then costs no worker resume
     (~1-3 s), which the latency target needs. A malformed report gives ``{"status": "error", "reason":
-    "malformed"}`` and stores nothing. Storing is a whole-object write of the same bytes to the same key, so a second copy
-    of the trigger (triggerer fail-over) is harmless.
+    "malformed"}`` and stores nothing. Storing is a whole-object write of the same bytes to the same key, so
+    a second copy of the trigger (triggerer fail-over) is harmless.
 
     :param ticket_id: the ticket to wait for.
     :param report_api_conn_id: connection of the report API.
