@@ -143,11 +143,7 @@ class DispatcherSettings:
 
         cfg = load()
         if not cfg.webhook_secret:
-            raise CourierConfigError(
-                "webhook_secret",
-                "",
-                "a Standard Webhooks secret 'whsec_<base64>' (timers are never sent unsigned, see docs/timers.md)",
-            )
+            raise CourierConfigError("webhook_secret", "", "a 'whsec_<base64>' secret (timers are never sent unsigned)")
         return cls(
             secret=cfg.webhook_secret,
             allow_private=cfg.webhook_allow_private_targets,
