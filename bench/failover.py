@@ -27,9 +27,11 @@ import psycopg
 from _stack import bench_stack, json_stdout
 from courier.runtime.postgres import free_port
 from courier.runtime.stack import Stack
-from courier.timers import drill
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the drill is test tooling (tests/drill.py), shared with the chaos tests
+from tests import drill  # noqa: E402
+
 DAG_FILES = [REPO / "dags" / "webhook_timers.py"]
 TARGETS = {"p99_ms": 1000.0}
 

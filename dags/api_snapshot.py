@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from courier import domains
 from courier.pages.snapshot import SNAPSHOT_CRON
 
 
 @dag(
-    dag_id="api_snapshot",
+    dag_id=domains.API_SNAPSHOT,
     schedule=CronDataIntervalTimetable(SNAPSHOT_CRON, timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -18,9 +18,11 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
+from courier import domains
+
 
 @dag(
-    dag_id="courier_selfcheck",
+    dag_id=domains.COURIER_SELFCHECK,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

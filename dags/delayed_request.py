@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import Param, dag
 
+from courier import domains
 from courier.jobs.operators import ProcessJobsOperator, claim_task
 
 
 @dag(
-    dag_id="delayed_request",
+    dag_id=domains.DELAYED_REQUEST,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

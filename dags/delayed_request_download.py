@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import MultipleCronTriggerTimetable, dag
 
+from courier import domains
 from courier.jobs.operators import download_results
 
 
 @dag(
-    dag_id="delayed_request_download",
+    dag_id=domains.DELAYED_REQUEST_DOWNLOAD,
     schedule=MultipleCronTriggerTimetable("0 0-21/3 * * *", "30 1-22/3 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

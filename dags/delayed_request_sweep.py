@@ -16,11 +16,12 @@ from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
+from courier import domains
 from courier.jobs.operators import sweep_jobs
 
 
 @dag(
-    dag_id="delayed_request_sweep",
+    dag_id=domains.DELAYED_REQUEST_SWEEP,
     schedule="*/15 * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -31,7 +32,9 @@ from courier.jobs.operators import sweep_jobs
 )
 def delayed_request_sweep() -> None:
     sweep = ShortCircuitOperator(task_id="sweep", python_callable=sweep_jobs)
-    start_delayed_request = TriggerDagRunOperator(task_id="start_delayed_request", trigger_dag_id="delayed_request")
+    start_delayed_request = TriggerDagRunOperator(
+        task_id="start_delayed_request", trigger_dag_id=domains.DELAYED_REQUEST
+    )
     sweep >> start_delayed_request
 
 

@@ -26,11 +26,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from courier import domains
 from courier.pages.operators import fetch_batches
 
 
 @dag(
-    dag_id="paginated_fanout",
+    dag_id=domains.PAGINATED_FANOUT,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

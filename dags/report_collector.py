@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
+from courier import domains
 from courier.reports.operators import REPORTS_ASSET, CollectReportOperator
 
 
 @dag(
-    dag_id="report_collector",
+    dag_id=domains.REPORT_COLLECTOR,
     schedule="* * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -32,11 +32,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from courier import domains
 from courier.specs.operators import spec_workers
 
 
 @dag(
-    dag_id="spec_matrix",
+    dag_id=domains.SPEC_MATRIX,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

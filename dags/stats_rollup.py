@@ -21,9 +21,11 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
+from courier import domains
+
 
 @dag(
-    dag_id="stats_rollup",
+    dag_id=domains.STATS_ROLLUP,
     schedule="* * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
+from courier import domains
 from courier.timers.operators import TimerDispatcherOperator
 
 
 @dag(
-    dag_id="webhook_timers",
+    dag_id=domains.WEBHOOK_TIMERS,
     schedule="@continuous",
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -335,13 +335,24 @@ def _raw_value(setting: Setting) -> str:
     return setting.default_text() if value is None else str(value)
 
 
+def _setting(key: str) -> Setting:
+    for setting in SETTINGS:
+        if setting.key == key:
+            return setting
+    raise KeyError(f"no [courier] setting {key!r}")
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """Validate ``raw`` as a value of the ``[courier]`` setting ``key`` (an override given to a task or CLI);
+    return it parsed, or raise :class:`CourierConfigError` naming the key."""
+    return _setting(key).parse(raw)
+
+
 def load_one(key: str) -> Any:
     """Read and validate one ``[courier]`` setting: for hot paths, where :func:`load` (every setting, some of
     them slow to check) is too much (``POST /courier/stats`` reads its limits this way)."""
-    for setting in SETTINGS:
-        if setting.key == key:
-            return setting.parse(_raw_value(setting))
-    raise KeyError(f"no [courier] setting {key!r}")
+    setting = _setting(key)
+    return setting.parse(_raw_value(setting))
 
 
 def load(overrides: dict[str, str] | None = None) -> CourierConfig:

@@ -9,29 +9,25 @@ from airflow.plugins_manager import AirflowPlugin
 
 from courier.api.app import create_app
 from courier.api.errors import UnroutablePathGuard
-
-PAGES = (
-    # (name in the navigation and iframe title, path under /courier/ui, url_route)
-    ("Overview", "", "courier"),
-    ("Timers", "timers", "courier-timers"),
-    ("Jobs", "jobs", "courier-jobs"),
-    ("Stats", "stats", "courier-stats"),
-    ("Specs", "specs", "courier-specs"),
-    ("Reports", "reports", "courier-reports"),
-    ("Pages", "pages", "courier-pages"),
-)
-"""Courier's pages in Airflow's navigation (Plugins → Courier), each shown at ``/plugin/<url_route>``."""
+from courier.domains import PAGES
 
 
 def ui_views() -> list[dict[str, Any]]:
-    """The plugin's UI entries: a nav item per page, and a "Courier" tab on every DAG run's page.
+    """The plugin's UI entries: a nav item per page (:data:`courier.domains.PAGES`, each shown at
+    ``/plugin/<url_route>``), and a "Courier" tab on every DAG run's page.
 
     Relative ``href``s (no leading slash): Airflow's UI resolves them against its own base URL, so the pages
     keep working when Airflow is served under a sub-path.
     """
     views: list[dict[str, Any]] = [
-        {"name": name, "href": f"courier/ui/{path}", "url_route": route, "category": "Courier", "destination": "nav"}
-        for name, path, route in PAGES
+        {
+            "name": page.label,
+            "href": f"courier/ui/{page.path}",
+            "url_route": page.url_route,
+            "category": "Courier",
+            "destination": "nav",
+        }
+        for page in PAGES
     ]
     views.append(
         {

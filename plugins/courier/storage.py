@@ -16,9 +16,9 @@ AWS_CONN_ID = "aws_default"
 
 def storage_base(override: str | None = None) -> ObjectStoragePath:
     """Return the storage base (``[courier] storage_base`` unless ``override`` is given)."""
-    from courier.config import _storage_base, load
+    from courier.config import load, parse_value
 
-    url = _storage_base(override) if override else load().storage_base
+    url = parse_value("storage_base", override) if override else load().storage_base
     if url.startswith("s3://"):
         return ObjectStoragePath(url, conn_id=AWS_CONN_ID)
     return ObjectStoragePath(url)

@@ -34,7 +34,7 @@ import pytest
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.processes import session_members, tagged_processes
 from courier.runtime.stack import port_is_free
-from courier.timers import drill
+from tests import drill
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(900)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from courier.browsers import chromium_path, launch_chromium
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
+from tests.browsers import chromium_path, launch_chromium
 
 CHROMIUM = chromium_path()
 CHROMIUM_CELLS = {

@@ -25,20 +25,12 @@ from playwright.sync_api import expect
 
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
+from tests.browsers import chromium_path, launch_chromium
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = chromium_path()
 ARTIFACTS = Path(os.environ.get("COURIER_UI_ARTIFACTS", REPO / ".courier" / "test-artifacts" / "ui"))
 DOC_SHOTS = REPO / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 expect.set_options(timeout=15_000)  # a page of a loaded 2-core machine may take seconds to render
 
@@ -65,7 +57,7 @@ class Console:
 def browser() -> Iterator[Any]:
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make browsers` (apt-get install chromium)"
     with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = launch_chromium(playwright)
         print(f"chromium {launched.version}")
         yield launched
         launched.close()

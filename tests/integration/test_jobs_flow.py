@@ -84,7 +84,7 @@ def _drive(owner: str, timeout: float = 900.0, limit: int = 1000) -> list[str]:
         return [e.payload async for e in JobsTrigger(owner, ids, poll_interval=0.1).run()]
 
     events = asyncio.run(asyncio.wait_for(go(), 60))
-    assert events and events[-1]["status"] == "done", events
+    assert events and events[-1]["status"] == "success", events
     return ids
 
 

@@ -19,8 +19,9 @@ from courier.demo.server import serve_in_thread
 from courier.http import RetriesExhausted, RetryPolicy
 from courier.reports.api import Collection, list_collections
 from courier.reports.csvcheck import MalformedReport
+from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
-from courier.reports.operators import CollectReportOperator, ReportNotCollected, store_report
+from courier.reports.operators import CollectReportOperator, ReportNotCollected
 from courier.reports.tickets import TaskKey, TicketStore
 from courier.reports.trigger import ReportReadyTrigger
 from tests.helpers import s3_client
@@ -88,14 +89,14 @@ def test_repeated_500s_are_retried_then_fail_clearly(report_server: str) -> None
 
 async def test_unknown_ticket_is_an_error_event(report_server: str) -> None:
     event = await _run_trigger("NO-SUCH-TICKET", poll=0.1)
-    assert event["status"] == "error" and "404" in event["message"]
+    assert event["status"] == "error" and event["reason"] == "failed" and "404" in event["message"]
 
 
 async def test_deadline_gives_a_timeout_event(report_server: str) -> None:
     configure(report_server, generation_delay=60)
     ticket = ReportApiHook().request_ticket()
     event = await _run_trigger(ticket, poll=0.2, timeout=0.7)
-    assert event["status"] == "timeout" and "still not ready" in event["message"]
+    assert event["status"] == "error" and event["reason"] == "timeout" and "still not ready" in event["message"]
 
 
 def test_malformed_report_is_rejected_with_nothing_stored(report_server: str, tmp_path: Path) -> None:
@@ -156,8 +157,36 @@ async def test_trigger_rejects_a_malformed_report_storing_nothing(report_server:
     store = {"storage_base": tmp_path.as_uri(), "dag_id": "report_collector", "slot": "s"}
     trigger = ReportReadyTrigger(ticket, "report_api_default", 0.2, time.time() + 30, time.time(), store)
     event = dict((await anext(trigger.run())).payload)
-    assert event["status"] == "malformed" and "columns" in event["message"]
+    assert event["status"] == "error" and event["reason"] == "malformed" and "columns" in event["message"]
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+async def test_resume_reads_the_reason_of_an_error_event(report_server: str, courier_db: str, tmp_path: Path) -> None:
+    configure(report_server, malformed=True)
+    op = CollectReportOperator(task_id="collect_report", storage_base=tmp_path.as_uri(), poll_interval=0.2)
+    key = TaskKey("report_collector", "run-malformed", "collect_report")
+    ticket = ReportApiHook().request_ticket()
+    TicketStore().add(key, ticket)
+    store = {"storage_base": tmp_path.as_uri(), "dag_id": key.dag_id, "slot": "s"}
+    trigger = ReportReadyTrigger(ticket, "report_api_default", 0.2, time.time() + 30, time.time(), store)
+    event = dict((await anext(trigger.run())).payload)
+    assert (event["status"], event["reason"]) == ("error", "malformed")
+    with pytest.raises(ReportNotCollected, match="rejected, nothing stored"):
+        await asyncio.to_thread(op.execute_complete, _context(key.run_id), event)
+    assert _collection(key.run_id).status == "failed" and TicketStore().pending(key) is None
+
+
+async def test_a_timeout_event_keeps_the_ticket_for_the_retry(report_server: str, courier_db: str) -> None:
+    configure(report_server, generation_delay=60)
+    op = CollectReportOperator(task_id="collect_report", poll_interval=0.2)
+    key = TaskKey("report_collector", "run-timeout", "collect_report")
+    ticket = ReportApiHook().request_ticket()
+    TicketStore().add(key, ticket)
+    event = await _run_trigger(ticket, poll=0.2, timeout=0.7)
+    assert (event["status"], event["reason"]) == ("error", "timeout")
+    with pytest.raises(ReportNotCollected, match="still not ready"):
+        await asyncio.to_thread(op.execute_complete, _context(key.run_id), event)
+    assert TicketStore().pending(key) == ticket and _collection(key.run_id).polls == event["polls"]
 
 
 def _context(run_id: str) -> Any:

@@ -6,7 +6,7 @@ import json
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +23,20 @@ PCTS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
 @pytest.fixture
-def client(courier_db: str) -> Iterator[TestClient]:
+def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Make ``POST /courier/stats`` re-read its limits and database URL (cached per process) on its next request."""
+
+    def forget() -> None:
+        monkeypatch.setattr(stats_api, "_cached_limits", None)
+        monkeypatch.setattr(stats_api, "_cached_store", None)
+
+    forget()
+    return forget
+
+
+@pytest.fixture
+def client(courier_db: str, forget_limits: Callable[[], None]) -> Iterator[TestClient]:
     forget_partitions()
-    stats_api.forget_limits()
     with TestClient(api_app("admin")) as test_client:
         yield test_client
 
@@ -100,10 +111,12 @@ def test_batch_with_one_bad_event_stores_nothing(client: TestClient, courier_db:
     assert _raw_count(courier_db) == 0
 
 
-def test_body_and_batch_limits(client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_body_and_batch_limits(
+    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch, forget_limits: Callable[[], None]
+) -> None:
     monkeypatch.setenv("AIRFLOW__COURIER__STATS_MAX_BATCH_EVENTS", "3")
     monkeypatch.setenv("AIRFLOW__COURIER__STATS_MAX_BODY_BYTES", "1000")
-    stats_api.forget_limits()
+    forget_limits()
     too_many = client.post("/stats", json=[{"name": "a", "value": 1}] * 4)
     assert too_many.status_code == 422 and "at most 3" in too_many.json()["detail"][0]["msg"]
     too_big = client.post("/stats", json=[{"name": "a" * 190, "value": 1, "tags": {"k": "v" * 190}}] * 3)

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from courier.demo import receiver as demo_receiver
 from courier.timers.dispatcher import Dispatcher, DispatcherSettings
-from courier.timers.operators import ScheduleWebhookOperator, TimerNotDelivered
+from courier.timers.operators import ScheduleWebhookOperator, TimerDispatcherOperator, TimerNotDelivered
 from courier.timers.store import TimerStore
-from courier.timers.trigger import TimerDeliveredTrigger
+from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
 
 
 def _context(try_number: int = 1) -> Any:
@@ -52,9 +52,33 @@ async def test_wait_for_delivery_defers_until_delivered(courier_db: str, receive
     finally:
         dispatcher.stop()
         await running
-    assert event.payload["status"] == "delivered"
+    assert event.payload == {"status": "success", "timer_id": trigger.timer_id, "timer_status": "delivered"}
     result = await asyncio.to_thread(operator.execute_complete, _context(), event.payload)
     assert result["status"] == "delivered" and result["lateness_ms"] >= 0
     assert [a["webhook_id"] for a in demo_receiver.STATE.arrivals] == [trigger.timer_id]
     with pytest.raises(TimerNotDelivered, match="failed: HTTP 410"):
-        operator.execute_complete(_context(), {"timer_id": trigger.timer_id, "status": "failed", "error": "HTTP 410"})
+        operator.execute_complete(
+            _context(), {"timer_id": trigger.timer_id, "status": "error", "reason": "failed", "message": "HTTP 410"}
+        )
+
+
+async def test_a_dispatcher_without_webhook_secret_fails_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW__COURIER__WEBHOOK_SECRET", raising=False)
+    operator = TimerDispatcherOperator(task_id="dispatch_1")
+    with pytest.raises(AirflowFailException, match=r"\[courier\] webhook_secret"):  # no retry: the task fails
+        operator.execute({})
+    # the same in the triggerer (a secret removed after the task deferred): an error event naming the setting
+    event = dict((await anext(TimerDispatchTrigger().run())).payload)
+    assert (event["status"], event["reason"], event["setting"]) == ("error", "config", "webhook_secret")
+    with pytest.raises(AirflowFailException, match=r"\[courier\] webhook_secret"):
+        operator.execute_complete({}, event)
+
+
+def test_the_dispatch_command_names_a_missing_webhook_secret(courier_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("AIRFLOW__COURIER__WEBHOOK_SECRET", raising=False)
+    done = subprocess.run([sys.executable, "-m", "courier.cli", "timers", "dispatch"], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "courier timers dispatch: [courier] webhook_secret" in done.stderr and "Traceback" not in done.stderr

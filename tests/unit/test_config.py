@@ -106,3 +106,17 @@ def test_webhook_secret_of_24_bytes_is_accepted() -> None:
 
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
     assert load({"webhook_secret": secret}).webhook_secret == secret
+
+
+def test_one_value_is_checked_the_way_load_checks_it() -> None:
+    from courier.config import parse_value
+    from courier.storage import storage_base
+
+    assert parse_value("storage_base", "s3://bucket/prefix/") == "s3://bucket/prefix"
+    assert parse_value("execution_mode", "Kubernetes") == "kubernetes"
+    with pytest.raises(CourierConfigError, match=r"\[courier\] storage_base = 'relative/dir' is invalid"):
+        parse_value("storage_base", "relative/dir")
+    with pytest.raises(CourierConfigError, match="storage_base"):  # an override given to a task: the same check
+        storage_base("relative/dir")
+    with pytest.raises(KeyError, match="no_such_key"):
+        parse_value("no_such_key", "1")

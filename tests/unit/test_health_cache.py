@@ -22,9 +22,8 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
     monkeypatch.setattr(health, "_database_health", check)
     monkeypatch.setenv("COURIER_DATABASE_URL", "postgresql://health-test/a")
-    health.forget()
+    monkeypatch.setattr(health, "_checked", None)  # the module's cached check: none yet (restored afterwards)
     yield made
-    health.forget()
 
 
 def test_probes_within_a_second_share_one_check_then_it_is_refreshed_in_the_background(

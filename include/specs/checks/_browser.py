@@ -1,7 +1,7 @@
 """What every shipped check shares: read the COURIER_SPEC_* environment, open the browser, save a screenshot.
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``COURIER_CHROMIUM``), driven by Playwright for Python through
-``executable_path`` (``courier.browsers``): nothing is downloaded at run time. A browser that is not installed on this worker ends
+``executable_path``: nothing is downloaded at run time. A browser that is not installed on this worker ends
 the check with exit 77 (skipped) and says so on its last line; it never passes.
 """
 
@@ -14,9 +14,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from courier.browsers import chromium_path, launch_chromium
-
 SKIP = 77
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+def chromium_path() -> Path:
+    """Return the Chromium binary (``COURIER_CHROMIUM``, default Debian's ``/usr/bin/chromium``)."""
+    return Path(os.environ.get("COURIER_CHROMIUM", "/usr/bin/chromium"))
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Launch headless Chromium from a started ``sync_playwright()``; return the browser."""
+    return playwright.chromium.launch(executable_path=str(chromium_path()), args=list(CHROMIUM_ARGS), headless=True)
 
 
 def skip(reason: str) -> None:

@@ -22,20 +22,13 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
 from courier.api.errors import ApiError
+from courier.domains import governing_dags
 
 CurrentUser = Annotated[BaseUser, Depends(get_user)]
 
-RESOURCES: dict[str, str | None] = {
-    "timers": "webhook_timers",
-    "jobs": "delayed_request",
-    "stats": "stats_rollup",
-    "specs": "spec_matrix",
-    "reports": "report_collector",
-    "pages": "paginated_fanout",
-    "health": None,  # any authenticated user
-    "meta": None,
-}
-"""Courier resource -> the DAG whose read/edit access governs it (None: being logged in is enough)."""
+RESOURCES: dict[str, str | None] = governing_dags()
+"""Courier resource -> the DAG whose read/edit access governs it (None: being logged in is enough), from
+:mod:`courier.domains`."""
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -68,7 +61,7 @@ def is_allowed(user: BaseUser, resource: str, method: str) -> bool:
 def access(resource: str) -> DependsParam:
     """Return the dependency for a domain router: authenticated, then read or edit access by HTTP method."""
     if resource not in RESOURCES:
-        raise KeyError(f"unknown Courier resource {resource!r}; add it to courier.api.auth.RESOURCES")
+        raise KeyError(f"unknown Courier resource {resource!r}; add its Domain to courier.domains.DOMAINS")
     if RESOURCES[resource] is None:  # being logged in is enough: no authorization call, no thread-pool hop
 
         async def logged_in(user: CurrentUser) -> BaseUser:

@@ -69,12 +69,6 @@ def _refresh_in_background() -> None:
         threading.Thread(target=_refresh, name="courier-health", daemon=True).start()
 
 
-def forget() -> None:
-    """Check the database again on the next request (tests)."""
-    global _checked
-    _checked = None
-
-
 @router.get("/health", response_model=Health)
 async def health() -> dict[str, Any]:
     """Report database reachability, schema version and package version.

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from airflow.sdk import BaseOperator, Context
 
-from courier.jobs.store import JobStore, Work
+from courier.jobs.store import JobStore
 
 BATCH = 125
 """Jobs per mapped ``process`` task at least."""
@@ -20,29 +19,6 @@ jobs). Each batch costs worker-slot time twice (submit, then resume after the wa
 for any number of jobs as cheaply, so a few big batches finish sooner than many small ones."""
 MAX_PER_RUN = 1000
 SWEEP_GRACE = 60.0
-
-
-def _file_urls(work: Work) -> list[str]:
-    """URLs for ``work``'s files, valid for that job only and until its deadline (at most ``job_timeout``)."""
-    from courier.config import load
-    from courier.jobs.fileurls import expires_at, file_url
-
-    expires = expires_at(work.deadline_at, float(load().job_timeout))
-    return [file_url(f, work.job_id, expires) for f in work.files]
-
-
-def stepper_for(owner: str) -> tuple[Any, httpx.AsyncClient]:
-    """A :class:`~courier.jobs.processor.Stepper` for ``owner`` and the HTTP client it uses (close it).
-
-    Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
-    store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
-    from courier.config import load
-    from courier.jobs.callbacks import notify
-    from courier.jobs.processor import Stepper, client
-
-    http = client()
-    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
-    return stepper, http
 
 
 def claim_batches(
@@ -85,6 +61,7 @@ class ProcessJobsOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         from courier.config import load
+        from courier.jobs.processor import stepper_for
         from courier.jobs.trigger import JobsTrigger
 
         owner = context["run_id"]
@@ -105,7 +82,7 @@ class ProcessJobsOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") == "error":
+        if event.get("status") != "success":
             raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
         self.log.info("%s done: %s", self.batch_label, event.get("stats"))
         return dict(event.get("stats") or {})

@@ -231,3 +231,26 @@ class Stepper:
 
             finished, self.finished = self.finished, []
             await asyncio.to_thread(outcomes.record, finished)
+
+
+def _file_urls(work: Work) -> list[str]:
+    """URLs for ``work``'s files, valid for that job only and until its deadline (at most ``job_timeout``)."""
+    from courier.config import load
+    from courier.jobs.fileurls import expires_at, file_url
+
+    expires = expires_at(work.deadline_at, float(load().job_timeout))
+    return [file_url(f, work.job_id, expires) for f in work.files]
+
+
+def stepper_for(owner: str) -> tuple[Stepper, httpx.AsyncClient]:
+    """A :class:`Stepper` for ``owner`` and the HTTP client it uses (close it): what the ``process`` task and
+    :class:`~courier.jobs.trigger.JobsTrigger` both run.
+
+    Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
+    store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
+    from courier.config import load
+    from courier.jobs.callbacks import notify
+
+    http = client()
+    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
+    return stepper, http

@@ -19,7 +19,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
-DAG_ID = "delayed_request"
+from courier.domains import DELAYED_REQUEST
+
+DAG_ID = DELAYED_REQUEST
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _last_second = 0

@@ -14,9 +14,14 @@ from typing import Any
 import psycopg
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from courier.jobs.processor import stepper_for
+
 
 class JobsTrigger(BaseTrigger):
     """Advance the jobs ``job_ids`` owned by ``owner`` every ``poll_interval`` seconds until none is open.
+
+    Fires ``{"status": "success", "stats"}`` when every job is final, or ``{"status": "error", "message"}``
+    when it cannot start (no processor connection, no database).
 
     :param owner: the claim token (the ``delayed_request`` run id).
     :param job_ids: the batch this trigger watches.
@@ -36,8 +41,6 @@ class JobsTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from courier.jobs.operators import stepper_for
-
         try:
             stepper, http = await asyncio.to_thread(stepper_for, self.owner)
         except Exception as exc:
@@ -52,7 +55,7 @@ class JobsTrigger(BaseTrigger):
                     await asyncio.sleep(max(self.poll_interval, 2.0))
                     continue
                 if not works:
-                    yield TriggerEvent({"status": "done", "stats": stepper.stats})  # type: ignore[no-untyped-call]
+                    yield TriggerEvent({"status": "success", "stats": stepper.stats})  # type: ignore[no-untyped-call]
                     return
                 await stepper.advance_all(works)
                 await asyncio.sleep(self.poll_interval)

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from courier.api.errors import ApiError, error_responses
+from courier.domains import PAGINATED_FANOUT
 
 router = APIRouter(prefix="/pages", tags=["pages"])
 
-FANOUT_DAG = "paginated_fanout"
+FANOUT_DAG = PAGINATED_FANOUT
 MAX_SCANNED = 1000
 """At most this many run folders are read for one listing (newest manifests first)."""
 

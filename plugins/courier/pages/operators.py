@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from courier.kubernetes import mapped_by_mode
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.definitions.mappedoperator import MappedOperator
@@ -60,15 +62,10 @@ def fetch_batches(
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """
-    from courier.config import load
+    return mapped_by_mode(plan, FetchBatchOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs)
 
-    settings = config or load()
-    if settings.execution_mode == "kubernetes":
-        from courier.pages.pod import FetchBatchPodOperator, pod_arguments
 
-        return FetchBatchPodOperator.partial(
-            task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **{**pod_arguments(settings), **kwargs}
-        ).expand_kwargs(plan)
-    return FetchBatchOperator.partial(task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand_kwargs(
-        plan
-    )
+def _pod(config: CourierConfig) -> tuple[type[BaseOperator], dict[str, Any]]:
+    from courier.pages.pod import FetchBatchPodOperator, pod_arguments
+
+    return FetchBatchPodOperator, pod_arguments(config)

@@ -10,7 +10,8 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
-from courier.reports.csvcheck import MalformedReport, check_csv
+from courier.reports.csvcheck import MalformedReport
+from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 from courier.reports.slots import as_datetime, cron_expression, skipped_slots, superseded
 from courier.reports.tickets import TaskKey, TicketStore
@@ -131,9 +132,6 @@ class CollectReportOperator(BaseOperator):
         ticket = str(event.get("ticket_id"))
         key = self._key(context)
         polls = int(event.get("polls", 0))
-        if event.get("status") == "malformed":
-            TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
-            raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {event.get('message')}")
         if event.get("status") == "success" and "stored" in event:  # the trigger stored it when ready
             stored = dict(event["stored"])
             TicketStore().finish(
@@ -150,10 +148,13 @@ class CollectReportOperator(BaseOperator):
             _record_wait(key.dag_id, float(event["waited"]))
             return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
-            if event.get("status") == "error":  # the server gave up on this ticket: a retry asks again
+            if event.get("reason") == "malformed":
                 TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
-            else:  # timed out: the ticket stays pending for the next try, which keeps counting
+                raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {event.get('message')}")
+            if event.get("reason") == "timeout":  # the ticket stays pending for the next try, which keeps counting
                 TicketStore().count_polls(key, ticket, polls)
+            else:  # the server gave up on this ticket (or the wait broke): a retry asks again
+                TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
             raise ReportNotCollected(f"report {ticket}: {event.get('message')}")
         hook = ReportApiHook(self.report_api_conn_id)
         answer = hook.fetch(ticket)
@@ -204,17 +205,3 @@ def _record_wait(dag_id: str, waited: float) -> None:
     from courier.stats import emit
 
     emit.record([emit.event("courier.reports.wait_seconds", waited, "timer", {"dag_id": dag_id})])
-
-
-def store_report(storage_base_override: str | None, dag_id: str, slot: str, ticket: str, body: bytes) -> dict[str, Any]:
-    """Check ``body`` and store it at ``{base}/reports/<dag_id>/<slot>/<ticket>.csv``, whole or not at all.
-
-    Raises :class:`MalformedReport` (nothing written) when the CSV is not well formed.
-    """
-    from courier.storage import open_write, storage_base
-
-    summary = check_csv(body)
-    path = storage_base(storage_base_override) / "reports" / dag_id / slot / f"{ticket}.csv"
-    with open_write(path) as stream:
-        stream.write(body.decode("utf-8"))
-    return {"path": str(path), "rows": summary.rows, "bytes": len(body)}

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from courier.reports.csvcheck import MalformedReport
+from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 
 
@@ -17,13 +19,14 @@ class ReportReadyTrigger(BaseTrigger):
     """Poll ``get_report`` every ``poll_interval`` seconds (longer when the server sends ``Retry-After``).
 
     Fires ``{"status": "success", "ticket_id", "polls", "waited"}`` when the report is ready, or
-    ``{"status": "error", "message", ...}`` when the server says the ticket failed or ``deadline`` passes.
+    ``{"status": "error", "reason", "message", ...}`` otherwise: ``reason`` is ``failed`` (the server says the
+    ticket failed), ``timeout`` (``deadline`` passed), ``malformed`` (see below) or ``exception``.
 
     With ``store`` (``{"storage_base", "dag_id", "slot"}``) the trigger also checks and stores the report
     the moment it is ready, since it holds the body already: "ready → stored" then costs no worker resume
-    (~1-3 s), which the latency target needs. A malformed report gives ``{"status": "malformed"}`` and
-    stores nothing. Storing is a whole-object write of the same bytes to the same key, so a second copy
-    of the trigger (triggerer fail-over) is harmless.
+    (~1-3 s), which the latency target needs. A malformed report gives ``{"status": "error", "reason":
+    "malformed"}`` and stores nothing. Storing is a whole-object write of the same bytes to the same key, so
+    a second copy of the trigger (triggerer fail-over) is harmless.
 
     :param ticket_id: the ticket to wait for.
     :param report_api_conn_id: connection of the report API.
@@ -69,8 +72,6 @@ class ReportReadyTrigger(BaseTrigger):
         try:
             hook = ReportApiHook(self.report_api_conn_id)
             settings = await asyncio.to_thread(lambda: hook.settings)  # connection lookup may block
-            if self.store is not None:  # import the storage path now, so storing costs nothing extra when ready
-                await asyncio.to_thread(_load_storage)
             async with httpx.AsyncClient(**settings.client_kwargs(asynchronous=True)) as client:
                 while True:
                     answer = await hook.afetch(self.ticket_id, client)
@@ -80,25 +81,27 @@ class ReportReadyTrigger(BaseTrigger):
                         yield _event({**base, **(await self._stored(answer.body)), "polls": polls, "waited": waited})
                         return
                     if answer.state is ReportState.FAILED:
-                        yield _event({**base, "status": "error", "message": answer.message, "polls": polls})
+                        yield _event(
+                            {**base, "status": "error", "reason": "failed", "message": answer.message, "polls": polls}
+                        )
                         return
                     delay = max(self.poll_interval, answer.retry_after or 0.0)
                     if time.time() + delay > self.deadline:
                         message = f"report {self.ticket_id} still not ready after {waited:.0f}s ({polls} polls)"
-                        yield _event({**base, "status": "timeout", "message": message, "polls": polls})
+                        yield _event(
+                            {**base, "status": "error", "reason": "timeout", "message": message, "polls": polls}
+                        )
                         return
                     self.log.info("Report %s not ready (%s); next poll in %.1fs", self.ticket_id, answer.message, delay)
                     await asyncio.sleep(delay)
         except Exception as exc:
-            yield _event({**base, "status": "error", "message": f"{type(exc).__name__}: {exc}", "polls": polls})
+            message = f"{type(exc).__name__}: {exc}"
+            yield _event({**base, "status": "error", "reason": "exception", "message": message, "polls": polls})
 
     async def _stored(self, body: bytes) -> dict[str, Any]:
         """Check and store the report (when asked to); return the event fields that say how it went."""
         if self.store is None:
             return {"status": "success"}
-        from courier.reports.csvcheck import MalformedReport
-        from courier.reports.operators import store_report
-
         try:
             stored = await asyncio.to_thread(
                 store_report,
@@ -109,13 +112,8 @@ class ReportReadyTrigger(BaseTrigger):
                 body,
             )
         except MalformedReport as exc:
-            return {"status": "malformed", "message": str(exc)}
+            return {"status": "error", "reason": "malformed", "message": str(exc)}
         return {"status": "success", "stored": stored}
-
-
-def _load_storage() -> None:
-    import courier.reports.operators
-    import courier.storage  # noqa: F401
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

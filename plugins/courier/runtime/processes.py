@@ -20,7 +20,6 @@ exited child again with the same command; :class:`RestartPolicy` says when and h
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -34,24 +33,12 @@ from typing import IO, Any
 
 import psutil
 
+from courier.procs import die_with_parent
+
 STACK_ID_ENV = "COURIER_STACK_ID"
 COMPONENT_ENV = "COURIER_COMPONENT"
 """Which child of the stack a process belongs to (inherited by everything it forks, like the tag)."""
-PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
-
-
-try:  # resolved here, not in the forked child: a dlopen there can deadlock when the parent has threads
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _LIBC = None
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: have the kernel SIGKILL this child when the process (thread) that started it dies (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        if _LIBC is not None:
-            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def ordinal(n: int) -> str:

@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from courier.domains import DELAYED_REQUEST
 from courier.runtime.airflow_api import AirflowApi
 
 SMOKE_TAG = "smoke"  # DAGs that can run unattended, start to finish, carry this tag
-SMOKE_CONF: dict[str, dict[str, Any]] = {"delayed_request": {"demo_jobs": 2}}
+SMOKE_CONF: dict[str, dict[str, Any]] = {DELAYED_REQUEST: {"demo_jobs": 2}}
 """Run conf of smoke runs, per DAG: ``delayed_request`` queues two small demo jobs and processes them."""
 
 

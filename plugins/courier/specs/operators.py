@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from courier.kubernetes import mapped_by_mode
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.definitions.mappedoperator import MappedOperator
@@ -70,15 +72,12 @@ def spec_workers(
     :param config: Courier settings (default: read ``[courier]``).
     :param kwargs: more operator arguments for every mapped task.
     """
-    from courier.config import load
-
-    settings = config or load()
-    if settings.execution_mode == "kubernetes":
-        from courier.specs.pod import SpecWorkerPodOperator, pod_arguments
-
-        return SpecWorkerPodOperator.partial(
-            task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **{**pod_arguments(settings), **kwargs}
-        ).expand_kwargs(workers)
-    return SpecWorkerOperator.partial(task_id=task_id, map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand_kwargs(
-        workers
+    return mapped_by_mode(
+        workers, SpecWorkerOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs
     )
+
+
+def _pod(config: CourierConfig) -> tuple[type[BaseOperator], dict[str, Any]]:
+    from courier.specs.pod import SpecWorkerPodOperator, pod_arguments
+
+    return SpecWorkerPodOperator, pod_arguments(config)

@@ -2,7 +2,7 @@
 
 Imported only in kubernetes mode (the Kubernetes client is slow to import, and every worker task parses the
 DAG file). The pod gets what :func:`courier.specs.worker.run_worker` needs: the ``courier_db`` and
-``aws_default`` connections from the ``courier-secrets`` secret (see :mod:`courier.pages.pod`), the storage
+``aws_default`` connections from the ``courier-secrets`` secret (see :mod:`courier.kubernetes`), the storage
 base, and room for a browser.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from kubernetes.client import models as k8s
 
+from courier import kubernetes
 from courier.specs.cli import short_label, work_arguments
 
 if TYPE_CHECKING:
@@ -49,13 +49,13 @@ class SpecWorkerPodOperator(KubernetesPodOperator):
 
 
 def pod_arguments(config: CourierConfig) -> dict[str, Any]:
-    """Return the pod arguments of a spec worker: the pages pod's, with the Courier database connection."""
-    from courier.pages.pod import POD_LABELS
-    from courier.pages.pod import pod_arguments as base_arguments
-
-    arguments = base_arguments(config, connections=POD_CONNECTIONS)
-    arguments["name"] = "courier-spec-worker"
-    arguments["labels"] = {**POD_LABELS, "app.kubernetes.io/component": "spec-worker"}
-    arguments["container_resources"] = k8s.V1ResourceRequirements(**POD_RESOURCES)  # a browser per cell
-    arguments["startup_timeout_seconds"] = 600
-    return arguments
+    """Return the pod arguments of a spec worker (:func:`courier.kubernetes.pod_arguments`): with the Courier
+    database connection, and resources and a start-up time for a browser per cell."""
+    return kubernetes.pod_arguments(
+        config,
+        name="courier-spec-worker",
+        component="spec-worker",
+        connections=POD_CONNECTIONS,
+        resources=POD_RESOURCES,
+        startup_timeout=600,
+    )

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from courier import __version__
+from courier.domains import SPEC_MATRIX
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from courier.specs.queue import Claim, SpecQueue
 
-DAG_ID = "spec_matrix"
+DAG_ID = SPEC_MATRIX
 CTRF_SPEC_VERSION = "0.0.0"
 STATUS_COLOURS = {
     "passed": "#1a7f37",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from courier.runtime.processes import die_with_parent
+from courier.procs import die_with_parent
 from courier.specs.queue import Claim, Outcome
 
 SKIP_EXIT_CODE = 77

@@ -55,12 +55,6 @@ def _limits() -> tuple[Limits, int]:
     return _cached_limits[1], _cached_limits[2]
 
 
-def forget_limits() -> None:
-    """Re-read the limits and the database URL on the next request (tests that change them)."""
-    global _cached_limits, _cached_store
-    _cached_limits = _cached_store = None
-
-
 _cached_store: StatsStore | None = None
 _cached_for: str | None = None
 

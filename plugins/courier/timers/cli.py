@@ -33,9 +33,11 @@ async def _dispatch(seconds: float | None, overrides: dict[str, Any]) -> dict[st
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     overrides = {k: v for k, v in (("horizon", args.horizon), ("claim_lease", args.claim_lease)) if v is not None}
+    from courier.config import CourierConfigError
+
     try:
         stats = asyncio.run(_dispatch(args.seconds, overrides))
-    except RuntimeError as exc:
+    except (RuntimeError, CourierConfigError) as exc:  # no database, no webhook_secret: say which, no traceback
         print(f"courier timers dispatch: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(BrokenPipeError):

@@ -143,11 +143,11 @@ class DispatcherSettings:
 
     @classmethod
     def from_config(cls, **overrides: Any) -> DispatcherSettings:
-        from courier.config import load
+        from courier.config import CourierConfigError, load
 
         cfg = load()
         if not cfg.webhook_secret:
-            raise RuntimeError("[courier] webhook_secret is not set: timers are not sent unsigned (see docs/timers.md)")
+            raise CourierConfigError("webhook_secret", "", "a 'whsec_<base64>' secret (timers are never sent unsigned)")
         return cls(
             secret=cfg.webhook_secret,
             allow_private=cfg.webhook_allow_private_targets,

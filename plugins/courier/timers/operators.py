@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
 
+from courier.config import CourierConfigError
 from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
 
 
@@ -34,8 +36,11 @@ class TimerDispatcherOperator(BaseOperator):
         from courier.config import load
         from courier.timers.dispatcher import DispatcherSettings
 
-        DispatcherSettings.from_config(**self.overrides)  # raises with a message naming the setting
-        queues = load().timer_trigger_queues
+        try:
+            DispatcherSettings.from_config(**self.overrides)
+            queues = load().timer_trigger_queues
+        except CourierConfigError as exc:  # a retry cannot fix configuration: fail now, naming the setting
+            raise AirflowFailException(str(exc)) from exc
         if queues:
             # With [triggerer] queues_enabled the trigger takes the task's queue at defer time; the task
             # itself already runs, so only the trigger is routed (to the triggerer consuming this queue).
@@ -44,7 +49,9 @@ class TimerDispatcherOperator(BaseOperator):
         self.defer(trigger=TimerDispatchTrigger(self.overrides), method_name="execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") == "error":
+        if event.get("reason") == "config":
+            raise AirflowFailException(f"timer dispatcher could not start: {event.get('message')}")
+        if event.get("status") != "success":
             raise TimerNotDelivered(f"timer dispatcher could not start: {event.get('message')}")
         self.log.info("Timer dispatcher stopped: %s", event.get("stats"))
         return dict(event.get("stats") or {})
@@ -137,6 +144,8 @@ class ScheduleWebhookOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from courier.timers.store import TimerStore
 
-        if event.get("status") != "delivered":
-            raise TimerNotDelivered(f"timer {event.get('timer_id')} ended {event.get('status')}: {event.get('error')}")
+        if event.get("status") != "success":
+            raise TimerNotDelivered(
+                f"timer {event.get('timer_id')} ended {event.get('reason')}: {event.get('message')}"
+            )
         return TimerStore().get(event["timer_id"]).model_dump(mode="json", exclude={"payload", "attempt_log"})

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from courier.timers.rules import FINAL
+from courier.config import CourierConfigError
+from courier.timers.rules import FINAL, Status
 
 
 def _conninfo() -> str:
@@ -25,6 +26,9 @@ class TimerDispatchTrigger(BaseTrigger):
     unfired claims back, and the trigger resumes in the next triggerer (Airflow re-assigns deferred
     triggers), so the schedule of the ``webhook_timers`` DAG never needs a new run to keep timers firing.
     Running it twice (two triggerers, HA) is safe: timers are claimed with leases in the database.
+
+    Fires ``{"status": "success", "stats"}`` when the dispatcher stopped, or ``{"status": "error", "message"}``
+    when it cannot start (``"reason": "config"`` and ``"setting"`` when a ``[courier]`` setting is the cause).
 
     :param overrides: :class:`~courier.timers.dispatcher.DispatcherSettings` fields to change (pacing only).
     """
@@ -42,16 +46,22 @@ class TimerDispatchTrigger(BaseTrigger):
         try:
             settings = await asyncio.to_thread(DispatcherSettings.from_config, **self.overrides)
             conninfo = await asyncio.to_thread(_conninfo)
-        except Exception as exc:  # configuration: say what is wrong, do not loop
+        except CourierConfigError as exc:  # a setting Courier cannot use: fail the task, no retry helps
+            yield _event({"status": "error", "reason": "config", "setting": exc.key, "message": str(exc)})
+            return
+        except Exception as exc:  # say what is wrong, do not loop
             yield _event({"status": "error", "message": str(exc)})
             return
         dispatcher = Dispatcher(conninfo, settings)
         await dispatcher.run()  # returns only when stopped; cancellation ends it cleanly
-        yield _event({"status": "stopped", "stats": dispatcher.stats})
+        yield _event({"status": "success", "stats": dispatcher.stats})
 
 
 class TimerDeliveredTrigger(BaseTrigger):
     """Wait until a timer reaches a final status (delivered, failed, cancelled, expired); read-only.
+
+    Fires ``{"status": "success", "timer_id", "timer_status": "delivered"}``, or ``{"status": "error",
+    "timer_id", "reason": <final status> | "missing", "message": <last error>}``.
 
     :param timer_id: the timer to watch.
     :param poll_interval: seconds between reads.
@@ -71,6 +81,7 @@ class TimerDeliveredTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         conninfo = await asyncio.to_thread(_conninfo)
         final = {str(s) for s in FINAL}
+        base = {"timer_id": self.timer_id}
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
@@ -80,10 +91,13 @@ class TimerDeliveredTrigger(BaseTrigger):
                         )
                         row = await cur.fetchone()
                         if row is None:
-                            yield _event({"timer_id": self.timer_id, "status": "missing", "error": None})
+                            yield _event({**base, "status": "error", "reason": "missing", "message": "no such timer"})
+                            return
+                        if row[0] == Status.DELIVERED:
+                            yield _event({**base, "status": "success", "timer_status": row[0]})
                             return
                         if row[0] in final:
-                            yield _event({"timer_id": self.timer_id, "status": row[0], "error": row[1]})
+                            yield _event({**base, "status": "error", "reason": row[0], "message": row[1]})
                             return
                         await asyncio.sleep(self.poll_interval)
             except (psycopg.OperationalError, OSError) as exc:

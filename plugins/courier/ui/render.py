@@ -27,18 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from courier import __version__
 from courier.api.errors import ApiError
+from courier.domains import PAGES, governing_dags
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-NAV = (
-    ("overview", "Overview", ""),
-    ("timers", "Timers", "timers"),
-    ("jobs", "Jobs", "jobs"),
-    ("stats", "Stats", "stats"),
-    ("specs", "Specs", "specs"),
-    ("reports", "Reports", "reports"),
-    ("pages", "Pages", "pages"),
-)
+NAV = tuple((page.key, page.label, page.path) for page in PAGES)
 """In-page navigation: (key, label, path under /ui)."""
 
 ENABLED: set[str] = {"overview"}
@@ -185,6 +178,7 @@ def base_context(request: Request, active: str) -> dict[str, Any]:
         # Airflow's own pages: the Courier app is mounted at <Airflow base>/courier.
         "airflow": root.removesuffix("/courier"),
         "nav": [item for item in NAV if item[0] in ENABLED],
+        "dags": governing_dags(),  # resource -> its DAG id, for the templates' links and permission hints
         "active": active,
         "version": __version__,
         "now": datetime.now(UTC),

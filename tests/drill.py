@@ -1,8 +1,7 @@
 """Failover drills for timers: schedule a load straight into the Courier database, then read back what
 happened to it (lost, fired twice, lateness after a given instant).
 
-The chaos tests and ``bench/failover.py`` use it around a component kill; an operator can run the same
-drill against a staging stack. Lateness is ``fired_at - fire_at`` as recorded by the dispatcher (the start
+The chaos tests (``tests/e2e/test_chaos.py``) and ``bench/failover.py`` use it around a component kill. Lateness is ``fired_at - fire_at`` as recorded by the dispatcher (the start
 of the send that was committed), so it includes a takeover after a dispatcher died.
 """
 

@@ -1,0 +1,166 @@
+"""The package's import graph: no cycles, and no import from a lower layer to a higher one.
+
+Every module of ``plugins/courier`` is parsed with :mod:`ast`, and every ``import courier…`` /
+``from courier… import …`` anywhere in it counts, function-level and ``TYPE_CHECKING`` imports included:
+a cycle hidden inside a function is still a cycle (it only shows up later, in another process). The
+layers are the ones docs/ARCHITECTURE.md ("Layers") names; :func:`layer_of` is their one definition.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "courier"
+
+LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
+"""Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one."""
+
+BASE = frozenset({"config", "provider_info", "http", "storage", "db", "kubernetes", "domains", "procs"})
+DOMAINS = frozenset({"reports", "pages", "timers", "jobs", "stats", "specs"})
+ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
+"""A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""
+TOP = {"selfcheck": "domain", "api": "interface", "ui": "interface", "plugin": "interface"}
+TOP |= {"runtime": "entry", "cli": "entry", "demo": "entry"}
+
+
+def layer_of(module: str) -> str:
+    """Return the layer of ``module`` (``courier.jobs.store`` -> ``domain``); raise for a module with none."""
+    parts = module.split(".")[1:]
+    if not parts or parts[0] in BASE:
+        return "base"
+    if parts[0] in DOMAINS:
+        return ROLES.get(parts[1], "domain") if len(parts) > 1 else "base"  # a domain's __init__ holds nothing
+    if parts[0] in TOP:
+        return TOP[parts[0]]
+    raise AssertionError(f"{module} is in no layer: add it to tests/unit/test_layers.py and docs/ARCHITECTURE.md")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path | None = None) -> dict[str, dict[str, int]]:
+    """Return ``{module: {imported courier module: line}}`` for every module under ``root`` (the package)."""
+    root = root or PACKAGE
+    modules = {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    graph: dict[str, dict[str, int]] = {}
+    for name, path in modules.items():
+        edges: dict[str, int] = {}
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{name}:{node.lineno}: relative import (Courier uses absolute imports)"
+                base = node.module or ""
+                # `from courier.jobs import outcomes` imports the module courier.jobs.outcomes
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            for target in targets:
+                while target not in modules and "." in target:  # `import courier.x.y` of a non-module name
+                    target = target.rsplit(".", 1)[0]
+                if target in modules and target != name and target.split(".")[0] == root.name:
+                    edges.setdefault(target, node.lineno)
+        graph[name] = edges
+    return graph
+
+
+def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Return one cycle per strongly connected component with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, {}):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_cycle_in(sorted(c), graph) for c in components]
+
+
+def _cycle_in(component: list[str], graph: dict[str, dict[str, int]]) -> list[str]:
+    """Return a path start -> ... -> start inside ``component`` (to print a readable cycle)."""
+    members = set(component)
+    start = component[0]
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in sorted(graph[node]):
+            if nxt == start:
+                return [*paths[node], start]
+            if nxt in members and nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    raise AssertionError(f"no cycle through {start}")  # pragma: no cover - a component always has one
+
+
+def describe(cycle: list[str], graph: dict[str, dict[str, int]]) -> str:
+    return " -> ".join(f"{a} (line {graph[a][b]})" for a, b in itertools.pairwise(cycle)) + f" -> {cycle[-1]}"
+
+
+def upward_imports(graph: dict[str, dict[str, int]]) -> list[str]:
+    """Return every import from a module to a module of a higher layer, as readable lines."""
+    found = []
+    for module, edges in sorted(graph.items()):
+        mine = LAYERS.index(layer_of(module))
+        for target, line in sorted(edges.items()):
+            theirs = LAYERS.index(layer_of(target))
+            if theirs > mine:
+                found.append(f"{module} ({LAYERS[mine]}) imports {target} ({LAYERS[theirs]}) at line {line}")
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph = import_graph()
+    cycles = [describe(c, graph) for c in find_cycles(graph)]
+    assert not cycles, "import cycles (function-level imports count):\n" + "\n".join(cycles)
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    upward = upward_imports(import_graph())
+    assert not upward, "imports against the layering of docs/ARCHITECTURE.md:\n" + "\n".join(upward)
+
+
+def test_the_graph_sees_function_level_imports_and_reports_a_cycle(tmp_path: Path) -> None:
+    root = tmp_path / "courier"
+    (root / "jobs").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "jobs" / "__init__.py").write_text("")
+    (root / "jobs" / "trigger.py").write_text("def run():\n    from courier.jobs.operators import step\n")
+    (root / "jobs" / "operators.py").write_text("from courier.jobs import trigger\n")
+    graph = import_graph(root)
+    assert graph["courier.jobs.trigger"] == {"courier.jobs.operators": 2}
+    (cycle,) = find_cycles(graph)
+    assert describe(cycle, graph) == (
+        "courier.jobs.operators (line 1) -> courier.jobs.trigger (line 2) -> courier.jobs.operators"
+    )
+    assert upward_imports(graph) == ["courier.jobs.trigger (triggers) imports courier.jobs.operators (tasks) at line 2"]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {layer_of(module) for module in import_graph()} <= set(LAYERS)
