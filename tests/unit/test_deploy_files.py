@@ -1,8 +1,9 @@
 """The deployment files: Dockerfile, docker-compose.yaml and helm-values.yaml.
 
 Neither Docker nor Kubernetes runs here, so each file is checked the way its tool would check it first:
-the compose file against the Compose Specification's JSON schema, the Helm values against the official
-Airflow chart's values schema (merged over the chart's defaults, as ``helm`` does), the Dockerfile by
+the compose file against the Compose Specification's JSON schema, the Helm values against the values schema
+of the official Airflow chart 1.21.0 (the archive tests/deploy renders; merged over the chart's defaults, as
+``helm`` does), the Dockerfile by
 reading its instructions. Then for what Courier needs from them: the services and components, every
 ``[courier]`` setting (and its value accepted by ``courier.config``), secrets from secrets, the DAGs in
 the image.
@@ -18,6 +19,7 @@ import functools
 import json
 import os
 import re
+import tarfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +81,7 @@ def _require_file(path: Path) -> Path:
         pytest.fail(
             f"{path} not found. The deployment files are validated against the schemas in the shared folder: "
             "set COURIER_SHARED_DIR to the folder holding schemas/compose-spec.json and "
-            "schemas/airflow-chart/values.schema.json (default: <repo>/../shared).",
+            "charts/airflow-1.21.0.tgz (default: <repo>/../shared).",
             pytrace=False,
         )
     return path
@@ -105,14 +107,27 @@ def compose_schema() -> dict[str, Any]:
     return _load_json(_shared_dir() / "schemas" / "compose-spec.json")
 
 
+def _chart_file(name: str) -> str:
+    """A file of the official chart archive the deployment pins (the same one tests/deploy renders)."""
+    archive = _require_file(_shared_dir() / "charts" / "airflow-1.21.0.tgz")
+    with tarfile.open(archive) as chart:
+        handle = chart.extractfile(f"airflow/{name}")
+        assert handle is not None, f"{archive} has no airflow/{name}"
+        return handle.read().decode()
+
+
 @functools.cache
 def chart_schema() -> dict[str, Any]:
-    return _load_json(_shared_dir() / "schemas" / "airflow-chart" / "values.schema.json")
+    data = json.loads(_chart_file("values.schema.json"))
+    assert isinstance(data, dict)
+    return data
 
 
 @functools.cache
 def chart_defaults() -> dict[str, Any]:
-    return _load_yaml(_shared_dir() / "schemas" / "airflow-chart" / "values.yaml")
+    data = yaml.safe_load(_chart_file("values.yaml"))
+    assert isinstance(data, dict)
+    return data
 
 
 @functools.cache
@@ -368,10 +383,10 @@ def test_helm_values_use_only_keys_the_chart_declares() -> None:
 def test_helm_image_and_topology() -> None:
     values = helm_values()
     assert values["airflowVersion"] == BASE_IMAGE.split(":")[1].split("-")[0]
-    image = values["images"]["airflow"]
-    assert image["repository"] == "airflow-courier"
-    assert image["tag"] == _project_version()
-    assert image["pullPolicy"] == "IfNotPresent"
+    # The chart's default image, so every Airflow container (the task pod template too) runs it.
+    assert values["defaultAirflowRepository"] == "airflow-courier"
+    assert values["defaultAirflowTag"] == _project_version()
+    assert values["images"]["airflow"]["pullPolicy"] == "IfNotPresent"
     assert values["executor"] == "KubernetesExecutor"
     assert values["triggerer"]["replicas"] == 2
     assert values["apiServer"]["replicas"] == 2
@@ -408,11 +423,10 @@ def test_helm_secrets_come_from_courier_secrets() -> None:
 
 
 def test_helm_rbac_lets_tasks_launch_pods() -> None:
+    # Which account the chart binds, and that the task pods run as it: tests/deploy/test_chart.py on the render.
     values = helm_values()
     assert values["rbac"]["create"] is True
     assert values["allowPodLaunching"] is True
-    account = values["workers"]["serviceAccount"]
-    assert account["create"] is True and account["name"]
 
 
 def test_helm_migration_job_also_migrates_courier() -> None:
