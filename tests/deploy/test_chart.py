@@ -23,13 +23,13 @@ from courier.config import SETTINGS
 from courier.config import load as load_courier_config
 from tests.deploy.helm import (
     CHART_REF,
-    DEPLOY_DOC,
     HELM_VALUES,
     PLACEHOLDER,
     REPO,
     HelmCommand,
     Render,
     chart_metadata,
+    docs_create_secret_key,
     docs_helm_commands,
     install_command,
     kubernetes_validate,
@@ -196,15 +196,7 @@ def test_the_create_user_job_runs_with_a_password_from_a_secret(rendered: Render
     assert variable, f"the password should be read from the environment as $(VAR), is {password!r}"
     env = {e["name"]: e for e in container.get("env", [])}
     ref = env[variable[1]]["valueFrom"]["secretKeyRef"]
-    assert _docs_create_secret_key(ref["name"], ref["key"]), f"DEPLOY.md never creates {ref}"
-
-
-def _docs_create_secret_key(name: str, key: str) -> bool:
-    doc = DEPLOY_DOC.read_text()
-    for match in re.finditer(r"kubectl (?:-n \S+ )?create secret generic (\S+)((?:\\\n|[^\n])*)", doc):
-        if match[1] == name and f"--from-literal={key}=" in match[2]:
-            return True
-    return False
+    assert docs_create_secret_key(ref["name"], ref["key"]), f"DEPLOY.md never creates {ref}"
 
 
 def test_secrets_are_stable_across_renders() -> None:
@@ -233,7 +225,7 @@ def test_every_secret_the_render_reads_is_created_by_the_docs(rendered: Render) 
         for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
             for env in container.get("env", []) or []:
                 ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-                if ref and ref["name"] not in generated and not _docs_create_secret_key(ref["name"], ref["key"]):
+                if ref and ref["name"] not in generated and not docs_create_secret_key(ref["name"], ref["key"]):
                     missing.add((ref["name"], ref["key"]))
     assert not missing, f"secrets read by the pods that DEPLOY.md never creates: {sorted(missing)}"
 
@@ -364,7 +356,7 @@ def test_every_connection_and_courier_setting_in_every_component(rendered: Rende
                 continue
             ref = (item.get("valueFrom") or {}).get("secretKeyRef")
             if ref:
-                assert _docs_create_secret_key(ref["name"], ref["key"]), f"{where}: {ref} never created"
+                assert docs_create_secret_key(ref["name"], ref["key"]), f"{where}: {ref} never created"
                 raw[setting.key] = "whsec_dGVzdC1zZWNyZXQtZm9yLWNoYXJ0LXRlc3Rz" if setting.secret else PLACEHOLDER
             else:
                 raw[setting.key] = str(item["value"])
