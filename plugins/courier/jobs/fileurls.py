@@ -1,7 +1,7 @@
 """URLs the processor fetches pushed files with, without any other credential.
 
 * ``s3://`` storage base: an S3 presigned GET URL (``aws_default``), valid ``ttl`` seconds;
-* otherwise ``{api base_url}/courier/jobs/files/{file}/content?path=…&expires=…&sig=…``, served by the one
+* otherwise ``{[courier] job_file_base_url or [api] base_url}/courier/jobs/files/{file}/content?path=…&expires=…&sig=…``, served by the one
   Courier route without a bearer token. ``sig`` is HMAC-SHA256 over ``path`` and ``expires`` with a key
   derived from the deployment's configuration (``[api_auth] jwt_secret``, else ``[core] fernet_key``); the
   key is never logged. A wrong, tampered or expired signature is refused (403).
@@ -59,9 +59,13 @@ def verify(key: bytes, path: str, expires: str, sig: str, now: float | None = No
 
 
 def api_base_url() -> str:
+    """Where the processor reaches the API server: ``[courier] job_file_base_url``, else ``[api] base_url``."""
     from airflow.configuration import conf
 
-    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    from courier.config import load_one
+
+    configured = str(load_one("job_file_base_url"))
+    return configured or (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
 
 
 def file_url(relative: str, ttl: float = DEFAULT_TTL, key: bytes | None = None, base_url: str | None = None) -> str:

