@@ -98,7 +98,7 @@ class Compose:
             return all(states.get(s) == "running/healthy" for s in LONG_RUNNING)
 
         try:
-            _wait(healthy, 600, "every service healthy", every=3)
+            _wait(healthy, 900, "every service healthy", every=3)
         except AssertionError:
             print(self("logs", "--tail", "60", check=False).stdout[-20000:])
             raise AssertionError(f"not healthy: {self.states()}") from None
@@ -130,7 +130,7 @@ class Stack:
         return str(json.loads(raw)["admin"])
 
     def api(self) -> AirflowApi:
-        return AirflowApi(self.url, "admin", self.admin_password(), timeout=60)
+        return AirflowApi(self.url, "admin", self.admin_password(), timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def stack(courier_image: str, standin_postgres_image: str) -> Iterator[Stack]:
         assert not (left or volumes or networks), f"left behind: {left} {volumes} {networks}"
 
 
-def _run_dag(api: AirflowApi, dag_id: str, timeout: float = 300) -> dict[str, Any]:
+def _run_dag(api: AirflowApi, dag_id: str, timeout: float = 600) -> dict[str, Any]:
     run_id = api.trigger(dag_id)
     run = api.wait_for_run(dag_id, run_id, timeout)
     assert run["state"] == "success", (dag_id, run)
@@ -272,6 +272,19 @@ def test_every_connection_a_dag_uses_is_configured(stack: Stack) -> None:
     )
     missing = {k: v for k, v in connections.items() if v["needed"] and not v["configured"]}
     assert not missing, f"connections the DAGs use but the compose stack does not define: {missing}"
+
+
+def test_component_healthcheck_answers_for_its_own_host_only(stack: Stack) -> None:
+    # The compose healthchecks (courier.runtime.healthcheck) made every component healthy; on a host that
+    # runs no scheduler the same check must fail.
+    assert "is alive" in stack.compose.exec(
+        "airflow-scheduler", "python", "-m", "courier.runtime.healthcheck", "SchedulerJob"
+    )
+    cmd = ["docker-compose", "--project-name", stack.compose.project, "--project-directory", str(REPO)]
+    cmd += ["--file", str(REPO / "docker-compose.yaml"), "--env-file", str(stack.compose.env_file), "exec", "-T"]
+    cmd += ["airflow-apiserver", "python", "-m", "courier.runtime.healthcheck", "SchedulerJob"]
+    result = subprocess.run(cmd, env=stack.compose.env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "no running SchedulerJob" in result.stderr, (result.stdout, result.stderr)
 
 
 def test_the_admin_password_is_not_in_the_logs(stack: Stack) -> None:
