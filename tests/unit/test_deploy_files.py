@@ -1,8 +1,9 @@
 """The deployment files: Dockerfile, docker-compose.yaml and helm-values.yaml.
 
 Neither Docker nor Kubernetes runs here, so each file is checked the way its tool would check it first:
-the compose file against the Compose Specification's JSON schema, the Helm values against the official
-Airflow chart's values schema (merged over the chart's defaults, as ``helm`` does), the Dockerfile by
+the compose file against the Compose Specification's JSON schema, the Helm values against the values schema
+of the official Airflow chart 1.21.0 (the archive tests/deploy renders; merged over the chart's defaults, as
+``helm`` does), the Dockerfile by
 reading its instructions. Then for what Courier needs from them: the services and components, every
 ``[courier]`` setting (and its value accepted by ``courier.config``), secrets from secrets, the DAGs in
 the image.
@@ -18,6 +19,7 @@ import functools
 import json
 import os
 import re
+import tarfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +81,7 @@ def _require_file(path: Path) -> Path:
         pytest.fail(
             f"{path} not found. The deployment files are validated against the schemas in the shared folder: "
             "set COURIER_SHARED_DIR to the folder holding schemas/compose-spec.json and "
-            "schemas/airflow-chart/values.schema.json (default: <repo>/../shared).",
+            "charts/airflow-1.21.0.tgz (default: <repo>/../shared).",
             pytrace=False,
         )
     return path
@@ -105,14 +107,27 @@ def compose_schema() -> dict[str, Any]:
     return _load_json(_shared_dir() / "schemas" / "compose-spec.json")
 
 
+def _chart_file(name: str) -> str:
+    """A file of the official chart archive the deployment pins (the same one tests/deploy renders)."""
+    archive = _require_file(_shared_dir() / "charts" / "airflow-1.21.0.tgz")
+    with tarfile.open(archive) as chart:
+        handle = chart.extractfile(f"airflow/{name}")
+        assert handle is not None, f"{archive} has no airflow/{name}"
+        return handle.read().decode()
+
+
 @functools.cache
 def chart_schema() -> dict[str, Any]:
-    return _load_json(_shared_dir() / "schemas" / "airflow-chart" / "values.schema.json")
+    data = json.loads(_chart_file("values.schema.json"))
+    assert isinstance(data, dict)
+    return data
 
 
 @functools.cache
 def chart_defaults() -> dict[str, Any]:
-    return _load_yaml(_shared_dir() / "schemas" / "airflow-chart" / "values.yaml")
+    data = yaml.safe_load(_chart_file("values.yaml"))
+    assert isinstance(data, dict)
+    return data
 
 
 @functools.cache
@@ -200,7 +215,9 @@ def test_compose_has_postgres_init_and_every_airflow_component() -> None:
     assert not missing, f"services missing from docker-compose.yaml: {sorted(missing)}"
     for name, (command, _) in AIRFLOW_COMPONENTS.items():
         assert services[name]["command"] == command, name
-    assert services["postgres"]["image"].startswith("postgres:16")
+    # Overridable (a local stand-in where no registry can be reached), the official image by default.
+    assert services["postgres"]["image"] == "${COURIER_POSTGRES_IMAGE:-postgres:16}"
+    assert _interpolate(services["postgres"]["image"]) == "postgres:16"
 
 
 def test_compose_airflow_containers_are_built_from_the_dockerfile() -> None:
@@ -368,10 +385,10 @@ def test_helm_values_use_only_keys_the_chart_declares() -> None:
 def test_helm_image_and_topology() -> None:
     values = helm_values()
     assert values["airflowVersion"] == BASE_IMAGE.split(":")[1].split("-")[0]
-    image = values["images"]["airflow"]
-    assert image["repository"] == "airflow-courier"
-    assert image["tag"] == _project_version()
-    assert image["pullPolicy"] == "IfNotPresent"
+    # The chart's default image, so every Airflow container (the task pod template too) runs it.
+    assert values["defaultAirflowRepository"] == "airflow-courier"
+    assert values["defaultAirflowTag"] == _project_version()
+    assert values["images"]["airflow"]["pullPolicy"] == "IfNotPresent"
     assert values["executor"] == "KubernetesExecutor"
     assert values["triggerer"]["replicas"] == 2
     assert values["apiServer"]["replicas"] == 2
@@ -408,11 +425,10 @@ def test_helm_secrets_come_from_courier_secrets() -> None:
 
 
 def test_helm_rbac_lets_tasks_launch_pods() -> None:
+    # Which account the chart binds, and that the task pods run as it: tests/deploy/test_chart.py on the render.
     values = helm_values()
     assert values["rbac"]["create"] is True
     assert values["allowPodLaunching"] is True
-    account = values["workers"]["serviceAccount"]
-    assert account["create"] is True and account["name"]
 
 
 def test_helm_migration_job_also_migrates_courier() -> None:
@@ -455,12 +471,30 @@ def _copies() -> list[tuple[list[str], list[str], str]]:
     return result
 
 
+def _dockerfile_arg_defaults() -> dict[str, str]:
+    """Defaults of the ARGs declared before the first FROM (the ones a FROM line may use)."""
+    defaults: dict[str, str] = {}
+    for keyword, rest in _dockerfile_instructions():
+        if keyword == "FROM":
+            break
+        if keyword == "ARG" and "=" in rest:
+            name, _, value = rest.partition("=")
+            defaults[name.strip()] = value.strip()
+    return defaults
+
+
 def test_dockerfile_builds_on_the_official_airflow_image() -> None:
     froms = [rest.split()[0] for keyword, rest in _dockerfile_instructions() if keyword == "FROM"]
     assert froms, "no FROM in the Dockerfile"
-    assert froms[-1] == BASE_IMAGE, "the final stage must be the official Airflow image"
+    # The base is a build argument (a local stand-in where no registry can be reached, tests/deploy) whose
+    # default is the official image; every stage starts from it, none from another registry.
+    assert froms[-1] == "${AIRFLOW_BASE_IMAGE}"
+    assert _dockerfile_arg_defaults()["AIRFLOW_BASE_IMAGE"] == BASE_IMAGE
+    assert set(froms) == {"${AIRFLOW_BASE_IMAGE}"}, f"a stage from another image needs a registry: {froms}"
     pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert f"apache-airflow=={BASE_IMAGE.split(':')[1].split('-')[0]}" in pins, "image and pin disagree"
+    airflow = next(pin for pin in pins if re.match(r"apache-airflow\b(?!-)", pin))
+    version = BASE_IMAGE.split(":")[1].split("-")[0]
+    assert airflow == f"apache-airflow>={version},<3.4", "the image's Airflow is the bottom of the tested range"
 
 
 def test_dockerfile_copies_the_project_dags_and_include() -> None:

