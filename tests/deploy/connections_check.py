@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import pkgutil
 from typing import Any
 
@@ -28,7 +29,7 @@ def add(conn_id: Any, source: str) -> None:
 def from_dags() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder="/opt/airflow/dags", include_examples=False)
+    bag = DagBag(dag_folder=os.environ.get("COURIER_CHECK_DAGS_FOLDER", "/opt/airflow/dags"))
     assert not bag.import_errors, bag.import_errors
     for dag in bag.dags.values():
         for task in dag.tasks:
@@ -42,6 +43,8 @@ def from_package() -> None:
     import courier
 
     for info in pkgutil.walk_packages(courier.__path__, "courier."):
+        if info.name.endswith("__main__"):
+            continue  # `python -m` entry points run on import
         try:
             module = importlib.import_module(info.name)
         except ImportError:

@@ -38,6 +38,46 @@ def _links() -> set[str]:
     return {line.split(":", 2)[1].strip().split("@", 1)[0] for line in out.splitlines() if line.strip()}
 
 
+# Built-in chains of each iptables table: a table that was not loaded before dockerd is restored empty.
+_BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
+}
+
+
+def _tables(dump: str) -> dict[str, str]:
+    """``iptables-save`` output split into its tables (``*name`` … ``COMMIT``)."""
+    tables: dict[str, str] = {}
+    name, lines = "", []
+    for line in dump.splitlines():
+        if line.startswith("*"):
+            name, lines = line[1:].strip(), [line]
+        elif name:
+            lines.append(line)
+            if line.strip() == "COMMIT":
+                tables[name] = "\n".join(lines) + "\n"
+                name = ""
+    return tables
+
+
+def restore_input(before: str, now: str) -> str:
+    """What to feed ``iptables-restore`` to get back to ``before``: its tables as they were, and every table
+    that exists now but did not then (dockerd loads filter and nat) flushed, its chains deleted, policies ACCEPT."""
+    then = _tables(before)
+    out = []
+    for table in _tables(now):
+        if table in then:
+            out.append(then[table])
+        else:
+            chains = "".join(f":{chain} ACCEPT [0:0]\n" for chain in _BUILTIN_CHAINS.get(table, ()))
+            out.append(f"*{table}\n{chains}COMMIT\n")
+    out += [text for table, text in then.items() if table not in _tables(now)]
+    return "".join(out)
+
+
 def _iptables_save() -> str | None:
     if shutil.which("iptables-save") is None:
         return None
@@ -124,8 +164,9 @@ class DockerEngine:
     def _restore_host(self) -> None:
         for link in sorted(_links() - self._links_before):
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
-        if self._iptables_before is not None:
-            subprocess.run(["iptables-restore"], input=self._iptables_before, text=True, check=True)
+        now = _iptables_save()
+        if self._iptables_before is not None and now is not None:
+            subprocess.run(["iptables-restore"], input=restore_input(self._iptables_before, now), text=True, check=True)
         if self._ip_forward_before is not None:
             with contextlib.suppress(OSError):
                 IP_FORWARD.write_text(self._ip_forward_before + "\n")
@@ -135,7 +176,11 @@ class DockerEngine:
         left = [f"link {name}" for name in sorted(_links() - self._links_before)]
         now = _iptables_save()
         if self._iptables_before is not None and now is not None:
-            strip = [line for line in now.splitlines() if line.startswith(("-A", ":DOCKER"))]
-            before = {line for line in self._iptables_before.splitlines() if line.startswith(("-A", ":DOCKER"))}
-            left += [f"iptables {line}" for line in strip if line not in before and "DOCKER" in line]
+            before = {line for line in self._iptables_before.splitlines() if line.startswith(("-A", ":"))}
+            left += [f"iptables {line}" for line in now.splitlines() if line.startswith("-A") and line not in before]
+            left += [
+                f"iptables chain {line.split()[0]}"
+                for line in now.splitlines()
+                if line.startswith(":DOCKER") and not any(b.startswith(line.split()[0] + " ") for b in before)
+            ]
         return left
