@@ -156,7 +156,6 @@ class HttpSettings:
         ``relative``), or an absolute ``http(s)`` URL on the connection's origin or on a host its
         ``extra.allowed_hosts`` lists; raise :class:`ParamError`."""
         from courier.params import ParamError
-        from courier.timers.policy import host_allowed
 
         text = value.strip()
         where = f"the connection {self.conn_id} ({self.base_url})" if self.conn_id else self.base_url
@@ -190,6 +189,18 @@ class HttpSettings:
         if not same and not (self.allowed_hosts and host_allowed(host, self.allowed_hosts)):
             raise refused
         return text
+
+
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """Whether ``host`` is in the allow list (an empty list allows every host)."""
+    if not allowed_hosts:
+        return True
+    host = host.lower().rstrip(".")
+    for pattern in allowed_hosts:
+        pattern = pattern.lower().rstrip(".")
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
 
 
 def _absolute_like(text: str) -> bool:

@@ -17,7 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "courier"
 LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 """Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one."""
 
-BASE = frozenset({"config", "provider_info", "http", "storage", "db", "kubernetes", "domains", "procs"})
+BASE = frozenset(
+    {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
+)
 DOMAINS = frozenset({"reports", "pages", "timers", "jobs", "stats", "specs"})
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
 """A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -231,15 +231,3 @@ class UnroutablePathGuard:
             await ApiError(404, "no such resource", loc=("path",))(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-def _rfc3339_only(value: Any) -> Any:
-    """Refuse what pydantic would otherwise read as epoch seconds (a date, or a JSON number or boolean): the
-    schema says ``date-time``."""
-    if (isinstance(value, str) and "T" not in value.upper()) or isinstance(value, int | float):
-        raise ValueError("must be an RFC 3339 date-time, like 2026-11-29T12:00:00Z")
-    return value
-
-
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
-"""A query or body time as the OpenAPI document states it (RFC 3339 with an offset), nothing looser."""

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from courier.api.bodies import json_body, json_request, limited, too_large
-from courier.api.errors import ApiError, Rfc3339, error_responses
+from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
 from courier.jobs import fileurls
 from courier.jobs.files import (
@@ -32,6 +32,7 @@ from courier.jobs.files import (
 from courier.jobs.models import MAX_FILES, FileOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved, NewJob, new_id
+from courier.wire import Rfc3339
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import StringConstraints, TypeAdapter
 
 from courier.api.bodies import limited
-from courier.api.errors import ApiError, Rfc3339, error_responses
+from courier.api.errors import ApiError, error_responses
 from courier.stats.models import (
     NAME_PATTERN,
     TAG_PATTERN,
@@ -30,6 +30,7 @@ from courier.stats.models import (
     tag_filter,
 )
 from courier.stats.store import StatsStore
+from courier.wire import Rfc3339
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from courier.api.errors import Rfc3339
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
+from courier.wire import Rfc3339
 
 TIMER_ID_PREFIX = "tmr_"
 RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from courier.http import host_allowed
+
 Resolver = Callable[[str], list[str]]
 LOOKUPS_AT_ONCE = 16  # names of one request resolved in parallel at most
 
@@ -53,18 +55,6 @@ def split_target(url: str) -> str:
     if parts.username or parts.password:
         raise TargetRefused("credentials in the URL are not allowed: pass them as headers")
     return parts.hostname
-
-
-def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
-    """Whether ``host`` is in the allow list (an empty list allows every host)."""
-    if not allowed_hosts:
-        return True
-    host = host.lower().rstrip(".")
-    for pattern in allowed_hosts:
-        pattern = pattern.lower().rstrip(".")
-        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return True
-    return False
 
 
 def check_host(host: str, allowed_hosts: tuple[str, ...]) -> None:
