@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from courier.api import errors
 from courier.api.app import create_app, openapi_document
 from courier.api.errors import ApiError
+from courier.wire import Rfc3339
 
 
 class _Thing(BaseModel):
@@ -153,7 +154,7 @@ def test_every_operation_with_a_body_declares_400() -> None:
 def test_rfc3339_query_times_refuse_other_shapes(value: str) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    adapter = TypeAdapter(errors.Rfc3339)
+    adapter = TypeAdapter(Rfc3339)
     with pytest.raises(ValidationError):
         adapter.validate_python(value)
     assert adapter.validate_python("2026-11-29T12:00:00Z").year == 2026
