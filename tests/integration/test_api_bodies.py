@@ -18,7 +18,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from courier.stats import api as stats_api
 from tests.helpers import api_app
 
 TARGET = "http://127.0.0.1:9/hooks/"
@@ -229,10 +228,9 @@ def test_viewer_json_post_is_403_without_its_body_parsed(courier_db: str) -> Non
 
 @pytest.fixture
 def client(
-    courier_db: str, webhook_secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    courier_db: str, webhook_secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_limits: object
 ) -> Iterator[TestClient]:
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", (tmp_path / "store").as_uri())
-    stats_api.forget_limits()
     with TestClient(api_app("admin")) as test_client:
         yield test_client
 

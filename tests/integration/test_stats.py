@@ -14,24 +14,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from courier.stats import api as stats_api
 from courier.stats.models import Row, percentile_cont
 from courier.stats.store import StatsStore, forget_partitions, partition_name
 from tests.helpers import api_app
 
 PCTS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-
-
-@pytest.fixture
-def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make ``POST /courier/stats`` re-read its limits and database URL (cached per process) on its next request."""
-
-    def forget() -> None:
-        monkeypatch.setattr(stats_api, "_cached_limits", None)
-        monkeypatch.setattr(stats_api, "_cached_store", None)
-
-    forget()
-    return forget
 
 
 @pytest.fixture
