@@ -422,7 +422,7 @@ def test_a_url_for_one_job_does_not_serve_another_jobs_file(courier: tuple[TestC
 
 
 def test_file_urls_end_at_the_job_deadline(courier: tuple[TestClient, str]) -> None:
-    from courier.jobs.operators import _file_urls
+    from courier.jobs.processor import _file_urls
 
     client, _ = courier
     job_id, _ = _job_file(client, b"deadline\n")
