@@ -296,8 +296,8 @@ def connection_ids_in_code() -> set[str]:
                 name = str(name).lower()
                 if not re.search(r"conn_id|default_conn_name", name):
                     continue
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    found.add(value.value)
+                if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
+                    found.add(value.value)  # an empty default ("no connection named") names none
     return found
 
 

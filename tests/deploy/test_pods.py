@@ -146,6 +146,7 @@ def test_fetch_batch_pods_in_the_image_write_what_local_tasks_write(
     from courier.pages.fanout import FanoutRequest, list_and_plan, merge
 
     params = {"query": {"pages": 40, "rows": 5, "latency_ms": 5, "fail_429": "3", "retry_after": 0.2}, "batch_size": 15}
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", f"s3://{s3_bucket}")  # both runs write under it
 
     def fanout(storage: str, run_id: str) -> tuple[FanoutRequest, list[dict[str, str]]]:
         request = FanoutRequest.from_params({**params, "storage_base": storage})
@@ -223,6 +224,8 @@ def test_spec_worker_pods_in_the_image_record_what_local_workers_record(
 
     spec_list = tmp_path / "specs" / "specs.json"
     spec_list.parent.mkdir()
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(spec_list.parent))  # a list is run only from a root
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", f"s3://{s3_bucket}")  # both runs write under it
     spec_list.write_text(
         json.dumps({"browsers": ["chromium"], "viewports": {"desktop": [1280, 800]}, "specs": SPEC_CELLS})
     )
