@@ -6,6 +6,7 @@ This module runs before the shared session stack starts (collection order), so t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -24,13 +25,18 @@ from tests.helpers import free_port
 def _processes_of(home: Path) -> list[int]:
     """Pids whose command line or environment mention ``home`` (the stack's children, PostgreSQL included)."""
     needle = str(home)
+    stack_id = ""  # a spec cell's processes carry the stack's tag, not the home (cells get no Airflow settings)
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        stack_id = str(json.loads((home / "stack.json").read_text())["stack_id"])
     pids = []
     for proc in psutil.process_iter(["cmdline", "environ"]):
         try:
-            text = " ".join(proc.info["cmdline"] or []) + " ".join((proc.info["environ"] or {}).values())
+            environ = proc.info["environ"] or {}
+            text = " ".join(proc.info["cmdline"] or []) + " ".join(environ.values())
         except (psutil.Error, TypeError):
             continue
-        if needle in text and proc.pid != os.getpid():
+        tagged = bool(stack_id) and environ.get("COURIER_STACK_ID") == stack_id
+        if (needle in text or tagged) and proc.pid != os.getpid():
             pids.append(proc.pid)
     return pids
 

@@ -183,6 +183,7 @@ def test_a_cells_base_environment_keeps_what_processes_need_and_no_secret() -> N
         "COURIER_DATABASE_URL": "postgresql://u:p@h/db",
         "AWS_SECRET_ACCESS_KEY": "k",
         "GITHUB_TOKEN": "t",
+        "COURIER_STACK_ID": "0123abcd",  # courier up's process tag: its stop must find the cell's browser
     }
     assert base_environment(worker) == {
         "PATH": "/usr/bin",
@@ -190,6 +191,7 @@ def test_a_cells_base_environment_keeps_what_processes_need_and_no_secret() -> N
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TZ": "UTC",
+        "COURIER_STACK_ID": "0123abcd",
     }
     assert json.dumps(base_environment(worker))  # plain strings
 

@@ -37,9 +37,12 @@ PASSED_VARIABLES = frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"}
     | {"VIRTUAL_ENV", "PYTHONPATH", "DISPLAY", "XDG_RUNTIME_DIR", "PLAYWRIGHT_BROWSERS_PATH"}
     | {"SSL_CERT_FILE", "SSL_CERT_DIR"}
+    | {"COURIER_STACK_ID", "COURIER_COMPONENT"}
 )
 """What a cell's process gets of the worker's environment (besides ``LC_*``): what any process needs, never
-the worker's settings and secrets (``AIRFLOW__*``, ``AIRFLOW_CONN_*``, ``COURIER_DATABASE_URL``, ``AWS_*``...)."""
+the worker's settings and secrets (``AIRFLOW__*``, ``AIRFLOW_CONN_*``, ``COURIER_DATABASE_URL``, ``AWS_*``...).
+``COURIER_STACK_ID``/``COURIER_COMPONENT`` are ``courier up``'s process tags (random ids, no secret): with them
+its stop, restarts and watchdog find a cell's browser even when it left its process group."""
 
 
 def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
