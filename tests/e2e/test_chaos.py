@@ -248,6 +248,18 @@ def test_courier_database_down_for_20_s_loses_nothing(up: Up, hooks: str) -> Non
     assert overdue["measured"] > 100, overdue  # every timer due during the outage fired, after it
 
 
+def _still_running(processes: list[psutil.Process]) -> list[int]:
+    """The pids among ``processes`` still running (zombies have ended; ``is_running`` checks the start time)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+        except psutil.Error:
+            continue
+    return alive
+
+
 def test_killed_postgres_is_restarted_and_timers_fire_again(up: Up, hooks: str) -> None:
     up.kill("postgres")
     _until(lambda: _restarted(up, "postgres"), 30, "courier up to restart PostgreSQL")
@@ -259,13 +271,16 @@ def test_killed_postgres_is_restarted_and_timers_fire_again(up: Up, hooks: str) 
 
 def test_killed_courier_up_leaves_nothing_and_starts_again_on_the_same_home_and_port(up: Up) -> None:
     stack_id = up.stack_id
-    before = {p.pid for p in tagged_processes(stack_id)}
+    before = tagged_processes(stack_id)
     assert len(before) >= 7, "postgres, demo, api-server, scheduler, dag-processor, 2 triggerers and their forks"
-    sessions = {os.getsid(pid) for pid in before if psutil.pid_exists(pid)} - {os.getsid(0)}
+    sessions = {os.getsid(p.pid) for p in before if psutil.pid_exists(p.pid)} - {os.getsid(0)}
     up.proc.send_signal(signal.SIGKILL)
     up.proc.wait()
     _until(lambda: not tagged_processes(stack_id), 10, "every process of the stack to end")
-    assert not [pid for pid in before if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    # A process in the middle of exiting has already dropped its environment (so no tag) but is not a zombie
+    # yet: wait for each one of the stack's processes itself (the same pid *and* start time, so a recycled pid
+    # is not mistaken for it) to be gone.
+    _until(lambda: not _still_running(before), 10, "every process seen before the kill to end")
     # processes that renamed themselves (LocalExecutor workers) carry no readable tag: none is left either
     _until(lambda: not session_members(sessions), 10, "every process in the stack's sessions to end")
     _until(lambda: port_is_free(up.port), 10, "the port to be free")
