@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from courier.db.hook import CourierDbHook
 
@@ -16,7 +18,10 @@ class TaskKey:
 
 
 class TicketStore:
-    """Remember which ticket a task instance is waiting for."""
+    """Remember which ticket a task instance is waiting for; read what the collector did (the reports API).
+
+    :param db: the hook to connect through (default: the ``courier_db`` connection).
+    """
 
     def __init__(self, db: CourierDbHook | None = None) -> None:
         self.db = db or CourierDbHook()
@@ -68,6 +73,43 @@ class TicketStore:
                 " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
                 (polls, *_where(key, ticket_id)),
             )
+
+    def recent(
+        self, filters: dict[str, str | None], limit: int, after: tuple[datetime, str] | None
+    ) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` tickets, newest request first, matching ``filters`` (``status``, ``dag_id``, ``run_id``;
+        None: any), requested before the ``after`` (requested_at, ticket_id) cursor position.
+
+        Each row: dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path,
+        message, seconds waited (so far, when pending), polls, row_count, size_bytes."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column in ("status", "dag_id", "run_id"):
+            if filters.get(column) is not None:
+                where.append(f"{column} = %s")
+                args.append(filters[column])
+        if after is not None:
+            where.append("(requested_at, ticket_id) < (%s, %s)")
+            args += list(after)
+        sql = (
+            "SELECT dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path, message,"
+            " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited, polls, row_count, size_bytes"
+            " FROM courier_report_tickets"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY requested_at DESC, ticket_id DESC LIMIT %s"
+        )
+        with self.db.get_conn() as conn:
+            return conn.execute(sql, [*args, limit]).fetchall()
+
+    def per_status(self, hours: int) -> list[tuple[str, int, float | None]]:
+        """(status, tickets, longest wait in seconds) of the tickets requested in the last ``hours``."""
+        with self.db.get_conn() as conn:
+            rows = conn.execute(
+                "SELECT status, count(*), max(extract(epoch FROM coalesce(finished_at, now()) - requested_at))"
+                " FROM courier_report_tickets WHERE requested_at > now() - make_interval(hours => %s) GROUP BY status",
+                (hours,),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), None if r[2] is None else float(r[2])) for r in rows]
 
 
 def _where(key: TaskKey, ticket_id: str) -> tuple[str, str, str, int, str]:

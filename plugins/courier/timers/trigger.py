@@ -79,6 +79,8 @@ class TimerDeliveredTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from courier.timers.store import status_of
+
         conninfo = await asyncio.to_thread(_conninfo)
         final = {str(s) for s in FINAL}
         base = {"timer_id": self.timer_id}
@@ -86,10 +88,7 @@ class TimerDeliveredTrigger(BaseTrigger):
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     while True:
-                        cur = await conn.execute(
-                            "SELECT status, last_error FROM courier_timers WHERE id = %s", (self.timer_id,)
-                        )
-                        row = await cur.fetchone()
+                        row = await status_of(conn, self.timer_id)
                         if row is None:
                             yield _event({**base, "status": "error", "reason": "missing", "message": "no such timer"})
                             return
