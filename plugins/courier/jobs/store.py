@@ -16,7 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.db.paging import newest_first
 from courier.jobs import rules
 from courier.jobs.models import (
@@ -102,35 +102,20 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
 
 
 class JobStore:
-    """Each call is one transaction on its own short connection, or on a connection of the API process's
-    shared pool (:meth:`pooled`: no connection opened and no conninfo resolved per request)."""
+    """Each call is one transaction on a connection from the Courier DB hook: lent by the process's pool where
+    one process makes many calls (``JobStore(pooled())``: the API routes, the jobs Stepper), else its own short
+    connection (see docs/ARCHITECTURE.md, "One way to connect").
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
-            from courier.db.hook import CourierDbHook
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook).
+    """
 
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
-        self._pooled = False
-
-    @classmethod
-    def pooled(cls) -> JobStore:
-        """A store on :mod:`courier.db.pool` (the API server); DAG tasks and triggers use ``JobStore()``."""
-        store = cls.__new__(cls)
-        store.conninfo = ""
-        store._pooled = True
-        return store
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         """One transaction: committed when the block ends, rolled back on an error."""
-        if self._pooled:
-            from courier.db import pool
-
-            with pool.connection(dict_row) as pooled:
-                yield pooled
-            return
-        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+        with self.db.connection(dict_row) as conn:
             yield conn
 
     @contextlib.contextmanager

@@ -55,7 +55,7 @@ import psycopg
 from aiohttp.abc import AbstractResolver
 
 from courier import __version__
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.http import parse_retry_after
 from courier.stats.emit import Recorder
 from courier.timers import signing
@@ -73,7 +73,8 @@ log = logging.getLogger(__name__)
 class Dispatcher:
     """Fire due timers from the Courier database until :meth:`stop` or cancellation.
 
-    :param conninfo: libpq URL of the Courier database.
+    :param db: the Courier DB hook it opens its connections through (it holds them: one per loop, one for
+        the heartbeat thread; never pooled), or a libpq URL.
     :param settings: signing secret, URL policy, retry schedule and pacing.
     :param name: lease owner name (default host:pid:random).
     :param lookup: the name lookup under the connect-time URL policy (default aiohttp's threaded resolver).
@@ -81,12 +82,12 @@ class Dispatcher:
 
     def __init__(
         self,
-        conninfo: str,
+        db: CourierDbHook | str,
         settings: DispatcherSettings,
         name: str | None = None,
         lookup: AbstractResolver | None = None,
     ) -> None:
-        self.conninfo = conninfo
+        self.db = source(db)
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = {"claimed": 0, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "expired": 0, "lost": 0}
@@ -98,7 +99,7 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: asyncio.Queue[Delivery] = asyncio.Queue()
         self._unrecorded: list[Delivery] = []
-        self._own_stats = Recorder(conninfo)  # lateness per delivery, into Courier's stats (best effort)
+        self._own_stats = Recorder(self.db)  # lateness per delivery, into Courier's stats (best effort)
         self._own_stats_at = 0.0
         self._own_stats_task: asyncio.Task[int] | None = None
         self._claim_now = asyncio.Event()
@@ -189,7 +190,7 @@ class Dispatcher:
                 await queue.retire(conn, self.name)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        return await self.db.aget_conn(autocommit=True)
 
     async def _forever(self, what: str, loop: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
         """Run ``loop`` with its own connection; reconnect after a database error (outage, restart)."""
@@ -227,7 +228,7 @@ class Dispatcher:
                     continue
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                        conn = self.db.get_conn(autocommit=True)
                         conn.execute("SET synchronous_commit = off")  # a beat need not wait for an fsync
                     beat_at = time.monotonic()
                     queue.heartbeat(conn, self.name, s.heartbeat_ttl)

@@ -12,6 +12,7 @@ moment at once instead of at its next poll.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -20,7 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
 from courier.timers.models import AttemptOut, Claimed, Delivery, NewTimer, TimerOut
@@ -84,18 +85,17 @@ def _query(template: str, **statuses: Iterable[Status]) -> sql.Composed:
 
 
 class TimerStore:
-    """Create, read, list and cancel timers; the figures the pages show. Each call uses its own short
-    connection from ``_connect``."""
+    """Create, read, list and cancel timers; the figures the pages show. Each call is one transaction on a
+    connection from the Courier DB hook (lent by the pool in the API server: ``TimerStore(pooled())``).
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
-            from courier.db.hook import CourierDbHook
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook).
+    """
 
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
-    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT)
+    def _connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        return self.db.connection(dict_row)
 
     def create(self, timers: list[NewTimer], created_by: str | None = None) -> list[tuple[TimerOut, bool]]:
         """Insert all of ``timers`` in one transaction; return each with ``True`` if new.
