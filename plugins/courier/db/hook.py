@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import psycopg
 from airflow.sdk import BaseHook
+from psycopg.conninfo import make_conninfo
 
 from courier.db import pool
 from courier.db.pool import CONNECT_TIMEOUT, DATABASE_URL_ENV
@@ -138,15 +139,23 @@ class CourierDbHook(BaseHook):
 
     @contextlib.contextmanager
     def connection(
-        self, row_factory: RowFactory[Any] | None = None, *, autocommit: bool = False
+        self,
+        row_factory: RowFactory[Any] | None = None,
+        *,
+        autocommit: bool = False,
+        connect_timeout: int | None = None,
     ) -> Iterator[psycopg.Connection[Any]]:
         """A connection for one block: without ``autocommit`` one transaction, committed when the block ends and
-        rolled back on an error. A pooled hook lends one of the process's pool, a plain one opens and closes one."""
+        rolled back on an error. A pooled hook lends one of the process's pool, a plain one opens and closes one
+        (``connect_timeout``: seconds, instead of the conninfo's)."""
         if self.pooled:
             with pool.connection(self._resolve, row_factory, autocommit=autocommit) as lent:
                 yield lent
             return
-        with psycopg.connect(self.conninfo(), autocommit=autocommit) as conn:
+        conninfo = self.conninfo()
+        if connect_timeout is not None:
+            conninfo = make_conninfo(conninfo, connect_timeout=connect_timeout)
+        with psycopg.connect(conninfo, autocommit=autocommit) as conn:
             if row_factory is not None:
                 conn.row_factory = row_factory
             yield conn

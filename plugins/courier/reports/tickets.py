@@ -20,8 +20,8 @@ class TaskKey:
 class TicketStore:
     """Remember which ticket a task instance is waiting for; read what the collector did (the reports API).
 
-    :param db: the hook to connect through (a pooled one in the API server), or a libpq URL (default: a plain
-        hook on the ``courier_db`` connection).
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook on the ``courier_db``
+        connection).
     """
 
     def __init__(self, db: CourierDbHook | str | None = None) -> None:

@@ -115,7 +115,7 @@ class SpecQueue:
         self.db = source(db)
 
     def _connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
-        return self.db.connection(dict_row, autocommit=True)
+        return self.db.connection(dict_row, autocommit=True, connect_timeout=10)  # a spec pod may start slowly
 
     # ------------------------------------------------------------------ planning
     def history(self, keys: Iterable[str], exclude_run: str | None = None) -> dict[str, float]:

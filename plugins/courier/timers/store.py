@@ -86,7 +86,7 @@ def _query(template: str, **statuses: Iterable[Status]) -> sql.Composed:
 
 class TimerStore:
     """Create, read, list and cancel timers; the figures the pages show. Each call is one transaction on a
-    connection from the Courier DB hook (lent by the pool in the API server: ``TimerStore(pooled())``).
+    connection from the Courier DB hook (see docs/ARCHITECTURE.md, "One way to connect").
 
     :param db: the hook to connect through, or a libpq URL (default: a plain hook).
     """
