@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from courier.timers.models import NewTimer, new_id
 from courier.timers.store import TimerStore
 
@@ -53,10 +51,7 @@ def schedule(db_url: str, url: str, count: int, first: float, spread: float, tag
 
 def open_count(db_url: str, ids: list[str]) -> int:
     """Return how many of ``ids`` are not final yet."""
-    with psycopg.connect(db_url) as conn:
-        sql = "SELECT count(*) FROM courier_timers WHERE id = ANY(%s) AND status IN ('scheduled', 'firing', 'retrying')"
-        row = conn.execute(sql, (ids,)).fetchone()
-    return int(row[0]) if row else 0
+    return TimerStore(db_url).open_count(ids)
 
 
 def wait_final(db_url: str, ids: list[str], timeout: float) -> bool:
@@ -83,13 +78,7 @@ def outcome(db_url: str, ids: list[str], after: float | None = None, window: flo
     * ``lost``: not delivered; * ``fired_twice``: more than one attempt recorded in the database;
     * ``resent``: sent again by a surviving dispatcher (``attempts`` > 1) with the same ``webhook-id``.
     """
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT t.status, t.attempts, extract(epoch FROM t.fire_at), extract(epoch FROM t.fired_at), "
-            "(SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id) "
-            "FROM courier_timers t WHERE t.id = ANY(%s)",
-            (ids,),
-        ).fetchall()
+    rows = TimerStore(db_url).deliveries(ids)
     due_from = after if after is not None else float("-inf")
     due_to = due_from + window if window is not None else float("inf")
     lateness = [

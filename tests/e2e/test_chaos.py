@@ -34,6 +34,7 @@ import pytest
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.processes import session_members, tagged_processes
 from courier.runtime.stack import port_is_free
+from courier.timers.store import TimerStore
 from tests import drill
 from tests.helpers import free_port
 
@@ -145,12 +146,9 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _dispatchers(db_url: str) -> int:
     try:
-        with psycopg.connect(db_url, connect_timeout=3) as conn:
-            sql = "SELECT count(*) FROM courier_timer_dispatchers WHERE alive_until > now()"
-            row = conn.execute(sql).fetchone()
+        return TimerStore(db_url).live_dispatchers()
     except psycopg.OperationalError:
         return 0  # PostgreSQL is (re)starting
-    return int(row[0]) if row else 0
 
 
 def _restarted(up: Up, name: str, nth: str = "1st") -> bool:

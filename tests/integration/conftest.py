@@ -111,13 +111,12 @@ def receiver(webhook_secret: str) -> Iterator[str]:
 
 @pytest.fixture
 def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make ``POST /courier/stats`` re-read its limits and database URL (cached per process) on its next request."""
+    """Make ``POST /courier/stats`` re-read its limits (cached per process) on its next request."""
 
     from courier.stats import api as stats_api
 
     def forget() -> None:
         monkeypatch.setattr(stats_api, "_cached_limits", None)
-        monkeypatch.setattr(stats_api, "_cached_store", None)
 
     forget()
     return forget

@@ -17,9 +17,9 @@ from courier.jobs.rules import (
     Upstream,
     UpstreamError,
     allowed,
-    may_retry,
     parse_status,
     parse_upstream_id,
+    sources,
 )
 
 ALLOWED = {
@@ -45,8 +45,10 @@ def test_final_statuses_never_move_except_success_to_downloaded() -> None:
     assert TRANSITIONS[Status.DOWNLOADED] == frozenset()
 
 
-def test_one_retry_then_failed() -> None:
-    assert may_retry(0) and not may_retry(1)
+def test_the_store_guards_come_from_the_transitions() -> None:
+    assert sources(Status.CANCELLED) == ["queued", "processing"]
+    assert sources(Status.DOWNLOADED) == ["success"]
+    assert all(allowed(old, new) for new in Status for old in sources(new))
 
 
 @pytest.mark.parametrize(

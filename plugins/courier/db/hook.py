@@ -1,21 +1,35 @@
-"""Connection to the Courier database (connection id ``courier_db``, or ``COURIER_DATABASE_URL``)."""
+"""Connection to the Courier database (connection id ``courier_db``, or ``COURIER_DATABASE_URL``).
+
+:class:`CourierDbHook` is the one way Courier code connects: stores take a hook (or a libpq URL, made into
+one by :func:`source`) and ask it for :meth:`~CourierDbHook.connection` (sync, one block) or
+:meth:`~CourierDbHook.aconnection` (async, one block). The hook of a long-lived process, :func:`pooled` (the
+API server's routes, the triggerer's jobs trigger), lends connections of the process's shared pool
+(:mod:`courier.db.pool`); a plain hook opens one per block: DAG tasks (one short process each), CLI
+commands, tests. Connections a component holds for its whole life (a timer dispatcher's loops and
+heartbeat) come from :meth:`~CourierDbHook.get_conn` / :meth:`~CourierDbHook.aget_conn`. Async connections
+are never pooled (a pool belongs to one event loop; the triggerer's triggers and ``asyncio.to_thread`` calls
+do not share one), and an Airflow connection lookup never runs on an event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import psycopg
 from airflow.sdk import BaseHook
+from psycopg.conninfo import make_conninfo
+
+from courier.db import pool
+from courier.db.pool import CONNECT_TIMEOUT, DATABASE_URL_ENV
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
-
-DATABASE_URL_ENV = "COURIER_DATABASE_URL"
-CONNECT_TIMEOUT = 3
-"""Seconds a connection attempt to the Courier database may take: an unreachable server fails fast (the API
-answers 503, dispatchers and triggers retry) instead of hanging. Added to every conninfo that lacks one."""
+    from psycopg.rows import RowFactory
 
 
 class CourierDbNotConfigured(LookupError):
@@ -69,12 +83,16 @@ _LIBPQ_PARAMS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout
 
 
 class CourierDbHook(BaseHook):
-    """Open connections to the Courier database.
+    """Open (or lend) connections to the Courier database.
 
     ``COURIER_DATABASE_URL`` wins when set (the embedded stack and external servers use it);
-    otherwise the Airflow connection ``courier_db_conn_id`` is used.
+    otherwise the Airflow connection ``courier_db_conn_id`` is used (looked up once per hook).
 
     :param courier_db_conn_id: Airflow connection id of the Courier database.
+    :param pooled: lend connections of the process's shared pool (long-lived processes) instead of opening
+        one per :meth:`connection`.
+    :param url: a libpq URL to use instead of the environment and the connection (a caller given one:
+        ``courier timers dispatch``, tests, benchmarks).
     """
 
     conn_name_attr = "courier_db_conn_id"
@@ -82,15 +100,35 @@ class CourierDbHook(BaseHook):
     conn_type = "postgres"
     hook_name = "Courier database"
 
-    def __init__(self, courier_db_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        courier_db_conn_id: str = default_conn_name,
+        *,
+        pooled: bool = False,
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.courier_db_conn_id = courier_db_conn_id
+        self.pooled = pooled and url is None
+        self.url = url
+        self._looked_up: str | None = None
 
     def conninfo(self) -> str:
-        """Return the libpq URL of the Courier database."""
-        url = os.environ.get(DATABASE_URL_ENV)
+        """Return the libpq URL of the Courier database (a pooled hook: the one its pool connects with)."""
+        if self.pooled:
+            return pool.conninfo(self._resolve)
+        return self._resolve()
+
+    def _resolve(self) -> str:
+        url = self.url or os.environ.get(DATABASE_URL_ENV)
         if url:
             return with_connect_timeout(_normalise_url(url))
+        if self._looked_up is None:
+            self._looked_up = self._lookup()
+        return self._looked_up
+
+    def _lookup(self) -> str:
         try:
             conn = self.get_connection(self.courier_db_conn_id)
         except Exception as exc:  # AirflowNotFoundException from the SDK or the core, by version and context
@@ -99,10 +137,58 @@ class CourierDbHook(BaseHook):
             raise
         return with_connect_timeout(conninfo_from_connection(conn))
 
+    @contextlib.contextmanager
+    def connection(
+        self,
+        row_factory: RowFactory[Any] | None = None,
+        *,
+        autocommit: bool = False,
+        connect_timeout: int | None = None,
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for one block: without ``autocommit`` one transaction, committed when the block ends and
+        rolled back on an error. A pooled hook lends one of the process's pool, a plain one opens and closes one
+        (``connect_timeout``: seconds, instead of the conninfo's)."""
+        if self.pooled:
+            with pool.connection(self._resolve, row_factory, autocommit=autocommit) as lent:
+                yield lent
+            return
+        conninfo = self.conninfo()
+        if connect_timeout is not None:
+            conninfo = make_conninfo(conninfo, connect_timeout=connect_timeout)
+        with psycopg.connect(conninfo, autocommit=autocommit) as conn:
+            if row_factory is not None:
+                conn.row_factory = row_factory
+            yield conn
+
     def get_conn(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-        """Open a new (autocommit by default) connection."""
+        """Open a new (autocommit by default) connection that the caller holds and closes (never pooled)."""
         return psycopg.connect(self.conninfo(), autocommit=autocommit)
 
     async def aget_conn(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
-        """Open a new asynchronous connection."""
-        return await psycopg.AsyncConnection.connect(self.conninfo(), autocommit=autocommit)
+        """Open a new asynchronous connection that the caller holds and closes (never pooled)."""
+        return await psycopg.AsyncConnection.connect(await self.aconninfo(), autocommit=autocommit)
+
+    @contextlib.asynccontextmanager
+    async def aconnection(self, *, autocommit: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """An asynchronous connection for one block, closed when it ends."""
+        async with await self.aget_conn(autocommit=autocommit) as conn:
+            yield conn
+
+    async def aconninfo(self) -> str:
+        """:meth:`conninfo` from a coroutine: an Airflow connection lookup (or opening the pool) blocks, so it
+        runs in a thread, never on the event loop; once resolved the hook answers at once."""
+        if not self.pooled and (self.url or os.environ.get(DATABASE_URL_ENV) or self._looked_up is not None):
+            return self.conninfo()
+        return await asyncio.to_thread(self.conninfo)
+
+
+def source(db: CourierDbHook | str | None = None) -> CourierDbHook:
+    """The hook a store connects through: ``db`` itself, a hook on the URL ``db``, or a new plain hook."""
+    if isinstance(db, CourierDbHook):
+        return db
+    return CourierDbHook(url=db)
+
+
+def pooled() -> CourierDbHook:
+    """The hook of a long-lived process (API routes, the jobs trigger): connections lent by its shared pool."""
+    return CourierDbHook(pooled=True)

@@ -2,7 +2,8 @@
 
 Opening a psycopg connection forks a PostgreSQL backend (milliseconds of CPU on both sides) and resolving
 the conninfo through the Airflow connection can take far longer; an API route that did both per request
-spent most of its time there under load. Routes take a pooled connection instead: :func:`connection`.
+spent most of its time there under load. Long-lived processes borrow a pooled connection instead, through
+the hook: ``CourierDbHook(pooled=True)`` / :func:`courier.db.hook.pooled` lends :func:`connection`s.
 
 - The conninfo is resolved once per process (``COURIER_DATABASE_URL`` is re-read on every call, so a changed
   value is followed at once: the old pool is closed and a new one opened for the new database).
@@ -12,7 +13,9 @@ spent most of its time there under load. Routes take a pooled connection instead
 - No connection free within :data:`WAIT_SECONDS` raises ``psycopg_pool.PoolTimeout``, a
   ``psycopg.OperationalError``: the app answers 503 with ``Retry-After`` as for a lost database.
 
-Not for DAG tasks (one short-lived process each): they keep opening their own connections.
+Who borrows from it: the API server's hot routes (job submit and reads, stats ingest) and the jobs
+:class:`~courier.jobs.processor.Stepper` (in the triggerer's jobs trigger and the ``process`` task), where one
+process makes many store calls. Everything else connects through a plain hook: a connection per block.
 """
 
 from __future__ import annotations
@@ -22,16 +25,21 @@ import logging
 import os
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg.rows import RowFactory, tuple_row
 from psycopg_pool import ConnectionPool
 
-from courier.db.hook import CONNECT_TIMEOUT, DATABASE_URL_ENV
-
 log = logging.getLogger(__name__)
+
+DATABASE_URL_ENV = "COURIER_DATABASE_URL"
+CONNECT_TIMEOUT = 3
+"""Seconds a connection attempt to the Courier database may take: an unreachable server fails fast (the API
+answers 503, dispatchers and triggers retry) instead of hanging. Added to every conninfo that lacks one."""
+Resolve = Callable[[], str]
+"""How the pool learns its conninfo (the hook's lookup), called once per pool; this module imports no hook."""
 
 MAX_SIZE = 8
 """Connections per process at most: the API server's threads queue for them (a few busy connections serve
@@ -46,16 +54,13 @@ _pool_for: tuple[str | None, str, int] | None = None
 child never uses its parent's connections, it opens its own pool."""
 
 
-def _conninfo(wanted: str | None) -> str:
-    global _pool_for
+def _conninfo(wanted: str | None, resolve: Resolve) -> str:
     if _pool_for is not None and _pool_for[0] == wanted:
         return _pool_for[1]  # resolved once per process: an Airflow connection lookup can take seconds
-    from courier.db.hook import CourierDbHook
-
-    return CourierDbHook().conninfo()
+    return resolve()
 
 
-def shared_pool() -> ConnectionPool[Any]:
+def shared_pool(resolve: Resolve) -> ConnectionPool[Any]:
     """The process's pool, opened on first use (and re-opened when ``COURIER_DATABASE_URL`` changes)."""
     global _pool, _pool_for
     wanted = (os.environ.get(DATABASE_URL_ENV), os.getpid())
@@ -67,7 +72,7 @@ def shared_pool() -> ConnectionPool[Any]:
             return _pool
         if _pool_for is not None and _pool_for[2] != wanted[1]:
             _pool = None  # the parent's pool: its connections are the parent's, leave them alone
-        conninfo = _conninfo(wanted[0])
+        conninfo = _conninfo(wanted[0], resolve)
         old, _pool = (
             _pool,
             ConnectionPool(
@@ -114,7 +119,7 @@ def close() -> None:
 
 @contextlib.contextmanager
 def connection(
-    row_factory: RowFactory[Any] | None = None, *, autocommit: bool = False
+    resolve: Resolve, row_factory: RowFactory[Any] | None = None, *, autocommit: bool = False
 ) -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection for one transaction: committed when the block ends, rolled back on an error.
 
@@ -122,7 +127,7 @@ def connection(
     while the block runs; the connection goes back with the defaults (tuple rows, no autocommit). A connection
     that broke is discarded by the pool, never handed out again.
     """
-    with shared_pool().connection() as conn:
+    with shared_pool(resolve).connection() as conn:
         if row_factory is not None:
             conn.row_factory = row_factory
         if autocommit:
@@ -137,8 +142,8 @@ def connection(
                     conn.autocommit = False
 
 
-def conninfo() -> str:
+def conninfo(resolve: Resolve) -> str:
     """The conninfo the process's pool connects with."""
-    shared_pool()
+    shared_pool(resolve)
     assert _pool_for is not None
     return _pool_for[1]

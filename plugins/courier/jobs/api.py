@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
+from courier.db.hook import pooled
 from courier.jobs import fileurls
 from courier.jobs.files import (
     FILE_ID_RE,
@@ -94,7 +95,7 @@ def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
     except TooLarge:
         raise too_large(limit, "job_max_upload_bytes", loc=("body", "file"), what="the file") from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
-    JobStore.pooled().add_file(out.model_copy(update={"path": relative}))
+    JobStore(pooled()).add_file(out.model_copy(update={"path": relative}))
     return out
 
 
@@ -168,7 +169,7 @@ def _check_callback(url: str | None) -> None:
 def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
     """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
     _check_callback(job.callback_url)
-    store = JobStore.pooled()
+    store = JobStore(pooled())
     with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
         files = _resolve_files(job.files_to_process, lambda ids: store.file_paths(ids, conn))
         new = NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url)
@@ -186,7 +187,7 @@ def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> J
 def get_job(job_id: str) -> JobOut:
     """The whole job document with every attempt."""
     try:
-        return JobStore.pooled().get(job_id)
+        return JobStore(pooled()).get(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
 
@@ -200,7 +201,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs, newest first; ``since`` keeps those created at or after it; ``next_cursor`` gives the next page."""
     try:
-        jobs, next_cursor = JobStore.pooled().page(status_filter, since, limit, cursor)
+        jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor)
     except ValueError:
         raise ApiError(_UNPROCESSABLE, "cursor is not one this API handed out", loc=("query", "cursor")) from None
     return {"jobs": jobs, "next_cursor": next_cursor}
@@ -224,7 +225,7 @@ def _media_type(path: str) -> str:
 def get_report(job_id: str) -> StreamingResponse:
     """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
     try:
-        current, relative = JobStore.pooled().report_location(job_id)
+        current, relative = JobStore(pooled()).report_location(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
     if current not in HAS_REPORT or not relative:
@@ -239,7 +240,7 @@ def cancel_job(job_id: str) -> JobOut:
     """Cancel a job that is not final (and its upstream job, where the processor allows it): its status becomes
     ``cancelled`` and the record stays readable; 409 once final."""
     try:
-        job, upstream_id = JobStore.pooled().cancel(job_id)
+        job, upstream_id = JobStore(pooled()).cancel(job_id)
     except JobNotFound:
         raise _not_found(job_id) from None
     except JobNotCancellable as exc:
@@ -271,7 +272,7 @@ def signed_file(
     credential). Anything missing, malformed, wrong, expired, or a file the job does not name: 403."""
     try:
         fileurls.verify(None, job, path, expires, token)
-        if path not in JobStore.pooled().files_of(job):
+        if path not in JobStore(pooled()).files_of(job):
             raise fileurls.BadSignature(f"job {job} does not name this file")
     except (fileurls.BadSignature, JobNotFound) as exc:
         why = f"no job {job}" if isinstance(exc, JobNotFound) else str(exc)

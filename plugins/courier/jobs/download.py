@@ -19,12 +19,6 @@ log = logging.getLogger(__name__)
 Fetch = Callable[[str, str], str]
 """``fetch(result_url, job_id) -> stored relative path``."""
 
-_NEXT = """
-SELECT job_id, result_url, report_file_path, callback_url FROM courier_jobs
-WHERE status = 'success' AND NOT (job_id = ANY(%s))
-ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-"""
-
 
 def fetch_with_processor(result_url: str, job_id: str) -> str:
     import asyncio
@@ -53,8 +47,7 @@ def download_all(store: JobStore, limit: int | None = None, fetch: Fetch = fetch
     done = 0
     skipped: list[str] = []
     while limit is None or done < limit:
-        with store.connect() as conn:
-            row = conn.execute(_NEXT, (skipped,)).fetchone()
+        with store.next_to_download(skipped) as (conn, row):
             if row is None:
                 break
             job_id = row["job_id"]
@@ -69,11 +62,7 @@ def download_all(store: JobStore, limit: int | None = None, fetch: Fetch = fetch
                 conn.rollback()
                 skipped.append(job_id)
                 continue
-            conn.execute(
-                "UPDATE courier_jobs SET status = 'downloaded', downloaded_at = now(), report_file_path = %s "
-                "WHERE job_id = %s AND status = 'success'",
-                (relative, job_id),
-            )
+            store.mark_downloaded(conn, job_id, relative)
         done += 1
         notify(Moved(job_id, Status.DOWNLOADED, row["callback_url"]))
     return done

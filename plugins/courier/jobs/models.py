@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -87,3 +89,56 @@ class JobOut(BaseModel):
 class JobPage(BaseModel):
     jobs: list[JobOut]
     next_cursor: str | None
+
+
+# ---------------------------------------------------------------- what the store takes and returns
+class JobNotFound(LookupError):
+    pass
+
+
+class JobNotCancellable(RuntimeError):
+    def __init__(self, job: JobOut) -> None:
+        super().__init__(f"job {job.job_id} is {job.status}; only queued or processing jobs can be cancelled")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class NewJob:
+    job_id: str
+    files: list[str]
+    params: dict[str, Any]
+    idempotency_key: str | None
+    callback_url: str | None
+
+
+@dataclass(frozen=True)
+class Work:
+    """A job as its owner sees it while processing it."""
+
+    job_id: str
+    seq: int
+    retries: int
+    files: list[str]
+    params: dict[str, Any]
+    upstream_id: str | None
+    deadline_at: datetime | None
+    callback_url: str | None
+
+    @property
+    def attempt(self) -> int:
+        return self.retries + 1
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The outcome of one guarded transition: the job's new status, or None when the guard refused it."""
+
+    job_id: str
+    status: Status | None
+    callback_url: str | None = None
+    seconds: float | None = None
+    """From creation to the final status, when the transition made one (for Courier's own stats)."""
+
+
+def new_id(prefix: str = "job") -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from courier.db.hook import pooled
 from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, host_allowed, settings_for
 from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
@@ -251,5 +252,5 @@ def stepper_for(owner: str) -> tuple[Stepper, httpx.AsyncClient]:
     from courier.jobs.callbacks import notify
 
     http = client()
-    stepper = Stepper(JobStore.pooled(), owner, http, load().job_timeout, _file_urls, notify)
+    stepper = Stepper(JobStore(pooled()), owner, http, load().job_timeout, _file_urls, notify)
     return stepper, http

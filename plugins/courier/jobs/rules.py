@@ -1,9 +1,12 @@
 """The job life cycle and the processor's answers, as pure functions (no I/O).
 
 ``queued → processing → success | failed``, ``success → downloaded``; ``queued``/``processing`` may be
-``cancelled``; a ``processing`` job whose attempt failed or timed out is retried once (``retries`` 0 → 1:
-resubmitted by its owner, or re-queued by the sweep when its owner is gone) and failed the second time. Nothing ever moves out of a final status except
-``success → downloaded``.
+``cancelled``; a ``processing`` job whose attempt failed or timed out is retried :data:`MAX_RETRIES` times
+(``retries`` 0 → 1: resubmitted by its owner, or re-queued by the sweep when its owner is gone) and failed
+after that. Nothing ever moves out of a final status except ``success → downloaded``.
+
+These rules are what runs: :class:`~courier.jobs.store.JobStore` passes :data:`MAX_RETRIES` and the statuses
+:func:`sources` names to its SQL as parameters at each call, so changing a rule here changes the behaviour.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
-OPEN = (Status.QUEUED, Status.PROCESSING)
 FINAL = (Status.SUCCESS, Status.FAILED, Status.DOWNLOADED, Status.CANCELLED)
 HAS_REPORT = (Status.SUCCESS, Status.DOWNLOADED)
 MAX_RETRIES = 1
+"""Attempts after the first a failed or timed-out job gets (the store's SQL: ``retries < %(max_retries)s``).
+0 or 1: the table's ``CHECK (retries BETWEEN 0 AND 1)`` (migration 0006) bounds it; more needs a migration."""
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset({Status.PROCESSING, Status.CANCELLED}),
@@ -44,9 +48,9 @@ def allowed(current: Status | str, new: Status | str) -> bool:
     return Status(new) in TRANSITIONS[Status(current)]
 
 
-def may_retry(retries: int) -> bool:
-    """Whether a job whose attempt failed or timed out gets another attempt (else it is failed)."""
-    return retries < MAX_RETRIES
+def sources(new: Status) -> list[str]:
+    """The statuses a job may move to ``new`` from (the guard of the store's UPDATE into ``new``)."""
+    return [str(old) for old, targets in TRANSITIONS.items() if new in targets]
 
 
 # ---------------------------------------------------------------------------------------- the processor

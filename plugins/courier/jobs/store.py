@@ -8,9 +8,7 @@ two actors never process one job at once and nothing moves backwards (see :mod:`
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +16,24 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.db.paging import newest_first
-from courier.jobs.models import AttemptOut, FileOut, JobOut
+from courier.jobs import rules
+from courier.jobs.models import (
+    AttemptOut,
+    FileOut,
+    JobNotCancellable,
+    JobNotFound,
+    JobOut,
+    Moved,
+    NewJob,
+    Work,
+    new_id,
+)
 from courier.jobs.rules import Status
+
+__all__ = ["JobNotCancellable", "JobNotFound", "JobStore", "Moved", "NewJob", "Work", "new_id"]
+"""The store and the shapes it takes and returns (defined in :mod:`courier.jobs.models`)."""
 
 COLUMNS = (
     "job_id, status, retries, created_at, started_at, finished_at, downloaded_at, files_to_process, params, "
@@ -54,58 +66,6 @@ _END_ATTEMPT = """
 UPDATE courier_job_attempts SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
 WHERE job_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
 """
-
-
-class JobNotFound(LookupError):
-    pass
-
-
-class JobNotCancellable(RuntimeError):
-    def __init__(self, job: JobOut) -> None:
-        super().__init__(f"job {job.job_id} is {job.status}; only queued or processing jobs can be cancelled")
-        self.job = job
-
-
-@dataclass(frozen=True)
-class NewJob:
-    job_id: str
-    files: list[str]
-    params: dict[str, Any]
-    idempotency_key: str | None
-    callback_url: str | None
-
-
-@dataclass(frozen=True)
-class Work:
-    """A job as its owner sees it while processing it."""
-
-    job_id: str
-    seq: int
-    retries: int
-    files: list[str]
-    params: dict[str, Any]
-    upstream_id: str | None
-    deadline_at: datetime | None
-    callback_url: str | None
-
-    @property
-    def attempt(self) -> int:
-        return self.retries + 1
-
-
-@dataclass(frozen=True)
-class Moved:
-    """The outcome of one guarded transition: the job's new status, or None when the guard refused it."""
-
-    job_id: str
-    status: Status | None
-    callback_url: str | None = None
-    seconds: float | None = None
-    """From creation to the final status, when the transition made one (for Courier's own stats)."""
-
-
-def new_id(prefix: str = "job") -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def _work(row: dict[str, Any]) -> Work:
@@ -142,35 +102,20 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
 
 
 class JobStore:
-    """Each call is one transaction on its own short connection, or on a connection of the API process's
-    shared pool (:meth:`pooled`: no connection opened and no conninfo resolved per request)."""
+    """Each call is one transaction on a connection from the Courier DB hook: lent by the process's pool where
+    one process makes many calls (``JobStore(pooled())``: the API routes, the jobs Stepper), else its own short
+    connection (see docs/ARCHITECTURE.md, "One way to connect").
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
-            from courier.db.hook import CourierDbHook
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook).
+    """
 
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
-        self._pooled = False
-
-    @classmethod
-    def pooled(cls) -> JobStore:
-        """A store on :mod:`courier.db.pool` (the API server); DAG tasks and triggers use ``JobStore()``."""
-        store = cls.__new__(cls)
-        store.conninfo = ""
-        store._pooled = True
-        return store
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         """One transaction: committed when the block ends, rolled back on an error."""
-        if self._pooled:
-            from courier.db import pool
-
-            with pool.connection(dict_row) as pooled:
-                yield pooled
-            return
-        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+        with self.db.connection(dict_row) as conn:
             yield conn
 
     @contextlib.contextmanager
@@ -275,9 +220,9 @@ class JobStore:
                     error = 'cancelled by the client'
                 FROM (SELECT job_id, retries, upstream_id AS old_upstream FROM courier_jobs WHERE job_id = %s
                       FOR UPDATE) old
-                WHERE j.job_id = old.job_id AND j.status IN ('queued', 'processing')
+                WHERE j.job_id = old.job_id AND j.status = ANY(%s)
                 RETURNING {", ".join("j." + c.strip() for c in COLUMNS.split(","))}, old.old_upstream""",
-                (job_id,),
+                (job_id, rules.sources(Status.CANCELLED)),
             ).fetchone()
             if row is not None:
                 conn.execute(
@@ -355,18 +300,24 @@ class JobStore:
         with self.connect() as conn:
             row = conn.execute(
                 """UPDATE courier_jobs j SET
-                       status = CASE WHEN j.retries < 1 THEN 'processing' ELSE 'failed' END,
-                       retries = CASE WHEN j.retries < 1 THEN j.retries + 1 ELSE j.retries END,
-                       finished_at = CASE WHEN j.retries < 1 THEN NULL ELSE now() END,
-                       claim_token = CASE WHEN j.retries < 1 THEN j.claim_token END,
-                       deadline_at = CASE WHEN j.retries < 1 THEN now() + make_interval(secs => %(timeout)s) END,
-                       upstream_id = CASE WHEN j.retries < 1 THEN NULL ELSE j.upstream_id END,
+                       status = CASE WHEN j.retries < %(max_retries)s THEN 'processing' ELSE 'failed' END,
+                       retries = CASE WHEN j.retries < %(max_retries)s THEN j.retries + 1 ELSE j.retries END,
+                       finished_at = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE now() END,
+                       claim_token = CASE WHEN j.retries < %(max_retries)s THEN j.claim_token END,
+                       deadline_at = CASE WHEN j.retries < %(max_retries)s THEN now() + make_interval(secs => %(timeout)s) END,
+                       upstream_id = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE j.upstream_id END,
                        error = %(error)s
                    FROM (SELECT job_id, retries AS before FROM courier_jobs WHERE job_id = %(id)s FOR UPDATE) old
                    WHERE j.job_id = old.job_id AND j.status = 'processing' AND j.claim_token = %(owner)s
                    RETURNING j.status, old.before, j.callback_url,
                              extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
-                {"id": job_id, "owner": owner, "error": error, "timeout": _timeout() if timeout is None else timeout},
+                {
+                    "id": job_id,
+                    "owner": owner,
+                    "error": error,
+                    "timeout": _timeout() if timeout is None else timeout,
+                    "max_retries": rules.MAX_RETRIES,
+                },
             ).fetchone()
             if row is None:
                 return Moved(job_id, None)
@@ -393,11 +344,11 @@ class JobStore:
         with self.connect() as conn:
             rows = conn.execute(
                 """UPDATE courier_jobs j SET
-                       status = CASE WHEN j.retries < 1 THEN 'queued' ELSE 'failed' END,
-                       retries = CASE WHEN j.retries < 1 THEN j.retries + 1 ELSE j.retries END,
-                       finished_at = CASE WHEN j.retries < 1 THEN NULL ELSE now() END,
+                       status = CASE WHEN j.retries < %(max_retries)s THEN 'queued' ELSE 'failed' END,
+                       retries = CASE WHEN j.retries < %(max_retries)s THEN j.retries + 1 ELSE j.retries END,
+                       finished_at = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE now() END,
                        claim_token = NULL, deadline_at = NULL,
-                       upstream_id = CASE WHEN j.retries < 1 THEN NULL ELSE j.upstream_id END,
+                       upstream_id = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE j.upstream_id END,
                        error = 'timed out with no live owner (swept)'
                    FROM (SELECT job_id, retries AS before FROM courier_jobs
                          WHERE status = 'processing' AND deadline_at < now() - make_interval(secs => %(grace)s)
@@ -405,7 +356,7 @@ class JobStore:
                    WHERE j.job_id = old.job_id AND j.status = 'processing'
                    RETURNING j.job_id, j.status, old.before, j.callback_url,
                              extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
-                {"grace": grace},
+                {"grace": grace, "max_retries": rules.MAX_RETRIES},
             ).fetchall()
             with conn.cursor() as cur:
                 cur.executemany(
@@ -416,6 +367,60 @@ class JobStore:
                     ],
                 )
         return [Moved(r["job_id"], Status(r["status"]), r["callback_url"], r["seconds"]) for r in rows]
+
+    # ------------------------------------------------------------------ delayed_request_download
+    @contextlib.contextmanager
+    def next_to_download(
+        self, skipped: list[str]
+    ) -> Iterator[tuple[psycopg.Connection[dict[str, Any]], dict[str, Any] | None]]:
+        """Lock the oldest ``success`` job not in ``skipped`` for the block (``FOR UPDATE SKIP LOCKED``: overlapping
+        runs never take one job twice); yield the transaction's connection and the job (None when none is left)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT job_id, result_url, report_file_path, callback_url FROM courier_jobs "
+                "WHERE status = 'success' AND NOT (job_id = ANY(%s)) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (skipped,),
+            ).fetchone()
+            yield conn, row
+
+    def mark_downloaded(self, conn: psycopg.Connection[dict[str, Any]], job_id: str, report_path: str) -> None:
+        """success → downloaded with the stored report, in the transaction of :meth:`next_to_download`."""
+        conn.execute(
+            "UPDATE courier_jobs SET status = 'downloaded', downloaded_at = now(), report_file_path = %s "
+            "WHERE job_id = %s AND status = ANY(%s)",
+            (report_path, job_id, rules.sources(Status.DOWNLOADED)),
+        )
+
+    # ------------------------------------------------------------------ figures for the pages (courier.ui.insights)
+    def figures(self, bucket_minutes: int, buckets: int) -> dict[str, Any]:
+        """Jobs per status, processing jobs past their deadline, the end of the current ``bucket_minutes`` bucket,
+        the database's now, and per (bucket start, status now) the jobs created in the last ``buckets`` buckets."""
+        with self.connect() as conn:
+            counts = {
+                str(r["status"]): int(r["n"])
+                for r in conn.execute("SELECT status, count(*) AS n FROM courier_jobs GROUP BY status")
+            }
+            overdue = conn.execute(
+                "SELECT count(*) AS n FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
+            ).fetchone()
+            now = conn.execute(
+                "SELECT date_bin(make_interval(mins => %s), now(), timestamptz '2000-01-01')"
+                " + make_interval(mins => %s) AS end, now() AS now",
+                (bucket_minutes, bucket_minutes),
+            ).fetchone()
+            assert now is not None and overdue is not None
+            rows = conn.execute(
+                "SELECT date_bin(make_interval(mins => %s), created_at, timestamptz '2000-01-01') AS b, status,"
+                " count(*) AS n FROM courier_jobs WHERE created_at >= %s - make_interval(mins => %s) GROUP BY b, status",
+                (bucket_minutes, now["end"], bucket_minutes * buckets),
+            ).fetchall()
+        return {
+            "counts": counts,
+            "overdue": int(overdue["n"]),
+            "end": now["end"],
+            "now": now["now"],
+            "created": [(r["b"], str(r["status"]), int(r["n"])) for r in rows],
+        }
 
     def queued_count(self) -> int:
         with self.connect() as conn:

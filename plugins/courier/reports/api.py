@@ -1,6 +1,6 @@
 """``/courier/reports``: read what the report collector did (for the Reports page and for clients).
 
-One row per report ticket a collector task requested (table ``courier_report_tickets``): when it was
+One row per report ticket a collector task requested (:class:`~courier.reports.tickets.TicketStore`): when it was
 requested, how long the server kept Courier waiting and how many times Courier asked, where the CSV was stored,
 its data rows and its size in bytes (recorded when it was stored; read from object storage for tickets collected
 before Courier recorded it).
@@ -83,28 +83,11 @@ def list_collections(
     cursor: str | None = None,
 ) -> tuple[list[Collection], str | None]:
     """Report tickets, newest request first (the function behind the route and the pages)."""
-    from courier.db.hook import CourierDbHook
     from courier.db.paging import encode_cursor
+    from courier.reports.tickets import TicketStore
 
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (("status", status), ("dag_id", dag_id), ("run_id", run_id)):
-        if value is not None:
-            where.append(f"{column} = %s")
-            args.append(value)
-    if cursor:
-        stamp, ticket = _decode(cursor)
-        where.append("(requested_at, ticket_id) < (%s, %s)")
-        args += [stamp, ticket]
-    sql = (
-        "SELECT dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path, message,"
-        " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited, polls, row_count, size_bytes"
-        " FROM courier_report_tickets"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY requested_at DESC, ticket_id DESC LIMIT %s"
-    )
-    with CourierDbHook().get_conn() as conn:
-        rows = conn.execute(sql, [*args, limit + 1]).fetchall()
+    filters = {"status": status, "dag_id": dag_id, "run_id": run_id}
+    rows = TicketStore().recent(filters, limit + 1, _decode(cursor) if cursor else None)
     more = len(rows) > limit
     items = [
         Collection(
@@ -131,16 +114,11 @@ def list_collections(
 
 def summary(hours: int = 24) -> dict[str, Any]:
     """Counts per status and the longest wait over the last ``hours`` (for the overview)."""
-    from courier.db.hook import CourierDbHook
+    from courier.reports.tickets import TicketStore
 
-    with CourierDbHook().get_conn() as conn:
-        rows = conn.execute(
-            "SELECT status, count(*), max(extract(epoch FROM coalesce(finished_at, now()) - requested_at))"
-            " FROM courier_report_tickets WHERE requested_at > now() - make_interval(hours => %s) GROUP BY status",
-            (hours,),
-        ).fetchall()
+    rows = TicketStore().per_status(hours)
     counts = {str(r[0]): int(r[1]) for r in rows}
-    longest = max((float(r[2]) for r in rows if r[2] is not None), default=None)
+    longest = max((r[2] for r in rows if r[2] is not None), default=None)
     return {"counts": counts, "longest_wait_seconds": longest, "since": datetime.now(UTC), "hours": hours}
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from courier.db.hook import CourierDbHook
+from courier.db.hook import CourierDbHook, source
 
 
 @dataclass(frozen=True)
@@ -16,14 +18,18 @@ class TaskKey:
 
 
 class TicketStore:
-    """Remember which ticket a task instance is waiting for."""
+    """Remember which ticket a task instance is waiting for; read what the collector did (the reports API).
 
-    def __init__(self, db: CourierDbHook | None = None) -> None:
-        self.db = db or CourierDbHook()
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook on the ``courier_db``
+        connection).
+    """
+
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
     def pending(self, key: TaskKey) -> str | None:
         """Return the ticket this task instance is still waiting for, if any."""
-        with self.db.get_conn() as conn:
+        with self.db.connection() as conn:
             row = conn.execute(
                 "SELECT ticket_id FROM courier_report_tickets WHERE dag_id = %s AND run_id = %s AND task_id = %s"
                 " AND map_index = %s AND status = 'pending'",
@@ -32,7 +38,7 @@ class TicketStore:
         return str(row[0]) if row else None
 
     def add(self, key: TaskKey, ticket_id: str) -> None:
-        with self.db.get_conn() as conn:
+        with self.db.connection() as conn:
             conn.execute(
                 "INSERT INTO courier_report_tickets (dag_id, run_id, task_id, map_index, ticket_id)"
                 " VALUES (%s, %s, %s, %s, %s)",
@@ -52,7 +58,7 @@ class TicketStore:
         size_bytes: int | None = None,
     ) -> None:
         """Close the ticket: ``polls`` are added to those of earlier tries; ``rows``/``size_bytes`` of the stored CSV."""
-        with self.db.get_conn() as conn:
+        with self.db.connection() as conn:
             conn.execute(
                 "UPDATE courier_report_tickets SET status = %s, finished_at = now(), path = %s, message = %s,"
                 " polls = coalesce(polls, 0) + %s, row_count = %s, size_bytes = %s"
@@ -62,12 +68,49 @@ class TicketStore:
 
     def count_polls(self, key: TaskKey, ticket_id: str, polls: int) -> None:
         """Add the polls of a try that gave up waiting (the ticket stays pending: the next try resumes it)."""
-        with self.db.get_conn() as conn:
+        with self.db.connection() as conn:
             conn.execute(
                 "UPDATE courier_report_tickets SET polls = coalesce(polls, 0) + %s"
                 " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
                 (polls, *_where(key, ticket_id)),
             )
+
+    def recent(
+        self, filters: dict[str, str | None], limit: int, after: tuple[datetime, str] | None
+    ) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` tickets, newest request first, matching ``filters`` (``status``, ``dag_id``, ``run_id``;
+        None: any), requested before the ``after`` (requested_at, ticket_id) cursor position.
+
+        Each row: dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path,
+        message, seconds waited (so far, when pending), polls, row_count, size_bytes."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column in ("status", "dag_id", "run_id"):
+            if filters.get(column) is not None:
+                where.append(f"{column} = %s")
+                args.append(filters[column])
+        if after is not None:
+            where.append("(requested_at, ticket_id) < (%s, %s)")
+            args += list(after)
+        sql = (
+            "SELECT dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path, message,"
+            " extract(epoch FROM coalesce(finished_at, now()) - requested_at) AS waited, polls, row_count, size_bytes"
+            " FROM courier_report_tickets"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY requested_at DESC, ticket_id DESC LIMIT %s"
+        )
+        with self.db.connection() as conn:
+            return conn.execute(sql, [*args, limit]).fetchall()
+
+    def per_status(self, hours: int) -> list[tuple[str, int, float | None]]:
+        """(status, tickets, longest wait in seconds) of the tickets requested in the last ``hours``."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT status, count(*), max(extract(epoch FROM coalesce(finished_at, now()) - requested_at))"
+                " FROM courier_report_tickets WHERE requested_at > now() - make_interval(hours => %s) GROUP BY status",
+                (hours,),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), None if r[2] is None else float(r[2])) for r in rows]
 
 
 def _where(key: TaskKey, ticket_id: str) -> tuple[str, str, str, int, str]:

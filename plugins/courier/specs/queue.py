@@ -10,6 +10,7 @@ it has failed ``retries + 1`` times; a cell that passes after a failure is ``fla
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier.db.hook import CourierDbHook, source
 from courier.specs.speclist import Cell
 
 HISTORY_RUNS = 10
@@ -103,17 +105,17 @@ def next_status(outcome_status: str, failures: int, retries: int) -> tuple[str, 
 
 
 class SpecQueue:
-    """The queue of one Courier database; each call uses its own short connection."""
+    """The queue of one Courier database; each call uses a connection of its own from the Courier DB hook
+    (autocommit: the calls that need one open their own transaction).
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
-            from courier.db.hook import CourierDbHook
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook).
+    """
 
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
-    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=10, autocommit=True)
+    def _connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        return self.db.connection(dict_row, autocommit=True, connect_timeout=10)  # a spec pod may start slowly
 
     # ------------------------------------------------------------------ planning
     def history(self, keys: Iterable[str], exclude_run: str | None = None) -> dict[str, float]:

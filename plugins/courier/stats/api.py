@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pydantic import StringConstraints, TypeAdapter
 
 from courier.api.bodies import limited
 from courier.api.errors import ApiError, error_responses
+from courier.db.hook import pooled
 from courier.stats.models import (
     NAME_PATTERN,
     TAG_PATTERN,
@@ -56,20 +56,6 @@ def _limits() -> tuple[Limits, int]:
     return _cached_limits[1], _cached_limits[2]
 
 
-_cached_store: StatsStore | None = None
-_cached_for: str | None = None
-
-
-def _ingest_store() -> StatsStore:
-    """The store ingest writes to; its connection URL is looked up once per process, not per batch (an
-    Airflow connection lookup in the API server can take seconds and holds others up while it does)."""
-    global _cached_store, _cached_for
-    wanted = os.environ.get("COURIER_DATABASE_URL")
-    if _cached_store is None or wanted != _cached_for:  # a changed COURIER_DATABASE_URL is followed at once
-        _cached_store, _cached_for = StatsStore(pooled=True), wanted
-    return _cached_store
-
-
 IN_FLIGHT = 4
 """Batches stored at once per API server process; more wait (in the event loop, costing nothing)."""
 _in_flight: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
@@ -88,7 +74,7 @@ def _store(body: bytes, ndjson: bool, limits: Limits, batch_id: str | None) -> A
     except EventError as exc:
         kind = 400 if len(exc.loc) == 1 and "not a JSON" in exc.message else 422
         raise ApiError(kind, exc.message, loc=exc.loc) from None
-    accepted, duplicate = _ingest_store().ingest(batch, batch_id)
+    accepted, duplicate = StatsStore(pooled()).ingest(batch, batch_id)  # the pool: conninfo resolved once
     return Accepted(accepted=accepted, duplicate=duplicate)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from courier.db.hook import CourierDbHook
 from courier.stats.models import EventWire, Limits, check, decode
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,20 @@ def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | N
     return EventWire(name=name, value=float(value), type=type, tags=dict(tags or {}), ts=time.time())
 
 
-def _write(events: list[EventWire], conninfo: str | None) -> int:
+def _write(events: list[EventWire], db: CourierDbHook | str | None) -> int:
     from courier.stats.store import StatsStore
 
     posted = decode(encode(events), ndjson=False)  # exactly what a client posting them would have checked
     batch = check(posted, datetime.now(UTC), Limits(max_events=max(len(events), 1)))
-    return StatsStore(conninfo).ingest(batch)[0]
+    return StatsStore(db).ingest(batch)[0]
 
 
-def record(events: list[EventWire], conninfo: str | None = None) -> int:
+def record(events: list[EventWire], db: CourierDbHook | str | None = None) -> int:
     """Write ``events`` now; return how many were stored (0 on any error, which is logged, never raised)."""
     if not events:
         return 0
     try:
-        return _write(events, conninfo)
+        return _write(events, db)
     except Exception as exc:  # a stat must never fail the work it measures
         _warn(exc)
         return 0
@@ -57,12 +58,12 @@ def record(events: list[EventWire], conninfo: str | None = None) -> int:
 class Recorder:
     """A thread-safe buffer of events, written in one COPY per :meth:`flush`.
 
-    :param conninfo: the Courier database (default: the configured one).
+    :param db: the Courier DB hook, or a libpq URL (default: a plain hook on the configured database).
     :param max_buffer: events kept at most between flushes; more are dropped (and counted in ``dropped``).
     """
 
-    def __init__(self, conninfo: str | None = None, max_buffer: int = 50_000) -> None:
-        self.conninfo = conninfo
+    def __init__(self, db: CourierDbHook | str | None = None, max_buffer: int = 50_000) -> None:
+        self.db = db
         self.max_buffer = max_buffer
         self.dropped = 0
         self._events: list[EventWire] = []
@@ -84,7 +85,7 @@ class Recorder:
             events, self._events = self._events, []
         written = 0
         for start in range(0, len(events), Limits().max_events):
-            written += record(events[start : start + Limits().max_events], self.conninfo)
+            written += record(events[start : start + Limits().max_events], self.db)
         return written
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.stats.models import COPY_COLUMNS, COPY_ESCAPES, Batch, Groups, Row, chunk_copy, micros, prunable
 
 log = logging.getLogger(__name__)
@@ -114,37 +114,17 @@ def copy_text(rows: list[Row]) -> bytes:
 
 
 class StatsStore:
-    """Read and write the stats tables; each call uses its own short connection.
+    """Read and write the stats tables; each call uses a connection from the Courier DB hook (autocommit).
 
-    :param pooled: ingest on a connection of the API process's shared pool (:mod:`courier.db.pool`): no
-        PostgreSQL backend forked per batch. DAG tasks and tests use short connections.
+    :param db: the hook to connect through (``StatsStore(pooled())`` in the API server: ingest forks no
+        PostgreSQL backend per batch), or a libpq URL (default: a plain hook: DAG tasks, tests).
     """
 
-    def __init__(self, conninfo: str | None = None, pooled: bool = False) -> None:
-        if pooled:
-            from courier.db import pool
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
-            conninfo = pool.conninfo()
-        elif conninfo is None:
-            from courier.db.hook import CourierDbHook
-
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
-        self.pooled = pooled
-
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
-
-    @contextlib.contextmanager
-    def _ingest_connection(self) -> Iterator[psycopg.Connection[Any]]:
-        if self.pooled:
-            from courier.db import pool
-
-            with pool.connection(autocommit=True) as conn:
-                yield conn
-        else:
-            with self.connect() as conn:
-                yield conn
+    def connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        return self.db.connection(autocommit=True)
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, batch: Batch | list[Row], batch_id: str | None = None) -> tuple[int, bool]:
@@ -155,7 +135,7 @@ class StatsStore:
         """
         if not isinstance(batch, Batch):
             batch = batch_of(batch)
-        with self._ingest_connection() as conn:
+        with self.connect() as conn:
             try:
                 return self._ingest(conn, batch, batch_id)
             except psycopg.errors.CheckViolation:
@@ -172,7 +152,7 @@ class StatsStore:
         before this commits, so they survive it and the minute is rolled up again with these events. The
         minutes are this process's own datetimes, so writing them as literals is safe.
         """
-        ensure_partitions(conn, batch.minutes, self.conninfo)
+        ensure_partitions(conn, batch.minutes, self.db.conninfo())
         minutes = ",".join(f"('{minute.isoformat()}'::timestamptz)" for minute in batch.minutes)
         conn.execute(
             f"BEGIN; INSERT INTO courier_stat_dirty (minute) VALUES {minutes}"  # our own datetimes: literals are safe
@@ -329,7 +309,7 @@ class StatsStore:
              ORDER BY 1, 2
         """
         grouped: dict[str, dict[str, Any]] = {}
-        with psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT) as conn:
+        with self.db.connection(dict_row, autocommit=True) as conn:
             for row in conn.execute(query, params):
                 key = json.dumps(row["tags"], sort_keys=True)
                 entry = grouped.setdefault(key, {"tags": row.pop("tags"), "points": []})

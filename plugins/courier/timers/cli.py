@@ -20,7 +20,9 @@ async def _dispatch(seconds: float | None, overrides: dict[str, Any]) -> dict[st
     from courier.db.hook import CourierDbHook
     from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 
-    dispatcher = Dispatcher(CourierDbHook().conninfo(), DispatcherSettings.from_config(**overrides))
+    db = CourierDbHook()
+    await db.aconninfo()  # resolved once, now: a database that is not configured is an error at once
+    dispatcher = Dispatcher(db, DispatcherSettings.from_config(**overrides))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, dispatcher.stop)

@@ -2,10 +2,10 @@
 
 One :class:`Dispatcher` is a plain asyncio object; :class:`~courier.timers.trigger.TimerDispatchTrigger`
 runs it inside Airflow's triggerer, tests and benchmarks run it directly. Any number of dispatchers
-share one database:
+share one database; the SQL of every step below is in :mod:`courier.timers.store`, the tables' owner:
 
 * **claim** - every ``poll_interval`` seconds, and at once when the API announces a timer due soon
-  (``LISTEN courier_timers``), take open timers due within ``horizon`` seconds with
+  (``LISTEN`` on the store's channel), take open timers due within ``horizon`` seconds with
   ``FOR UPDATE SKIP LOCKED`` and a lease (``lease_owner``, ``lease_until``), and keep them in a heap;
 * **mark** - ``lead`` seconds before a timer is due, set it ``firing`` and count the attempt, only if this
   dispatcher still holds the lease and the timer is still open (a cancel in between wins);
@@ -16,7 +16,7 @@ share one database:
   redirects are not followed;
 * **record** - write the outcome and the attempt in batches, release the lease;
 * **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
-  ``courier_timer_dispatchers`` (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
+  the dispatchers' table (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
   another dispatcher's row has run out. It runs in a thread of its own with a blocking connection, so a
   stalled event loop (the triggerer warns about 0.5 s stalls under load) is not mistaken for a death; it
   stops renewing only when the loop has not ticked for ``stall_limit`` seconds (a hung dispatcher gives
@@ -47,7 +47,6 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,136 +55,26 @@ import psycopg
 from aiohttp.abc import AbstractResolver
 
 from courier import __version__
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.http import parse_retry_after
 from courier.stats.emit import Recorder
 from courier.timers import signing
+from courier.timers import store as queue
+from courier.timers.models import Claimed, Delivery
 from courier.timers.policy import CheckedResolver, TargetRefused, check_target
 from courier.timers.rules import Status, decide
-from courier.timers.store import CHANNEL
+from courier.timers.settings import DispatcherSettings
+
+__all__ = ["Dispatcher", "DispatcherSettings"]
 
 log = logging.getLogger(__name__)
-
-_CLAIM = """
-WITH due AS (
-    SELECT id FROM courier_timers
-    WHERE status IN ('scheduled', 'firing', 'retrying')
-      AND next_attempt_at <= now() + make_interval(secs => %(horizon)s)
-      AND (lease_until IS NULL OR lease_until < now()
-           OR NOT EXISTS (SELECT 1 FROM courier_timer_dispatchers d
-                          WHERE d.name = courier_timers.lease_owner
-                            AND d.alive_until >= now() - CASE WHEN courier_timers.status = 'firing'
-                                THEN make_interval(secs => %(grace)s) ELSE interval '0' END))
-    ORDER BY next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE courier_timers t
-SET lease_owner = %(owner)s,
-    lease_until = greatest(t.next_attempt_at, now()) + make_interval(secs => %(lease)s)
-FROM due WHERE t.id = due.id
-RETURNING t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at
-"""
-_MARK = """
-UPDATE courier_timers
-SET status = 'firing', attempts = attempts + 1, lease_until = now() + make_interval(secs => %(lease)s)
-WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ('scheduled', 'firing', 'retrying')
-  AND EXISTS (SELECT 1 FROM courier_timer_dispatchers WHERE name = %(owner)s AND alive_until >= now())
-RETURNING id, attempts
-"""
-_RECORD = """
-UPDATE courier_timers
-SET status = %(status)s,
-    fired_at = coalesce(fired_at, %(started)s),
-    finished_at = CASE WHEN %(final)s THEN now() END,
-    next_attempt_at = coalesce(%(next)s, next_attempt_at),
-    last_error = %(error)s,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = %(id)s AND lease_owner = %(owner)s
-"""
-_ATTEMPT = """
-INSERT INTO courier_timer_attempts (timer_id, attempt, started_at, duration_ms, status_code, error, dispatcher)
-VALUES (%(id)s, %(attempt)s, %(started)s, %(duration_ms)s, %(code)s, %(error)s, %(owner)s)
-ON CONFLICT DO NOTHING
-"""
-_RELEASE = """
-UPDATE courier_timers SET lease_owner = NULL, lease_until = NULL
-WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ('scheduled', 'retrying')
-"""
-_HEARTBEAT = """
-INSERT INTO courier_timer_dispatchers (name, alive_until) VALUES (%(owner)s, now() + make_interval(secs => %(ttl)s))
-ON CONFLICT (name) DO UPDATE SET alive_until = excluded.alive_until
-"""
-_DEAD = "SELECT name FROM courier_timer_dispatchers WHERE alive_until < now() AND name <> %(owner)s"
-_BURY = "DELETE FROM courier_timer_dispatchers WHERE alive_until < now() - interval '1 minute'"
-
-
-@dataclass(frozen=True)
-class DispatcherSettings:
-    """How a dispatcher signs, sends and paces. The secret is never logged."""
-
-    secret: str = field(repr=False)
-    allow_private: bool = False
-    allowed_hosts: tuple[str, ...] = ()
-    retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-    timeout: float = 15.0
-    horizon: float = 2.0  # claim timers due within this many seconds
-    poll_interval: float = 0.5  # claim at least this often (LISTEN/NOTIFY wakes it sooner)
-    claim_lease: float = 10.0  # an unfired claim is free for others this long after the due time
-    lead: float = 0.05  # mark a timer firing this long before its instant, to hide the round trip
-    heartbeat_interval: float = 0.15  # renew this dispatcher's liveness this often
-    heartbeat_ttl: float = 0.6  # a dispatcher silent this long is dead: its claims are free for others
-    stall_limit: float = 3.0  # stop renewing the heartbeat when the event loop has been stuck this long
-    firing_grace: float = 5.0  # a timer marked firing (a send may be on the wire) waits this much longer
-    batch: int = 1000
-    max_in_flight: int = 256
-    max_held: int = 20_000
-
-    @classmethod
-    def from_config(cls, **overrides: Any) -> DispatcherSettings:
-        from courier.config import CourierConfigError, load
-
-        cfg = load()
-        if not cfg.webhook_secret:
-            raise CourierConfigError("webhook_secret", "", "a 'whsec_<base64>' secret (timers are never sent unsigned)")
-        return cls(
-            secret=cfg.webhook_secret,
-            allow_private=cfg.webhook_allow_private_targets,
-            allowed_hosts=cfg.webhook_allowed_hosts,
-            retry_schedule=cfg.webhook_retry_schedule,
-            timeout=cfg.webhook_timeout,
-            **overrides,
-        )
-
-
-@dataclass(order=True)
-class _Held:
-    due: float
-    id: str = field(compare=False)
-    url: str = field(compare=False)
-    fire_at: datetime = field(compare=False)
-    payload: Any = field(compare=False)
-    headers: dict[str, str] = field(compare=False)
-    expire_at: datetime | None = field(compare=False)
-    attempt: int = field(default=0, compare=False)
-    marked_at: float = field(default=0.0, compare=False)  # monotonic time the firing was committed
-
-
-@dataclass
-class _Outcome:
-    timer: _Held
-    status: Status
-    started: datetime | None = None
-    duration_ms: float = 0.0
-    code: int | None = None
-    error: str | None = None
-    next_at: datetime | None = None
 
 
 class Dispatcher:
     """Fire due timers from the Courier database until :meth:`stop` or cancellation.
 
-    :param conninfo: libpq URL of the Courier database.
+    :param db: the Courier DB hook it opens its connections through (it holds them: one per loop, one for
+        the heartbeat thread; never pooled), or a libpq URL.
     :param settings: signing secret, URL policy, retry schedule and pacing.
     :param name: lease owner name (default host:pid:random).
     :param lookup: the name lookup under the connect-time URL policy (default aiohttp's threaded resolver).
@@ -193,24 +82,24 @@ class Dispatcher:
 
     def __init__(
         self,
-        conninfo: str,
+        db: CourierDbHook | str,
         settings: DispatcherSettings,
         name: str | None = None,
         lookup: AbstractResolver | None = None,
     ) -> None:
-        self.conninfo = conninfo
+        self.db = source(db)
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = {"claimed": 0, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "expired": 0, "lost": 0}
         self._key = signing.secret_key(settings.secret)
         self._job_key = signing.signing_key(self._key, signing.JOB_EVENT_ID_PREFIX)
         self._lookup = lookup
-        self._heap: list[_Held] = []
+        self._heap: list[Claimed] = []
         self._held: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
-        self._unrecorded: list[_Outcome] = []
-        self._own_stats = Recorder(conninfo)  # lateness per delivery, into Courier's stats (best effort)
+        self._outcomes: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._unrecorded: list[Delivery] = []
+        self._own_stats = Recorder(self.db)  # lateness per delivery, into Courier's stats (best effort)
         self._own_stats_at = 0.0
         self._own_stats_task: asyncio.Task[int] | None = None
         self._claim_now = asyncio.Event()
@@ -277,7 +166,7 @@ class Dispatcher:
         if unfired:
             with contextlib.suppress(psycopg.Error, OSError):
                 async with await self._connect() as conn:
-                    await conn.execute(_RELEASE, {"ids": unfired, "owner": self.name})
+                    await queue.release(conn, self.name, unfired)
             log.info("Handed back %d claimed timer(s)", len(unfired))
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=min(self.settings.timeout, 5.0))
@@ -298,10 +187,10 @@ class Dispatcher:
                 await self._check_conn.close()
         with contextlib.suppress(psycopg.Error, OSError):
             async with await self._connect() as conn:
-                await conn.execute("DELETE FROM courier_timer_dispatchers WHERE name = %s", (self.name,))
+                await queue.retire(conn, self.name)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        return await self.db.aget_conn(autocommit=True)
 
     async def _forever(self, what: str, loop: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
         """Run ``loop`` with its own connection; reconnect after a database error (outage, restart)."""
@@ -339,14 +228,13 @@ class Dispatcher:
                     continue
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                        conn = self.db.get_conn(autocommit=True)
                         conn.execute("SET synchronous_commit = off")  # a beat need not wait for an fsync
                     beat_at = time.monotonic()
-                    conn.execute(_HEARTBEAT, {"owner": self.name, "ttl": s.heartbeat_ttl})
+                    queue.heartbeat(conn, self.name, s.heartbeat_ttl)
                     self._beat_ok = beat_at
                     _call_soon(loop, self._alive.set)
-                    dead = {r[0] for r in conn.execute(_DEAD, {"owner": self.name}).fetchall()}
-                    conn.execute(_BURY)
+                    dead = queue.dead_dispatchers(conn, self.name)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("Timer dispatcher %s: heartbeat lost the database (%s); retrying", self.name, exc)
                     if conn is not None:
@@ -373,22 +261,14 @@ class Dispatcher:
             room = min(s.batch, s.max_held - len(self._held))
             rows = []
             if room > 0:
-                params = {
-                    "horizon": s.horizon,
-                    "limit": room,
-                    "owner": self.name,
-                    "lease": s.claim_lease,
-                    "grace": s.firing_grace,
-                }
-                rows = await (await conn.execute(_CLAIM, params)).fetchall()
-            for row in rows:
-                timer_id, url, fire_at, next_at, payload, headers, expire_at = row
-                if timer_id in self._held:  # our own lease expired and we took it again
-                    continue
-                self._held.add(timer_id)
-                heapq.heappush(
-                    self._heap, _Held(next_at.timestamp(), timer_id, url, fire_at, payload, headers or {}, expire_at)
+                rows = await queue.claim(
+                    conn, self.name, horizon=s.horizon, limit=room, lease=s.claim_lease, grace=s.firing_grace
                 )
+            for claimed in rows:
+                if claimed.id in self._held:  # our own lease expired and we took it again
+                    continue
+                self._held.add(claimed.id)
+                heapq.heappush(self._heap, claimed)
             if rows:
                 self.stats["claimed"] += len(rows)
                 self._heap_changed.set()
@@ -398,10 +278,9 @@ class Dispatcher:
                 await asyncio.wait_for(self._claim_now.wait(), s.poll_interval)
 
     async def _listen_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")
-        async for note in conn.notifies():
+        async for announced in queue.announcements(conn):
             try:
-                due = float(note.payload)
+                due = float(announced)
             except ValueError:
                 due = 0.0
             if due <= time.time() + self.settings.horizon:
@@ -421,19 +300,18 @@ class Dispatcher:
                     await asyncio.wait_for(self._heap_changed.wait(), wait)
                 continue
             horizon = time.time() + s.lead
-            batch: list[_Held] = []
+            batch: list[Claimed] = []
             while self._heap and self._heap[0].due <= horizon and len(batch) < s.batch:
                 batch.append(heapq.heappop(self._heap))
             now = datetime.now(UTC)
             expired = [h for h in batch if h.expire_at is not None and h.expire_at < now]
             for held in expired:
-                self._finish(_Outcome(held, Status.EXPIRED, error="expired before it could be delivered"))
+                self._finish(Delivery(held, Status.EXPIRED, error="expired before it could be delivered"))
             live = {h.id: h for h in batch if h.expire_at is None or h.expire_at >= now}
             if not live:
                 continue
-            params = {"ids": list(live), "owner": self.name, "lease": s.timeout + 5}
             try:
-                marked = await (await conn.execute(_MARK, params)).fetchall()
+                marked = await queue.mark_firing(conn, self.name, list(live), s.timeout + 5)
             except BaseException:
                 for held in live.values():  # not marked: keep them, the reconnected loop retries
                     heapq.heappush(self._heap, held)
@@ -449,7 +327,7 @@ class Dispatcher:
                 self._held.discard(timer_id)
                 self.stats["lost"] += 1
 
-    async def _deliver(self, held: _Held) -> None:
+    async def _deliver(self, held: Claimed) -> None:
         delay = held.due - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -465,7 +343,7 @@ class Dispatcher:
             try:
                 host = check_target(target, self.settings.allow_private, self.settings.allowed_hosts)
             except TargetRefused as exc:
-                self._finish(_Outcome(held, Status.FAILED, started=datetime.now(UTC), error=str(exc)))
+                self._finish(Delivery(held, Status.FAILED, started=datetime.now(UTC), error=str(exc)))
                 return
             started = datetime.now(UTC)
             body = json.dumps(
@@ -489,7 +367,7 @@ class Dispatcher:
                     code = response.status
                     retry_after = parse_retry_after(response.headers.get("retry-after"), maximum=24 * 3600)
             except TargetRefused as exc:  # at connect time: no request was sent
-                self._finish(_Outcome(held, Status.FAILED, started, error=str(exc)))
+                self._finish(Delivery(held, Status.FAILED, started, error=str(exc)))
                 return
             except TimeoutError:
                 error = f"timed out after {self.settings.timeout:g}s"
@@ -506,7 +384,7 @@ class Dispatcher:
                 next_at = datetime.fromtimestamp(time.time() + decision.delay, UTC)
                 if held.expire_at is not None and next_at > held.expire_at:
                     status = Status.EXPIRED
-            self._finish(_Outcome(held, status, started, duration_ms, code, decision.reason, next_at))
+            self._finish(Delivery(held, status, started, duration_ms, code, decision.reason, next_at))
 
     async def _still_mine(self, timer_id: str) -> bool:
         """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse, one
@@ -515,19 +393,18 @@ class Dispatcher:
             try:
                 if self._check_conn is None or self._check_conn.closed:
                     self._check_conn = await self._connect()
-                sql = "SELECT lease_owner FROM courier_timers WHERE id = %s"
-                row = await (await self._check_conn.execute(sql, (timer_id,))).fetchone()
+                owner = await queue.lease_owner(self._check_conn, timer_id)
             except (psycopg.Error, OSError):
                 return False  # cannot tell: the lease decides who sends it
-        return row is not None and row[0] == self.name
+        return owner == self.name
 
-    def _finish(self, outcome: _Outcome) -> None:
+    def _finish(self, outcome: Delivery) -> None:
         self._held.discard(outcome.timer.id)
         self.stats[str(outcome.status)] = self.stats.get(str(outcome.status), 0) + 1
         self._outcomes.put_nowait(outcome)
 
     # ------------------------------------------------------------------ record
-    def _record_own_stats(self, outcomes: list[_Outcome]) -> None:
+    def _record_own_stats(self, outcomes: list[Delivery]) -> None:
         """Each attempt's lateness (sent - due, ms) as a Courier stat: buffered, flushed off the loop at most
         once a second; a stats failure is logged by the recorder and never touches delivery."""
         try:
@@ -552,39 +429,9 @@ class Dispatcher:
             await asyncio.sleep(0.005)  # let a burst gather into one batch
             while not self._outcomes.empty() and len(pending) < 2000:
                 pending.append(self._outcomes.get_nowait())
-            updates, attempts = [], []
-            soon = False
-            for o in pending:
-                final = o.status not in (Status.RETRYING,)
-                updates.append(
-                    {
-                        "id": o.timer.id,
-                        "owner": self.name,
-                        "status": str(o.status),
-                        "started": o.started,
-                        "final": final,
-                        "next": o.next_at,
-                        "error": o.error if o.status is not Status.DELIVERED else None,
-                    }
-                )
-                if o.started is not None:
-                    attempts.append(
-                        {
-                            "id": o.timer.id,
-                            "attempt": o.timer.attempt,
-                            "started": o.started,
-                            "duration_ms": round(o.duration_ms, 3),
-                            "code": o.code,
-                            "error": o.error if o.status is not Status.DELIVERED else None,
-                            "owner": self.name,
-                        }
-                    )
-                if o.next_at is not None and o.next_at.timestamp() <= time.time() + self.settings.horizon:
-                    soon = True
-            async with conn.transaction(), conn.cursor() as cur:
-                if attempts:
-                    await cur.executemany(_ATTEMPT, attempts)
-                await cur.executemany(_RECORD, updates)
+            horizon = time.time() + self.settings.horizon
+            soon = any(o.next_at is not None and o.next_at.timestamp() <= horizon for o in pending)
+            await queue.record(conn, self.name, pending)
             self._record_own_stats(pending)
             pending.clear()
             if soon:

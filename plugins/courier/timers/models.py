@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
+from courier.timers.rules import Status
 from courier.wire import Rfc3339
 
 TIMER_ID_PREFIX = "tmr_"
@@ -220,3 +221,32 @@ def plan(
     return NewTimer(
         timer_id, request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
     )
+
+
+# ---------------------------------------------------------------- what the dispatchers' store calls take and return
+@dataclass(order=True)
+class Claimed:
+    """A timer a dispatcher leased, ordered by when its attempt is due (``due``: epoch seconds)."""
+
+    due: float
+    id: str = field(compare=False)
+    url: str = field(compare=False)
+    fire_at: datetime = field(compare=False)
+    payload: Any = field(compare=False)
+    headers: dict[str, str] = field(compare=False)
+    expire_at: datetime | None = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+    marked_at: float = field(default=0.0, compare=False)  # monotonic time the firing was committed
+
+
+@dataclass
+class Delivery:
+    """What became of a claimed timer: its new status and, when a request was sent (``started``), the attempt."""
+
+    timer: Claimed
+    status: Status
+    started: datetime | None = None
+    duration_ms: float = 0.0
+    code: int | None = None
+    error: str | None = None
+    next_at: datetime | None = None

@@ -34,7 +34,7 @@ class TimerDispatcherOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         from courier.config import load
-        from courier.timers.dispatcher import DispatcherSettings
+        from courier.timers.settings import DispatcherSettings
 
         try:
             DispatcherSettings.from_config(**self.overrides)

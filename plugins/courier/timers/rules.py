@@ -1,4 +1,10 @@
-"""What a delivery outcome means: delivered, retry later (and when), or give up. Pure functions."""
+"""The timer statuses and what a delivery outcome means: delivered, retry later (and when), or give up. Pure.
+
+These rules are what runs: :mod:`courier.timers.store` writes :data:`OPEN`, :data:`UNFIRED` and
+:data:`PROBLEMS` into its SQL at each call (``status IN (…)`` as literals, so the planner still matches the
+partial index ``courier_timers_due``), so changing a rule here changes what the dispatchers claim, what can
+be cancelled and what the pages count.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,13 @@ class Status(StrEnum):
 
 
 OPEN = (Status.SCHEDULED, Status.FIRING, Status.RETRYING)
+"""Not final: a dispatcher claims and fires these."""
+UNFIRED = (Status.SCHEDULED, Status.RETRYING)
+"""Waiting for their next attempt, none on the wire: these can be cancelled, and a stopping dispatcher hands
+them back."""
 FINAL = (Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+PROBLEMS = (Status.FAILED, Status.EXPIRED)
+"""Final without a delivery: the pages list them as recent problems."""
 RETRYABLE_CODES = frozenset({408, 429})
 
 

@@ -1,4 +1,9 @@
-"""Timers in the Courier database, for the API and operators (blocking psycopg).
+"""Timers in the Courier database: the one module that reads and writes the timers' tables.
+
+:class:`TimerStore` (blocking psycopg) is what the API, the operators and the pages use; the async functions
+at the end are the dispatchers' side (claim, mark, record, release, heartbeat), called by
+:class:`~courier.timers.dispatcher.Dispatcher` on the connections it holds. Status rules come from
+:mod:`courier.timers.rules`, written into the SQL at each call (:func:`one_of`).
 
 Creating timers notifies the ``courier_timers`` channel so a dispatcher claims a timer due in the next
 moment at once instead of at its next poll.
@@ -6,16 +11,21 @@ moment at once instead of at its next poll.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from courier.db.hook import CONNECT_TIMEOUT
+from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
-from courier.timers.models import AttemptOut, NewTimer, TimerOut
-from courier.timers.rules import OPEN, Status
+from courier.timers import rules
+from courier.timers.models import AttemptOut, Claimed, Delivery, NewTimer, TimerOut
+from courier.timers.rules import Status
 
 CHANNEL = "courier_timers"
 COLUMNS = (
@@ -54,7 +64,7 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
         finished_at=row["finished_at"],
         lateness_ms=lateness,
         attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"] if row["status"] in OPEN else None,
+        next_attempt_at=row["next_attempt_at"] if row["status"] in rules.OPEN else None,
         expire_at=row["expire_at"],
         idempotency_key=row["idempotency_key"],
         header_names=sorted(row["headers"] or {}),
@@ -64,18 +74,28 @@ def to_out(row: dict[str, Any], attempts: list[dict[str, Any]] | None = None) ->
     )
 
 
+def one_of(statuses: Iterable[Status]) -> sql.Composed:
+    """``'a', 'b'`` for ``status IN ({…})``: a rule's statuses as literals (not bind parameters), so a query's
+    plan, prepared or not, still matches the partial index ``courier_timers_due`` (``WHERE status IN …``)."""
+    return sql.SQL(", ").join(sql.Literal(str(s)) for s in statuses)
+
+
+def _query(template: str, **statuses: Iterable[Status]) -> sql.Composed:
+    return sql.SQL(template).format(**{name: one_of(which) for name, which in statuses.items()})  # type: ignore[arg-type]
+
+
 class TimerStore:
-    """Create, read, list and cancel timers. Each call uses its own short connection from ``connect``."""
+    """Create, read, list and cancel timers; the figures the pages show. Each call is one transaction on a
+    connection from the Courier DB hook (see docs/ARCHITECTURE.md, "One way to connect").
 
-    def __init__(self, conninfo: str | None = None) -> None:
-        if conninfo is None:
-            from courier.db.hook import CourierDbHook
+    :param db: the hook to connect through, or a libpq URL (default: a plain hook).
+    """
 
-            conninfo = CourierDbHook().conninfo()
-        self.conninfo = conninfo
+    def __init__(self, db: CourierDbHook | str | None = None) -> None:
+        self.db = source(db)
 
-    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.conninfo, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT)
+    def _connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        return self.db.connection(dict_row)
 
     def create(self, timers: list[NewTimer], created_by: str | None = None) -> list[tuple[TimerOut, bool]]:
         """Insert all of ``timers`` in one transaction; return each with ``True`` if new.
@@ -156,13 +176,245 @@ class TimerStore:
 
     def cancel(self, timer_id: str) -> TimerOut:
         """Cancel a timer that has not fired; raise :class:`TimerNotFound` or :class:`TimerNotCancellable`."""
+        cancel = _query(
+            "UPDATE courier_timers SET status = 'cancelled', finished_at = now(), lease_owner = NULL, "
+            f"lease_until = NULL WHERE id = %s AND status IN ({{unfired}}) RETURNING {COLUMNS}",
+            unfired=rules.UNFIRED,
+        )
         with self._connect() as conn:
-            row = conn.execute(
-                f"UPDATE courier_timers SET status = 'cancelled', finished_at = now(), lease_owner = NULL, "
-                f"lease_until = NULL WHERE id = %s AND status IN ('scheduled', 'retrying') RETURNING {COLUMNS}",
-                (timer_id,),
-            ).fetchone()
+            row = conn.execute(cancel, (timer_id,)).fetchone()
         if row is not None:
             return to_out(row)
         current = self.get(timer_id)
         raise TimerNotCancellable(current)
+
+    # ------------------------------------------------------------------ figures for the pages (courier.ui.insights)
+    def figures(self, window_minutes: int, edges: builtins.list[float]) -> dict[str, Any]:
+        """Timers per status, unfired timers more than a second overdue, and of the fires in the last
+        ``window_minutes``: the count per lateness bucket (``width_bucket`` over ``edges``, ms), the count, p50,
+        p95, p99 and max lateness; the timers that failed or expired in the last 24 hours; the database's now."""
+        window = "fired_at > now() - make_interval(mins => %(window)s)"
+        lateness = "extract(epoch FROM fired_at - fire_at) * 1000"
+        args = {"window": window_minutes, "edges": edges}
+        late = _query(
+            "SELECT count(*) AS n FROM courier_timers WHERE status IN ({unfired})"
+            " AND next_attempt_at < now() - interval '1 second'",
+            unfired=rules.UNFIRED,
+        )
+        problems = _query(
+            f"SELECT {COLUMNS} FROM courier_timers WHERE status IN ({{problems}})"
+            " AND finished_at > now() - interval '24 hours' ORDER BY finished_at DESC LIMIT 10",
+            problems=rules.PROBLEMS,
+        )
+        with self._connect() as conn:
+            counts = {
+                str(r["status"]): int(r["n"])
+                for r in conn.execute("SELECT status, count(*) AS n FROM courier_timers GROUP BY status")
+            }
+            late_now = conn.execute(late).fetchone()
+            bins = conn.execute(
+                f"SELECT width_bucket({lateness}, %(edges)s::float8[]) AS b, count(*) AS n FROM courier_timers"
+                f" WHERE fired_at IS NOT NULL AND {window} GROUP BY b",
+                args,
+            ).fetchall()
+            fired = conn.execute(
+                "SELECT count(*) AS n, percentile_cont(array[0.5, 0.95, 0.99]) WITHIN GROUP"
+                f" (ORDER BY {lateness}) AS q, max({lateness}) AS worst, now() AS now FROM courier_timers"
+                f" WHERE fired_at IS NOT NULL AND {window}",
+                args,
+            ).fetchone()
+            failed = conn.execute(problems).fetchall()
+        assert late_now is not None and fired is not None
+        return {
+            "counts": counts,
+            "late_now": int(late_now["n"]),
+            "bins": {int(r["b"]): int(r["n"]) for r in bins},
+            "fired": int(fired["n"]),
+            "percentiles": list(fired["q"] or [None, None, None]),
+            "max": fired["worst"],
+            "problems": [to_out(r) for r in failed],
+            "now": fired["now"],
+        }
+
+    # ------------------------------------------------------------------ drills (tests/drill.py, bench, chaos)
+    def open_count(self, ids: builtins.list[str]) -> int:
+        """How many of ``ids`` are not final yet."""
+        query = _query(
+            "SELECT count(*) AS n FROM courier_timers WHERE id = ANY(%s) AND status IN ({open})", open=rules.OPEN
+        )
+        with self._connect() as conn:
+            row = conn.execute(query, (ids,)).fetchone()
+        return int(row["n"]) if row else 0
+
+    def live_dispatchers(self) -> int:
+        """How many dispatchers have a heartbeat that has not run out."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM courier_timer_dispatchers WHERE alive_until > now()"
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def deliveries(self, ids: builtins.list[str]) -> builtins.list[tuple[str, int, float, float | None, int]]:
+        """Per timer of ``ids``: status, attempts counted, due and fired (epoch seconds), attempt rows recorded."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT t.status, t.attempts, extract(epoch FROM t.fire_at) AS due,"
+                " extract(epoch FROM t.fired_at) AS fired,"
+                " (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id) AS recorded"
+                " FROM courier_timers t WHERE t.id = ANY(%s)",
+                (ids,),
+            ).fetchall()
+        return [
+            (
+                r["status"],
+                r["attempts"],
+                float(r["due"]),
+                None if r["fired"] is None else float(r["fired"]),
+                r["recorded"],
+            )
+            for r in rows
+        ]
+
+
+# ---------------------------------------------------------------------- the dispatchers' side (asynchronous)
+_CLAIM = """
+WITH due AS (
+    SELECT id FROM courier_timers
+    WHERE status IN ({open})
+      AND next_attempt_at <= now() + make_interval(secs => %(horizon)s)
+      AND (lease_until IS NULL OR lease_until < now()
+           OR NOT EXISTS (SELECT 1 FROM courier_timer_dispatchers d
+                          WHERE d.name = courier_timers.lease_owner
+                            AND d.alive_until >= now() - CASE WHEN courier_timers.status = 'firing'
+                                THEN make_interval(secs => %(grace)s) ELSE interval '0' END))
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE courier_timers t
+SET lease_owner = %(owner)s,
+    lease_until = greatest(t.next_attempt_at, now()) + make_interval(secs => %(lease)s)
+FROM due WHERE t.id = due.id
+RETURNING t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at
+"""
+_MARK = """
+UPDATE courier_timers
+SET status = 'firing', attempts = attempts + 1, lease_until = now() + make_interval(secs => %(lease)s)
+WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ({open})
+  AND EXISTS (SELECT 1 FROM courier_timer_dispatchers WHERE name = %(owner)s AND alive_until >= now())
+RETURNING id, attempts
+"""
+_RECORD = """
+UPDATE courier_timers
+SET status = %(status)s,
+    fired_at = coalesce(fired_at, %(started)s),
+    finished_at = CASE WHEN %(final)s THEN now() END,
+    next_attempt_at = coalesce(%(next)s, next_attempt_at),
+    last_error = %(error)s,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = %(id)s AND lease_owner = %(owner)s
+"""
+_ATTEMPT = """
+INSERT INTO courier_timer_attempts (timer_id, attempt, started_at, duration_ms, status_code, error, dispatcher)
+VALUES (%(id)s, %(attempt)s, %(started)s, %(duration_ms)s, %(code)s, %(error)s, %(owner)s)
+ON CONFLICT DO NOTHING
+"""
+_RELEASE = """
+UPDATE courier_timers SET lease_owner = NULL, lease_until = NULL
+WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND status IN ({unfired})
+"""
+_HEARTBEAT = """
+INSERT INTO courier_timer_dispatchers (name, alive_until) VALUES (%(owner)s, now() + make_interval(secs => %(ttl)s))
+ON CONFLICT (name) DO UPDATE SET alive_until = excluded.alive_until
+"""
+_DEAD = "SELECT name FROM courier_timer_dispatchers WHERE alive_until < now() AND name <> %(owner)s"
+_BURY = "DELETE FROM courier_timer_dispatchers WHERE alive_until < now() - interval '1 minute'"
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+async def claim(
+    conn: AsyncConn, owner: str, *, horizon: float, limit: int, lease: float, grace: float
+) -> builtins.list[Claimed]:
+    """Lease up to ``limit`` open timers due within ``horizon`` s to ``owner`` (free ones: no lease, an expired
+    lease, or a lease of a dispatcher whose heartbeat ran out, ``grace`` s later for a firing one)."""
+    params = {"horizon": horizon, "limit": limit, "owner": owner, "lease": lease, "grace": grace}
+    rows = await (await conn.execute(_query(_CLAIM, open=rules.OPEN), params)).fetchall()
+    return [
+        Claimed(next_at.timestamp(), timer_id, url, fire_at, payload, headers or {}, expire_at)
+        for timer_id, url, fire_at, next_at, payload, headers, expire_at in rows
+    ]
+
+
+async def mark_firing(
+    conn: AsyncConn, owner: str, ids: builtins.list[str], lease: float
+) -> builtins.list[tuple[Any, ...]]:
+    """Set those of ``ids`` that ``owner`` still leases (with a live heartbeat) ``firing`` and count the attempt;
+    return (id, attempt) of each one marked."""
+    params = {"ids": ids, "owner": owner, "lease": lease}
+    return await (await conn.execute(_query(_MARK, open=rules.OPEN), params)).fetchall()
+
+
+async def record(conn: AsyncConn, owner: str, deliveries: builtins.list[Delivery]) -> None:
+    """Write ``owner``'s delivery outcomes (releasing the leases) and the attempts sent, in one transaction."""
+    outcomes: builtins.list[dict[str, Any]] = []
+    attempts: builtins.list[dict[str, Any]] = []
+    for d in deliveries:
+        error = d.error if d.status is not Status.DELIVERED else None
+        final = d.status is not Status.RETRYING
+        outcomes.append(
+            {"id": d.timer.id, "owner": owner, "status": str(d.status), "started": d.started}
+            | {"final": final, "next": d.next_at, "error": error}
+        )
+        if d.started is not None:
+            attempts.append(
+                {"id": d.timer.id, "attempt": d.timer.attempt, "started": d.started, "owner": owner}
+                | {"duration_ms": round(d.duration_ms, 3), "code": d.code, "error": error}
+            )
+    async with conn.transaction(), conn.cursor() as cur:
+        if attempts:
+            await cur.executemany(_ATTEMPT, attempts)
+        await cur.executemany(_RECORD, outcomes)
+
+
+async def release(conn: AsyncConn, owner: str, ids: builtins.list[str]) -> None:
+    """Hand back ``owner``'s leases on those of ``ids`` not fired yet."""
+    await conn.execute(_query(_RELEASE, unfired=rules.UNFIRED), {"ids": ids, "owner": owner})
+
+
+async def lease_owner(conn: AsyncConn, timer_id: str) -> str | None:
+    """Who leases ``timer_id`` now (None: nobody, or no such timer)."""
+    row = await (await conn.execute("SELECT lease_owner FROM courier_timers WHERE id = %s", (timer_id,))).fetchone()
+    return None if row is None else row[0]
+
+
+async def announcements(conn: AsyncConn) -> AsyncIterator[str]:
+    """The earliest due times (epoch seconds, as text) that :meth:`TimerStore.create` announces."""
+    await conn.execute(f"LISTEN {CHANNEL}")
+    async for note in conn.notifies():
+        yield note.payload
+
+
+async def status_of(conn: AsyncConn, timer_id: str) -> tuple[str, str | None] | None:
+    """(status, last error) of ``timer_id``; None when there is no such timer."""
+    cur = await conn.execute("SELECT status, last_error FROM courier_timers WHERE id = %s", (timer_id,))
+    row = await cur.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def heartbeat(conn: psycopg.Connection[Any], owner: str, ttl: float) -> None:
+    """Renew ``owner``'s liveness for ``ttl`` s (blocking: the heartbeat thread)."""
+    conn.execute(_HEARTBEAT, {"owner": owner, "ttl": ttl})
+
+
+def dead_dispatchers(conn: psycopg.Connection[Any], owner: str) -> set[str]:
+    """Forget dispatchers dead for a minute; return the others whose heartbeat has run out (their claims are
+    free)."""
+    dead = {r[0] for r in conn.execute(_DEAD, {"owner": owner}).fetchall()}
+    conn.execute(_BURY)
+    return dead
+
+
+async def retire(conn: AsyncConn, owner: str) -> None:
+    """Remove ``owner``'s heartbeat row (a clean stop)."""
+    await conn.execute("DELETE FROM courier_timer_dispatchers WHERE name = %s", (owner,))

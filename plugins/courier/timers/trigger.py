@@ -10,13 +10,8 @@ import psycopg
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from courier.config import CourierConfigError
+from courier.db.hook import CourierDbHook
 from courier.timers.rules import FINAL, Status
-
-
-def _conninfo() -> str:
-    from courier.db.hook import CourierDbHook
-
-    return CourierDbHook().conninfo()
 
 
 class TimerDispatchTrigger(BaseTrigger):
@@ -45,14 +40,15 @@ class TimerDispatchTrigger(BaseTrigger):
 
         try:
             settings = await asyncio.to_thread(DispatcherSettings.from_config, **self.overrides)
-            conninfo = await asyncio.to_thread(_conninfo)
+            db = CourierDbHook()
+            await db.aconninfo()  # resolved once, in a thread: a missing connection is an error event
         except CourierConfigError as exc:  # a setting Courier cannot use: fail the task, no retry helps
             yield _event({"status": "error", "reason": "config", "setting": exc.key, "message": str(exc)})
             return
         except Exception as exc:  # say what is wrong, do not loop
             yield _event({"status": "error", "message": str(exc)})
             return
-        dispatcher = Dispatcher(conninfo, settings)
+        dispatcher = Dispatcher(db, settings)
         await dispatcher.run()  # returns only when stopped; cancellation ends it cleanly
         yield _event({"status": "success", "stats": dispatcher.stats})
 
@@ -79,17 +75,16 @@ class TimerDeliveredTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        conninfo = await asyncio.to_thread(_conninfo)
+        from courier.timers.store import status_of
+
+        db = CourierDbHook()
         final = {str(s) for s in FINAL}
         base = {"timer_id": self.timer_id}
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                async with db.aconnection() as conn:
                     while True:
-                        cur = await conn.execute(
-                            "SELECT status, last_error FROM courier_timers WHERE id = %s", (self.timer_id,)
-                        )
-                        row = await cur.fetchone()
+                        row = await status_of(conn, self.timer_id)
                         if row is None:
                             yield _event({**base, "status": "error", "reason": "missing", "message": "no such timer"})
                             return

@@ -1,4 +1,4 @@
-"""Read routes the pages need that no domain router has: aggregate views over the domains' own tables.
+"""Read routes the pages need that no domain router has: aggregate views of the domains, from their stores.
 
 Mounted as ``/courier/insights/<domain>`` with that domain's ``access(...)`` dependency, so they are
 authorized exactly like the domain's routes; the pages call the same functions in-process.
@@ -13,8 +13,6 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from courier.timers.models import TimerOut
-from courier.timers.store import COLUMNS as TIMER_COLUMNS
-from courier.timers.store import to_out
 
 timers_router = APIRouter(prefix="/insights/timers", tags=["insights"])
 
@@ -52,38 +50,11 @@ def _label(lower: float | None, upper: float | None) -> str:
 
 def timers_insight(window_minutes: int = 60) -> TimersInsight:
     """Counts, overdue timers, the lateness histogram and percentiles of the window, recent failures."""
-    from courier.db.hook import CourierDbHook
+    from courier.timers.store import TimerStore
 
     edges = list(LATENESS_EDGES_MS)
-    with CourierDbHook().get_conn() as conn:
-        counts = {
-            str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM courier_timers GROUP BY status")
-        }
-        late_now = conn.execute(
-            "SELECT count(*) FROM courier_timers WHERE status IN ('scheduled', 'retrying')"
-            " AND next_attempt_at < now() - interval '1 second'"
-        ).fetchone()
-        window = "fired_at > now() - make_interval(mins => %s)"
-        lateness = "extract(epoch FROM fired_at - fire_at) * 1000"
-        bins = conn.execute(
-            f"SELECT width_bucket({lateness}, %s::float8[]) AS b, count(*) FROM courier_timers"
-            f" WHERE fired_at IS NOT NULL AND {window} GROUP BY b",
-            (edges, window_minutes),
-        ).fetchall()
-        stats = conn.execute(
-            f"SELECT count(*), percentile_cont(array[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {lateness}),"
-            f" max({lateness}) FROM courier_timers WHERE fired_at IS NOT NULL AND {window}",
-            (window_minutes,),
-        ).fetchone()
-        from psycopg.rows import dict_row
-
-        with conn.cursor(row_factory=dict_row) as cur:
-            problems = cur.execute(
-                f"SELECT {TIMER_COLUMNS} FROM courier_timers WHERE status IN ('failed', 'expired')"
-                " AND finished_at > now() - interval '24 hours' ORDER BY finished_at DESC LIMIT 10"
-            ).fetchall()
-            computed_at = conn.execute("SELECT now()").fetchone()
-    by_bucket = {int(b): int(n) for b, n in bins}
+    found = TimerStore().figures(window_minutes, edges)
+    by_bucket = found["bins"]
     histogram = []
     for index in range(len(edges) + 1):  # width_bucket: 0 below the first edge, i for [edges[i-1], edges[i])
         lower = edges[index - 1] if index > 0 else None
@@ -93,22 +64,21 @@ def timers_insight(window_minutes: int = 60) -> TimersInsight:
         histogram.append(
             Bucket(label=_label(lower, upper), lower_ms=lower, upper_ms=upper, count=by_bucket.get(index, 0))
         )
-    assert stats is not None and late_now is not None and computed_at is not None
-    percentiles = list(stats[1] or [None, None, None])
+    percentiles = found["percentiles"]
     return TimersInsight(
-        counts=counts,
-        late_now=int(late_now[0]),
+        counts=found["counts"],
+        late_now=found["late_now"],
         window_minutes=window_minutes,
-        fired_in_window=int(stats[0]),
+        fired_in_window=found["fired"],
         lateness_ms={
             "p50": _round(percentiles[0]),
             "p95": _round(percentiles[1]),
             "p99": _round(percentiles[2]),
-            "max": _round(stats[2]),
+            "max": _round(found["max"]),
         },
         histogram=histogram,
-        recent_problems=[to_out(r) for r in problems],
-        computed_at=computed_at[0],
+        recent_problems=found["problems"],
+        computed_at=found["now"],
     )
 
 
@@ -143,42 +113,27 @@ class JobsInsight(BaseModel):
 
 def jobs_insight(hours: int = 6, buckets: int = 24) -> JobsInsight:
     """Counts per status, overdue jobs, and a time series of the jobs created in the window by status."""
-    from courier.db.hook import CourierDbHook
-
-    bucket_minutes = max(hours * 60 // buckets, 1)
-    with CourierDbHook().get_conn() as conn:
-        counts = {str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM courier_jobs GROUP BY status")}
-        overdue = conn.execute(
-            "SELECT count(*) FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
-        ).fetchone()
-        now_row = conn.execute(
-            "SELECT date_bin(make_interval(mins => %s), now(), timestamptz '2000-01-01') + make_interval(mins => %s),"
-            " now()",
-            (bucket_minutes, bucket_minutes),
-        ).fetchone()
-        assert now_row is not None and overdue is not None
-        end, computed_at = now_row
-        rows = conn.execute(
-            "SELECT date_bin(make_interval(mins => %s), created_at, timestamptz '2000-01-01') AS b, status, count(*)"
-            " FROM courier_jobs WHERE created_at >= %s - make_interval(mins => %s) GROUP BY b, status",
-            (bucket_minutes, end, bucket_minutes * buckets),
-        ).fetchall()
     from datetime import timedelta
 
+    from courier.jobs.store import JobStore
+
+    bucket_minutes = max(hours * 60 // buckets, 1)
+    found = JobStore().figures(bucket_minutes, buckets)
+    end = found["end"]
     by_start: dict[datetime, dict[str, int]] = {}
-    for start, job_status, n in rows:
-        by_start.setdefault(start, {})[str(job_status)] = int(n)
+    for start, job_status, n in found["created"]:
+        by_start.setdefault(start, {})[job_status] = n
     series = [
         JobsBucket(start=start, counts=by_start.get(start, {}))
         for start in (end - timedelta(minutes=bucket_minutes * (buckets - i)) for i in range(buckets))
     ]
     return JobsInsight(
-        counts=counts,
-        overdue=int(overdue[0]),
+        counts=found["counts"],
+        overdue=found["overdue"],
         hours=hours,
         bucket_minutes=bucket_minutes,
         buckets=series,
-        computed_at=computed_at,
+        computed_at=found["now"],
     )
 
 

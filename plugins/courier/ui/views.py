@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from airflow.api_fastapi.core_api.security import get_user
@@ -18,6 +18,8 @@ from fastapi.responses import RedirectResponse
 
 from courier.api.auth import RESOURCES, access, is_allowed
 from courier.api.errors import ApiError, logged_reference
+from courier.jobs.rules import Status as JobStatus
+from courier.timers.rules import Status as TimerStatus
 from courier.ui import charts
 from courier.ui.render import PageRoute, render, svg
 
@@ -101,10 +103,9 @@ def _pages_overview() -> dict[str, Any]:
 
 def _jobs_overview() -> dict[str, Any]:
     from courier.jobs.api import list_jobs
-    from courier.jobs.rules import Status
     from courier.ui.insights import jobs_insight
 
-    failed = list_jobs(Status.FAILED, None, 3, None)["jobs"]
+    failed = list_jobs(JobStatus.FAILED, None, 3, None)["jobs"]
     return {"insight": jobs_insight(6), "failed": failed}
 
 
@@ -171,7 +172,6 @@ def _open_by_id(request: Request, kind: str, object_id: str) -> Response:
 
 
 # ---------------------------------------------------------------------------------------------- timers
-TimerStatus = Literal["scheduled", "firing", "retrying", "delivered", "failed", "cancelled", "expired"]
 
 
 @timers.get("/timers")
@@ -184,14 +184,13 @@ def timers_page(
     notice: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
     """Timers by status, newest first; search by id; lateness histogram of the last hour."""
-    from courier.timers.rules import Status
     from courier.timers.store import TimerStore
     from courier.ui.insights import timers_insight
 
     if id and id.strip():
         return _open_by_id(request, "timers", id)
     try:
-        listed, next_cursor = TimerStore().list(Status(status) if status else None, 50, cursor)
+        listed, next_cursor = TimerStore().list(TimerStatus(status) if status else None, 50, cursor)
     except ValueError:
         raise ApiError(422, "cursor is not one this page handed out", loc=("query", "cursor")) from None
     insight = timers_insight(60)
@@ -208,7 +207,7 @@ def timers_page(
         timers=listed,
         next_cursor=next_cursor,
         status=status,
-        statuses=list(get_args(TimerStatus)),
+        statuses=[str(s) for s in TimerStatus],
         insight=insight,
         histogram=svg(histogram),
         can_cancel=is_allowed(user, "timers", "POST"),
@@ -342,15 +341,14 @@ def manifest_page(request: Request, user: User, run_id: str) -> Response:
 # ---------------------------------------------------------------------------------------------- jobs
 jobs = _router()
 
-JOB_TONES = {
-    "queued": "tone-queued",
-    "processing": "tone-running",
-    "success": "tone-success",
-    "downloaded": "series-0",
-    "failed": "tone-failed",
-    "cancelled": "tone-muted",
+JOB_TONES: dict[str, str] = {
+    JobStatus.QUEUED: "tone-queued",
+    JobStatus.PROCESSING: "tone-running",
+    JobStatus.SUCCESS: "tone-success",
+    JobStatus.DOWNLOADED: "series-0",
+    JobStatus.FAILED: "tone-failed",
+    JobStatus.CANCELLED: "tone-muted",
 }
-JobStatus = Literal["queued", "processing", "success", "failed", "downloaded", "cancelled"]
 
 
 @jobs.get("/jobs")
@@ -364,12 +362,11 @@ def jobs_page(
 ) -> Response:
     """Jobs per status over time, the jobs newest first (filter by status, open by id)."""
     from courier.jobs.api import list_jobs
-    from courier.jobs.rules import Status
     from courier.ui.insights import jobs_insight
 
     if id and id.strip():
         return _open_by_id(request, "jobs", id)
-    page = list_jobs(Status(status) if status else None, None, 50, cursor)
+    page = list_jobs(JobStatus(status) if status else None, None, 50, cursor)
     insight = jobs_insight(6)
     bars = [charts.Bar(b.start.strftime("%H:%M"), {k: float(v) for k, v in b.counts.items()}) for b in insight.buckets]
     chart = charts.bar_chart(
