@@ -12,28 +12,22 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
-from airflow.api_fastapi.core_api.security import get_user
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from courier.api.auth import RESOURCES, access, is_allowed
 from courier.api.errors import ApiError, logged_reference
-from courier.ui import charts
-from courier.ui.render import PageRoute, render, svg
+from courier.ui import charts, files
+from courier.ui.pages.common import User, page_router
+from courier.ui.render import render, svg
 
 log = logging.getLogger(__name__)
-User = Annotated[Any, Depends(get_user)]
-"""The logged-in user (FastAPI reuses the value ``access(...)`` already resolved for this request)."""
 
 
-def _router() -> APIRouter:
-    return APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
-
-
-overview = _router()
-timers = _router()
-reports = _router()
-pages = _router()
+overview = page_router()
+timers = page_router()
+reports = page_router()
+pages = page_router()
 
 DAG_PAGES: dict[str, str] = {dag_id: resource for resource, dag_id in RESOURCES.items() if dag_id}
 """Airflow DAG id -> the Courier resource (and page) that shows its runs."""
@@ -340,7 +334,7 @@ def manifest_page(request: Request, user: User, run_id: str) -> Response:
 
 
 # ---------------------------------------------------------------------------------------------- jobs
-jobs = _router()
+jobs = page_router()
 
 JOB_TONES = {
     "queued": "tone-queued",
@@ -419,7 +413,7 @@ def job_page(
 
 
 # ---------------------------------------------------------------------------------------------- stats
-stats = _router()
+stats = page_router()
 
 RANGES = ((15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours"))
 PERCENTILES = {"p50": "series-0", "p95": "series-3", "p99": "series-1"}
@@ -501,7 +495,7 @@ def stats_page(
 
 
 # ---------------------------------------------------------------------------------------------- specs
-specs = _router()
+specs = page_router()
 
 CELL_MARKS = {"passed": "✓", "failed": "✗", "flaky": "⚑", "skipped": "○", "queued": "…", "running": "▶"}
 SPEC_TONES = {
@@ -574,38 +568,6 @@ def spec_run_page(request: Request, user: User, run_id: Annotated[str, Path(min_
     return render(request, "spec_run.html", active="specs", run=run, **spec_matrix(run))
 
 
-SERVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-                ".webp": "image/webp", ".html": "text/html; charset=utf-8", ".json": "application/json",
-                ".xml": "application/xml", ".txt": "text/plain; charset=utf-8", ".log": "text/plain; charset=utf-8"}  # fmt: skip
-
-
-@specs.get("/specs/{run_id}/files/{path:path}")
-def spec_file(request: Request, user: User, run_id: str, path: str) -> Response:
-    """A file of a run's folder (its report.html, junit.xml, ctrf.json, a cell's screenshots and logs)."""
-    from pathlib import PurePosixPath
-
-    from fastapi.responses import StreamingResponse
-
-    from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
-    from courier.specs.report import run_folder
-
-    parts = file_parts_or_404(path)
-    target = run_folder(run_id_or_404(run_id)) / "/".join(parts)
-    if not target.is_file():
-        raise ApiError(404, f"run {run_id!r} has no file {path!r}", loc=("path", "path"))
-    media = SERVED_TYPES.get(PurePosixPath(path).suffix.lower(), "application/octet-stream")
-    headers = dict(ARTIFACT_HEADERS)
-    if media == "application/octet-stream":
-        headers["Content-Disposition"] = f'attachment; filename="{quote(parts[-1])}"'
-
-    def chunks() -> Any:
-        with target.open("rb") as stream:  # type: ignore[no-untyped-call]
-            while chunk := stream.read(256 * 1024):
-                yield chunk
-
-    return StreamingResponse(chunks(), media_type=media, headers=headers)
-
-
 # ---------------------------------------------------------------------------------------------- wiring
 PAGE_ROUTERS: list[tuple[str, APIRouter]] = [
     ("meta", overview),
@@ -615,6 +577,7 @@ PAGE_ROUTERS: list[tuple[str, APIRouter]] = [
     ("reports", reports),
     ("pages", pages),
     ("specs", specs),
+    ("specs", files.router),
 ]
 """(resource, router): each router is included behind ``access(resource)``."""
 
