@@ -15,20 +15,8 @@ from pydantic import StringConstraints, TypeAdapter
 
 from courier.api.bodies import limited
 from courier.api.errors import ApiError, error_responses
-from courier.stats.models import (
-    NAME_PATTERN,
-    TAG_PATTERN,
-    Accepted,
-    EventError,
-    Limits,
-    NamesOut,
-    SeriesOut,
-    StatEventIn,
-    TooManyEvents,
-    check,
-    decode,
-    tag_filter,
-)
+from courier.stats.ingest import NAME_PATTERN, TAG_PATTERN, EventError, Limits, TooManyEvents, check, decode, tag_filter
+from courier.stats.models import Accepted, NamesOut, SeriesOut, StatEventIn
 from courier.stats.store import StatsStore
 from courier.wire import Rfc3339
 
