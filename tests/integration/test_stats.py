@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from courier.stats.models import Row, percentile_cont
+from courier.stats.chunks import Row
 from courier.stats.store import StatsStore, forget_partitions, partition_name
 from tests.helpers import api_app
+from tests.oracles import percentile_cont
 
 PCTS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 

@@ -9,18 +9,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from courier.stats.chunks import CHUNK, Batch
 from courier.stats.emit import Recorder, encode, event
-from courier.stats.models import (
-    CHUNK,
-    Batch,
-    EventError,
-    Limits,
-    TooManyEvents,
-    check,
-    decode,
-    percentile_cont,
-    prunable,
-)
+from courier.stats.ingest import EventError, Limits, TooManyEvents, check, decode
+from courier.stats.rules import prunable
+from tests.oracles import percentile_cont
 
 NOW = datetime(2026, 11, 29, 12, 30, 15, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -294,3 +287,23 @@ def test_a_series_minute_is_stored_in_chunks_of_at_most_chunk_events_in_the_orde
     assert [row[5] for row in rows if row[2] == "a" and row[0] == NOW.replace(second=0, microsecond=0)] == [
         float(i) for i in range(2 * CHUNK + 50)
     ]
+
+
+def test_one_event_struct_and_each_pattern_defined_once() -> None:
+    """The posted event is one msgspec struct (Courier's own events are built as it); the OpenAPI model and the
+    checks read the same pattern strings; the test oracle is not shipped in the package."""
+    import msgspec
+
+    from courier.stats import chunks, emit, ingest, models, rules
+
+    structs = {
+        value
+        for module in (chunks, emit, ingest, models, rules)
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, msgspec.Struct) and value is not msgspec.Struct
+    }
+    assert structs == {ingest.EventIn}
+    assert type(event("a", 1)) is ingest.EventIn
+    assert ingest._NAME_RE.pattern is ingest.NAME_PATTERN and ingest._VALUE_RE.pattern is ingest.VALUE_PATTERN
+    assert models.StatEventIn.model_json_schema()["properties"]["name"]["pattern"] == ingest.NAME_PATTERN
+    assert not any(hasattr(module, "percentile_cont") for module in (chunks, emit, ingest, models, rules))

@@ -12,15 +12,15 @@ from collections.abc import Iterable
 from courier.jobs.rules import Status
 from courier.jobs.store import Moved
 from courier.stats import emit
-from courier.stats.models import EventWire
+from courier.stats.ingest import EventIn
 
 OUTCOMES = (Status.SUCCESS, Status.FAILED, Status.CANCELLED)
 """The final statuses a transition can set (``downloaded`` only follows ``success``)."""
 
 
-def events(moves: Iterable[Moved]) -> list[EventWire]:
+def events(moves: Iterable[Moved]) -> list[EventIn]:
     """The stats of the transitions in ``moves`` that made a job final (others are skipped)."""
-    out: list[EventWire] = []
+    out: list[EventIn] = []
     for moved in moves:
         if moved.status not in OUTCOMES:
             continue

@@ -6,12 +6,9 @@ user runs. Everything lives under one home directory (default ``.courier/``); a 
 
 from __future__ import annotations
 
-import configparser
-import io
 import json
 import logging
 import os
-import secrets
 import socket
 import sys
 import time
@@ -27,16 +24,21 @@ import psycopg
 from courier.config import courier_home
 from courier.db import migrate as db_migrate
 from courier.runtime.airflow_api import AirflowApi
+from courier.runtime.airflow_home import (
+    ADMIN_USER,
+    TIMER_QUEUE,
+    AirflowSettings,
+    Secrets,
+    write_airflow_cfg,
+    write_env_file,
+    write_passwords,
+)
 from courier.runtime.postgres import EmbeddedPostgres, free_port
-from courier.runtime.private import private_dir, write_private
+from courier.runtime.private import private_dir
 from courier.runtime.processes import RestartPolicy, Supervisor, end_stack, tagged_processes
 
 log = logging.getLogger(__name__)
 
-ADMIN_USER = "admin"
-USERS = {ADMIN_USER: "admin", "viewer": "viewer", "service": "user"}
-"""SimpleAuthManager users ``courier up`` creates and their Airflow roles: ``viewer`` reads Courier objects
-only; ``service`` (role ``user``) may also create and change them (post stats, submit jobs) without admin."""
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
 DEMO_CONNECTIONS = ("report_api_default", "paged_api_default", "spec_site_default", "jobs_api_default")
@@ -47,12 +49,6 @@ def default_api_workers() -> int:
     ingest parses and checks every event; one process holds one core at most, the GIL), so a second process
     on a 2-core machine serves ~16% more events per second (bench/stats.py); more only cost memory here."""
     return max(1, min(2, os.cpu_count() or 1))
-
-
-PARALLELISM = 4  # LocalExecutor pre-forks this many workers; 4 suits a 2-core machine
-TIMER_QUEUE = "courier_timers_{}"
-"""Trigger queue of the n-th timer dispatcher when ``courier up`` runs several triggerers: triggerer n
-consumes ``default`` and this queue, so each dispatcher lives on its own triggerer (docs/timers.md)."""
 
 
 class StackError(RuntimeError):
@@ -81,31 +77,6 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
-
-
-@dataclass
-class Secrets:
-    """Generated once per home and kept in ``<home>/secrets.json`` so restarts keep working."""
-
-    fernet_key: str
-    jwt_secret: str
-    webhook_secret: str
-
-    @classmethod
-    def load_or_create(cls, path: Path) -> Secrets:
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        import base64
-
-        from cryptography.fernet import Fernet
-
-        made = cls(
-            fernet_key=Fernet.generate_key().decode(),
-            jwt_secret=secrets.token_urlsafe(32),
-            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        )
-        write_private(path, json.dumps(made.__dict__))
-        return made
 
 
 @dataclass
@@ -266,21 +237,7 @@ class Stack:
         self.progress(f"  ok  demo upstream on {self.demo_url}")
 
     def _admin_password(self) -> str:
-        path = self.home / "admin-password"
-        password = os.environ.get("COURIER_ADMIN_PASSWORD") or (
-            path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
-        )
-        write_private(path, password + "\n")
-        others_path = self.home / "user-passwords.json"
-        others = json.loads(others_path.read_text()) if others_path.exists() else {}
-        for user in USERS:
-            if user != ADMIN_USER:
-                others.setdefault(user, secrets.token_urlsafe(12))
-        write_private(others_path, json.dumps(others, indent=2) + "\n")
-        write_private(
-            self.airflow_home / "simple_auth_manager_passwords.json", json.dumps({ADMIN_USER: password, **others})
-        )
-        return password
+        return write_passwords(self.home, self.airflow_home)
 
     def _databases(self) -> tuple[str, str]:
         """Return (Airflow metadata URL, Courier URL), starting the embedded server unless both are external."""
@@ -314,47 +271,10 @@ class Stack:
         return port
 
     def _write_airflow_cfg(self, metadata_url: str, stack_secrets: Secrets) -> None:
-        cfg = configparser.ConfigParser(interpolation=None)
-        cfg["core"] = {
-            "dags_folder": str(self.dags_folder),
-            "plugins_folder": str(self.airflow_home / "plugins"),
-            "executor": "LocalExecutor",
-            "parallelism": str(PARALLELISM),
-            "load_examples": "False",
-            "dags_are_paused_at_creation": "False",
-            "fernet_key": stack_secrets.fernet_key,
-            "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "simple_auth_manager_users": ",".join(f"{user}:{role}" for user, role in USERS.items()),
-            "simple_auth_manager_passwords_file": str(self.airflow_home / "simple_auth_manager_passwords.json"),
-            "execution_api_server_url": f"{self.url}/execution/",
-        }
-        cfg["database"] = {"sql_alchemy_conn": metadata_url}
-        cfg["api"] = {
-            "host": "127.0.0.1",
-            "port": str(self.port),
-            "base_url": self.url,
-            "workers": str(self.api_workers),
-        }
-        cfg["api_auth"] = {"jwt_secret": stack_secrets.jwt_secret}
-        cfg["dag_processor"] = {"refresh_interval": "30"}
-        cfg["scheduler"] = {"enable_health_check": "True"}
-        if self.triggerers > 1:
-            # each triggerer consumes `default` and its own timer queue: one dispatcher per triggerer
-            cfg["triggerer"] = {"queues_enabled": "True"}
-        cfg["courier"] = {
-            "storage_base": (self.home / "data").as_uri(),
-            "execution_mode": "local",
-            "webhook_secret": stack_secrets.webhook_secret,
-            # the demo's webhook receiver listens on loopback
-            "webhook_allow_private_targets": "True",
-        }
-        if self.triggerers > 1:
-            queues = (TIMER_QUEUE.format(n) for n in range(1, self.triggerers + 1))
-            cfg["courier"]["timer_trigger_queues"] = ",".join(queues)
-        text = io.StringIO()
-        text.write("# Written by `courier up` at every start; put lasting changes in AIRFLOW__* env vars.\n")
-        cfg.write(text)
-        write_private(self.airflow_home / "airflow.cfg", text.getvalue())
+        settings = AirflowSettings(
+            self.home, self.airflow_home, self.dags_folder, self.port, self.api_workers, self.triggerers
+        )
+        write_airflow_cfg(settings, metadata_url, stack_secrets)
 
     def _component_env(self, courier_url: str, stack_secrets: Secrets) -> dict[str, str]:
         env = dict(os.environ)
@@ -369,10 +289,7 @@ class Stack:
         return env
 
     def _write_env_file(self) -> None:
-        """Write lines a user can `source` to run `airflow ...` against this stack from another shell."""
-        keys = ["AIRFLOW_HOME", "COURIER_HOME", *(k for k in self.env if k.startswith("AIRFLOW_CONN_"))]
-        exports = {k: self.env[k] for k in keys if k in self.env}
-        write_private(self.home / "env.sh", "".join(f"export {k}='{v}'\n" for k, v in exports.items()))
+        write_env_file(self.home / "env.sh", self.env)
 
     def _airflow_argv(self) -> list[str]:
         script = Path(sys.executable).with_name("airflow")

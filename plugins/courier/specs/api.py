@@ -30,20 +30,17 @@ def _summary(run: dict[str, Any], by_status: dict[str, int]) -> dict[str, Any]:
     }
 
 
-@router.get("/runs", response_model=RunPage)
-def list_runs(limit: Annotated[int, Query(ge=1, le=200, description="most runs, newest first")] = 50) -> RunPage:
-    """The latest spec runs, newest first, with their cells counted by status."""
-    runs = SpecQueue().list_runs(limit)
-    return RunPage(runs=[RunSummary(**_summary(r, dict(r["by_status"]))) for r in runs])
+def run_summaries(limit: int = 50) -> list[RunSummary]:
+    """The latest spec runs, newest first, with their cells counted by status (the route's and the pages')."""
+    return [RunSummary(**_summary(r, dict(r["by_status"]))) for r in SpecQueue().list_runs(limit)]
 
 
-@router.get("/runs/{run_id}", response_model=RunOut, responses=error_responses(404))
-def get_run(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> RunOut:
-    """One spec run: every cell in queue order with its status, reason, output tail, artifacts and attempts."""
+def run_detail(run_id: str) -> RunOut | None:
+    """One spec run with every cell in queue order (the route's and the pages'); None if there is no such run."""
     queue = SpecQueue()
     run = queue.get_run(run_id)
     if run is None:
-        raise ApiError(404, f"no spec run {run_id!r}", loc=("path", "run_id"))
+        return None
     cells = queue.cells(run_id)
     by_status = dict(Counter(c["status"] for c in cells))
     return RunOut(
@@ -70,3 +67,23 @@ def get_run(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> RunOu
             for c in cells
         ],
     )
+
+
+def no_run(run_id: str) -> ApiError:
+    """The 404 of a run id no spec run has."""
+    return ApiError(404, f"no spec run {run_id!r}", loc=("path", "run_id"))
+
+
+@router.get("/runs", response_model=RunPage)
+def list_runs(limit: Annotated[int, Query(ge=1, le=200, description="most runs, newest first")] = 50) -> RunPage:
+    """The latest spec runs, newest first, with their cells counted by status."""
+    return RunPage(runs=run_summaries(limit))
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses=error_responses(404))
+def get_run(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> RunOut:
+    """One spec run: every cell in queue order with its status, reason, output tail, artifacts and attempts."""
+    run = run_detail(run_id)
+    if run is None:
+        raise no_run(run_id)
+    return run

@@ -15,20 +15,8 @@ from pydantic import StringConstraints, TypeAdapter
 from courier.api.bodies import limited
 from courier.api.errors import ApiError, error_responses
 from courier.db.hook import pooled
-from courier.stats.models import (
-    NAME_PATTERN,
-    TAG_PATTERN,
-    Accepted,
-    EventError,
-    Limits,
-    NamesOut,
-    SeriesOut,
-    StatEventIn,
-    TooManyEvents,
-    check,
-    decode,
-    tag_filter,
-)
+from courier.stats.ingest import NAME_PATTERN, TAG_PATTERN, EventError, Limits, TooManyEvents, check, decode, tag_filter
+from courier.stats.models import Accepted, NamesOut, SeriesOut, StatEventIn
 from courier.stats.store import StatsStore
 from courier.wire import Rfc3339
 
@@ -141,13 +129,18 @@ def series(
     end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339; default now")] = None,
 ) -> dict[str, Any]:
     """Per tag set, one point per minute: rolled-up minutes as stored, newer ones computed live (partial)."""
+    end_at = _aware(end) if end else datetime.now(UTC) + timedelta(minutes=1)
+    start_at = _aware(start) if start else end_at - timedelta(hours=1)
+    return {"name": name, "series": tag_sets(name, tag or [], start_at, end_at)}
+
+
+def tag_sets(name: str, tags: list[str], start_at: datetime, end_at: datetime) -> list[dict[str, Any]]:
+    """The series of ``name`` in [start_at, end_at) whose tags include all ``tags`` (``k:v``), one per tag set
+    (the route's and the stats page's); an :class:`ApiError` names a bad tag or a limit passed."""
     try:
-        tags = tag_filter(tag or [])
+        wanted = tag_filter(tags)
     except ValueError as exc:
         raise ApiError(422, str(exc), loc=("query", "tag")) from None
-    now = datetime.now(UTC)
-    end_at = _aware(end) if end else now + timedelta(minutes=1)
-    start_at = _aware(start) if start else end_at - timedelta(hours=1)
     if start_at >= end_at:
         raise ApiError(422, "from must be before to", loc=("query", "from"))
     if end_at - start_at > MAX_SERIES_RANGE:
@@ -155,7 +148,7 @@ def series(
         raise ApiError(
             422, f"from..to spans more than {hours:g} hours, the most one request reads", loc=("query", "from")
         )
-    found = StatsStore().series(name, tags, start_at, end_at, max_sets=MAX_TAG_SETS + 1)
+    found = StatsStore().series(name, wanted, start_at, end_at, max_sets=MAX_TAG_SETS + 1)
     if len(found) > MAX_TAG_SETS:
         raise ApiError(
             422,
@@ -163,7 +156,7 @@ def series(
             "narrow them with tag=k:v",
             loc=("query", "tag"),
         )
-    return {"name": name, "series": found}
+    return found
 
 
 @router.get("/names", response_model=NamesOut)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from courier.db.hook import CourierDbHook
-from courier.stats.models import EventWire, Limits, check, decode
+from courier.stats.ingest import EventIn, Limits, check, decode
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,13 @@ def _warn(exc: BaseException) -> None:
         log.warning("Courier stats not recorded (the work itself is unaffected): %s", exc)
 
 
-def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> EventWire:
-    """One of Courier's own events, timestamped now."""
-    return EventWire(name=name, value=float(value), type=type, tags=dict(tags or {}), ts=time.time())
+def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> EventIn:
+    """One of Courier's own events, timestamped now (the struct a posted event is parsed into)."""
+    raw_tags = msgspec.Raw(msgspec.json.encode(tags or {}))
+    return EventIn(name=name, value=float(value), type=type, tags=raw_tags, ts=time.time())
 
 
-def _write(events: list[EventWire], db: CourierDbHook | str | None) -> int:
+def _write(events: list[EventIn], db: CourierDbHook | str | None) -> int:
     from courier.stats.store import StatsStore
 
     posted = decode(encode(events), ndjson=False)  # exactly what a client posting them would have checked
@@ -44,7 +45,7 @@ def _write(events: list[EventWire], db: CourierDbHook | str | None) -> int:
     return StatsStore(db).ingest(batch)[0]
 
 
-def record(events: list[EventWire], db: CourierDbHook | str | None = None) -> int:
+def record(events: list[EventIn], db: CourierDbHook | str | None = None) -> int:
     """Write ``events`` now; return how many were stored (0 on any error, which is logged, never raised)."""
     if not events:
         return 0
@@ -66,7 +67,7 @@ class Recorder:
         self.db = db
         self.max_buffer = max_buffer
         self.dropped = 0
-        self._events: list[EventWire] = []
+        self._events: list[EventIn] = []
         self._lock = threading.Lock()
 
     def add(self, name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> None:
@@ -89,7 +90,7 @@ class Recorder:
         return written
 
 
-def encode(events: list[EventWire]) -> bytes:
+def encode(events: list[EventIn]) -> bytes:
     """The events as a ``POST /courier/stats`` body (for clients and tests)."""
     return msgspec.json.encode(events)
 

@@ -22,7 +22,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from courier.db.hook import CourierDbHook, source
-from courier.stats.models import COPY_COLUMNS, COPY_ESCAPES, Batch, Groups, Row, chunk_copy, micros, prunable
+from courier.stats.chunks import COPY_COLUMNS, Batch, Row, batch_of
+from courier.stats.rules import prunable
 
 log = logging.getLogger(__name__)
 
@@ -92,27 +93,6 @@ def forget_partitions() -> None:
     _known_partitions.clear()
 
 
-def batch_of(rows: list[Row]) -> Batch:
-    """Rows made elsewhere (tests, benchmarks, Courier's own stats) as a :class:`Batch` to store."""
-    return Batch(count=len(rows), minutes=sorted({row[0] for row in rows}), copy=copy_text(rows))
-
-
-def copy_text(rows: list[Row]) -> bytes:
-    """``rows`` in the COPY text of ``courier_stat_chunks``: grouped by series and minute, in their order."""
-    texts: dict[tuple[str, str, str], str] = {}
-    groups: Groups = {}
-    for minute, ts, name, tags, kind, value in rows:
-        text = texts.get((name, tags, kind))
-        if text is None:
-            text = texts[(name, tags, kind)] = (
-                f"{name.translate(COPY_ESCAPES)}\t{tags.translate(COPY_ESCAPES)}\t{kind}\t"
-            )
-        group = groups.setdefault((text, micros(minute) // 60_000_000), ([], []))
-        group[0].append(micros(ts))
-        group[1].append(value)
-    return chunk_copy(groups)[0]
-
-
 class StatsStore:
     """Read and write the stats tables; each call uses a connection from the Courier DB hook (autocommit).
 
@@ -130,7 +110,7 @@ class StatsStore:
     def ingest(self, batch: Batch | list[Row], batch_id: str | None = None) -> tuple[int, bool]:
         """Store ``batch`` in one transaction; return (accepted, duplicate). Durable when this returns.
 
-        ``batch`` is what :func:`~courier.stats.models.check` returns, or rows (made into one here). A pooled
+        ``batch`` is what :func:`~courier.stats.ingest.check` returns, or rows (made into one here). A pooled
         connection that broke is discarded by the pool (the batch it failed is a 503: the client retries).
         """
         if not isinstance(batch, Batch):

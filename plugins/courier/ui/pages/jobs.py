@@ -1,0 +1,73 @@
+"""The jobs pages: jobs per status over time with the jobs newest first, and one job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Request, Response
+
+from courier.api.errors import ApiError
+from courier.db.hook import pooled
+from courier.jobs.rules import Status
+from courier.jobs.store import JobNotFound, JobStore
+from courier.ui import charts
+from courier.ui.insights import jobs_insight
+from courier.ui.pages.common import Browsing, Notice, User, cancellable_page, page_router, pretty_json
+from courier.ui.render import svg
+
+router = page_router()
+
+TONES = {
+    str(Status.QUEUED): "tone-queued",
+    str(Status.PROCESSING): "tone-running",
+    str(Status.SUCCESS): "tone-success",
+    str(Status.DOWNLOADED): "series-0",
+    str(Status.FAILED): "tone-failed",
+    str(Status.CANCELLED): "tone-muted",
+}
+"""The colour of each job status in the charts, in the order of the chart and the filter."""
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, user: User, browse: Browsing, status: Status | None = None) -> Response:
+    """Jobs per status over time, the jobs newest first (filter by status, open by id)."""
+    found = browse.search(request, "jobs")
+    if found is not None:
+        return found
+    jobs, next_cursor = browse.page(lambda cursor: JobStore(pooled()).page(status, None, 50, cursor))
+    insight = jobs_insight(6)
+    bars = [charts.Bar(b.start.strftime("%H:%M"), {k: float(v) for k, v in b.counts.items()}) for b in insight.buckets]
+    chart = charts.bar_chart(
+        bars,
+        label=f"Jobs submitted per {insight.bucket_minutes} minutes, by status now",
+        series=list(TONES),
+        classes=TONES,
+        integer=True,
+        label_every=4,
+    )
+    return cancellable_page(
+        request,
+        user,
+        "jobs",
+        "jobs.html",
+        browse.notice,
+        jobs=jobs,
+        next_cursor=next_cursor,
+        status=status,
+        statuses=list(TONES),
+        insight=insight,
+        chart=svg(chart),
+        legend=svg(charts.legend(list(TONES), TONES)),
+    )
+
+
+@router.get("/jobs/{job_id}")
+def job_page(
+    request: Request, user: User, job_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
+) -> Response:
+    """One job with every attempt, its report download and cancel."""
+    try:
+        job = JobStore(pooled()).get(job_id)
+    except JobNotFound:
+        raise ApiError(404, f"no job {job_id!r}", loc=("path", "job_id")) from None
+    return cancellable_page(request, user, "jobs", "job.html", notice, job=job, params=pretty_json(job.params or None))
