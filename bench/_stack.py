@@ -1,4 +1,4 @@
-"""What the benchmarks share: one JSON object on stdout, and a stack on a temporary DAG folder."""
+"""What the benchmarks share: one JSON object on stdout, a stack on a temporary DAG folder, a DAG run timed."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
+from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.postgres import free_port
 from courier.runtime.stack import Stack
 
@@ -44,3 +47,20 @@ def bench_stack(name: str, dag_files: list[Path]) -> tuple[Stack, Path]:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def run_dag(api: AirflowApi, dag_id: str, conf: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Trigger ``dag_id`` and wait for it; return its timings (wall from the trigger call, and the run's own)."""
+    began = time.monotonic()
+    run_id = api.trigger(dag_id, conf)
+    deadline = began + timeout
+    while True:
+        run = api.dag_run(dag_id, run_id)
+        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    wall = time.monotonic() - began
+    if run["state"] != "success":
+        raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']} after {wall:.0f}s")
+    start, end = (datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
+    return {"run_id": run_id, "wall_seconds": round(wall, 2), "run_seconds": round((end - start).total_seconds(), 2)}

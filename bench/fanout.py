@@ -22,13 +22,9 @@ import json
 import os
 import shutil
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from _stack import bench_stack, json_stdout
-from courier.runtime.airflow_api import AirflowApi
+from _stack import bench_stack, json_stdout, run_dag
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = (
@@ -38,23 +34,6 @@ DAG_FILES = (
 )
 TARGET_WALL_SECONDS = 30.0
 TARGET_SPEEDUP_VS_PAGE_PER_TASK = 20.0
-
-
-def run_dag(api: AirflowApi, dag_id: str, conf: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Trigger ``dag_id`` and wait for it; return its timings (wall from the trigger call, and the run's own)."""
-    began = time.monotonic()
-    run_id = api.trigger(dag_id, conf)
-    deadline = began + timeout
-    while True:
-        run = api.dag_run(dag_id, run_id)
-        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    wall = time.monotonic() - began
-    if run["state"] != "success":
-        raise RuntimeError(f"{dag_id} run {run_id} ended {run['state']} after {wall:.0f}s")
-    start, end = (datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
-    return {"run_id": run_id, "wall_seconds": round(wall, 2), "run_seconds": round((end - start).total_seconds(), 2)}
 
 
 def count_rows(csv_path: Path) -> int:

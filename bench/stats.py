@@ -79,7 +79,7 @@ def _bodies(batch: int, count: int) -> list[bytes]:
     ]
 
 
-def _ingest(url: str, token: str, clients: int, batch: int, seconds: float, keep_alive: bool) -> dict[str, Any]:
+def ingest_run(url: str, token: str, clients: int, batch: int, seconds: float, keep_alive: bool) -> dict[str, Any]:
     bodies = _bodies(batch, 8)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     accepted = [0] * clients
@@ -139,7 +139,7 @@ def _ingest(url: str, token: str, clients: int, batch: int, seconds: float, keep
     }
 
 
-def _raw_count(db_url: str) -> int:
+def raw_count(db_url: str) -> int:
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT coalesce(sum(cardinality(vals)), 0) FROM courier_stat_chunks").fetchone()
         return int(row[0])  # type: ignore[index]
@@ -258,7 +258,7 @@ def _rollup_million(db_url: str, events: int) -> dict[str, Any]:
         )
     # only these five minutes: the ingest runs' newest may still be open, and dirty; timed is the call that ran
     # (a live run started before the pause may hold the roll-up lock first: waiting for it is not counted)
-    result, took = _rolled_timed(store, now=base + timedelta(minutes=5) + GRACE)
+    result, took = rolled_timed(store, now=base + timedelta(minutes=5) + GRACE)
     return {"events": events, "load_seconds": round(loaded, 2), "rollup_seconds": round(took, 2), "result": result}
 
 
@@ -272,10 +272,10 @@ def _settle(store: StatsStore) -> None:
 
 
 def _rolled(store: StatsStore, now: datetime | None = None) -> dict[str, Any]:
-    return _rolled_timed(store, now)[0]
+    return rolled_timed(store, now)[0]
 
 
-def _rolled_timed(store: StatsStore, now: datetime | None = None) -> tuple[dict[str, Any], float]:
+def rolled_timed(store: StatsStore, now: datetime | None = None) -> tuple[dict[str, Any], float]:
     """One roll-up, and the seconds of the call that ran (the live DAG may hold the roll-up lock a while)."""
     while True:
         began = time.perf_counter()
@@ -314,9 +314,9 @@ def main() -> None:
         python_loop = _baseline(db_url, args.baseline_seconds)
         runs = []
         for size in sizes:
-            before = _raw_count(db_url)
-            ingest = _ingest(stack.url, token, args.clients, size, args.seconds, args.keep_alive)
-            ingest["events_in_database"] = _raw_count(db_url) - before  # a prune only drops minutes > 11 min old
+            before = raw_count(db_url)
+            ingest = ingest_run(stack.url, token, args.clients, size, args.seconds, args.keep_alive)
+            ingest["events_in_database"] = raw_count(db_url) - before  # a prune only drops minutes > 11 min old
             runs.append(ingest)
             _settle(StatsStore(db_url))
         second = _baseline_http(db_url, args.clients, max(sizes), args.baseline_seconds, args.keep_alive)

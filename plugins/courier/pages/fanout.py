@@ -6,15 +6,17 @@ to XCom is paths, labels and counts.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from courier.pages.files import base_url, open_read, path_of, read_json, write_json
@@ -176,6 +178,32 @@ def merge_parts(parts: list[tuple[str, list[str]]], report_url: str) -> tuple[in
     return rows, columns
 
 
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` figure of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None where there is none."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+@contextlib.contextmanager
+def peak_rss() -> Iterator[dict[str, int | None]]:
+    """Measure this process's resident memory over the block: ``rss_before_bytes`` and ``peak_rss_bytes``.
+
+    The peak is the block's own: the kernel's high-water mark is first reset to the current RSS (Linux,
+    ``/proc/self/clear_refs``), so what the task's start-up took does not hide it. Both are None where that
+    is not possible (another OS, a kernel that refuses).
+    """
+    figures: dict[str, int | None] = {"rss_before_bytes": None, "peak_rss_bytes": None}
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+        figures["rss_before_bytes"] = _status_bytes("VmRSS")
+    yield figures
+    if figures["rss_before_bytes"] is not None:
+        figures["peak_rss_bytes"] = _status_bytes("VmHWM")
+
+
 def _seconds_between(first: str, last: str) -> float:
     return round((datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds(), 3)
 
@@ -272,7 +300,8 @@ def merge(request: FanoutRequest, dag_id: str, run_id: str) -> dict[str, Any]:
     )
     report_path = path_of(layout.report)
     if verdict["status"] == "success":
-        rows, _ = merge_parts([(r["part"], list(r["columns"])) for r in results], layout.report)
+        with peak_rss() as memory:
+            rows, _ = merge_parts([(r["part"], list(r["columns"])) for r in results], layout.report)
         if rows != verdict["rows"]:
             raise FanoutFailed(f"merged {rows} rows but the batch results add up to {verdict['rows']}")
         manifest = build_manifest(
@@ -285,6 +314,7 @@ def merge(request: FanoutRequest, dag_id: str, run_id: str) -> dict[str, Any]:
             merge_seconds=time.monotonic() - began,
             now=datetime.now(UTC),
         )
+        manifest["merge_memory"] = memory  # the merge streams: its peak stays flat whatever the row count
     else:
         if report_path.exists():  # a report from an earlier try would contradict this manifest
             report_path.unlink()

@@ -49,6 +49,28 @@ rather than a sorted array_agg, so the only sort per group is the one ``percenti
 microseconds, sequences and positions are exact in float8). ``type`` is the greatest type name seen for
 the series in that minute."""
 
+ROLLUP_MINUTE = f"""
+    INSERT INTO courier_stats AS s (name, tags, minute, type, count, sum, min, max, avg, last,
+                                   p50, p90, p95, p99, rolled_up_at)
+    SELECT name, tags, minute, type, count, sum, min, max, avg, last,
+           pcts[1], pcts[2], pcts[3], pcts[4], now()
+    FROM (SELECT c.name, c.tags, %(minute)s::timestamptz AS minute, {AGGREGATES}
+          FROM (SELECT * FROM {PARENT} WHERE minute = %(minute)s ORDER BY name, tags) c
+               CROSS JOIN LATERAL unnest(c.micros, c.vals) WITH ORDINALITY AS e(micros, value, pos)
+          GROUP BY c.name, c.tags) a
+    ON CONFLICT (name, minute, tags) DO UPDATE SET
+        type = EXCLUDED.type, count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min,
+        max = EXCLUDED.max, avg = EXCLUDED.avg, last = EXCLUDED.last, p50 = EXCLUDED.p50,
+        p90 = EXCLUDED.p90, p95 = EXCLUDED.p95, p99 = EXCLUDED.p99, rolled_up_at = now()
+"""
+"""One closed minute rolled up (``%(minute)s``): its partition's chunks, then their events, aggregated per
+series (:data:`AGGREGATES`) and upserted into ``courier_stats``.
+
+The chunks are sorted by series *before* they are unnested (the subquery's ``ORDER BY``, which the grouping
+then uses as it is): a sort of a minute's chunk rows, up to 100 events each. Left to itself the planner sorts
+the unnested events instead - every event of the minute, by name and tags - which at 1 M events a minute
+cost ~15% more per event than at 100 k, and past ``work_mem`` (2 M) spilled to disk (twice the time)."""
+
 _known_partitions: dict[str, set[datetime]] = {}
 """Per database (conninfo): minute partitions this process has seen exist (saves a round trip per batch)."""
 
@@ -196,21 +218,7 @@ class StatsStore:
         with conn.transaction():
             conn.execute("SET LOCAL work_mem = '128MB'")  # percentile_cont sorts each group: in memory, not on disk
             conn.execute("DELETE FROM courier_stat_dirty WHERE minute = %s", (minute,))
-            cursor = conn.execute(
-                f"""
-                INSERT INTO courier_stats AS s (name, tags, minute, type, count, sum, min, max, avg, last,
-                                               p50, p90, p95, p99, rolled_up_at)
-                SELECT name, tags, minute, type, count, sum, min, max, avg, last,
-                       pcts[1], pcts[2], pcts[3], pcts[4], now()
-                FROM (SELECT c.name, c.tags, c.minute, {AGGREGATES}
-                      FROM {EVENTS} WHERE c.minute = %s GROUP BY c.name, c.tags, c.minute) a
-                ON CONFLICT (name, minute, tags) DO UPDATE SET
-                    type = EXCLUDED.type, count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min,
-                    max = EXCLUDED.max, avg = EXCLUDED.avg, last = EXCLUDED.last, p50 = EXCLUDED.p50,
-                    p90 = EXCLUDED.p90, p95 = EXCLUDED.p95, p99 = EXCLUDED.p99, rolled_up_at = now()
-                """,
-                (minute,),
-            )
+            cursor = conn.execute(ROLLUP_MINUTE, {"minute": minute})
             return cursor.rowcount
 
     def prune(self, retention: float, rollup_retention: float, now: datetime | None = None) -> dict[str, Any]:
