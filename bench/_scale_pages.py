@@ -26,7 +26,7 @@ from typing import Any
 
 from _stack import bench_stack, json_stdout, run_dag
 from courier.pages.plan import RunLayout
-from courier.runtime.stack import PARALLELISM
+from courier.runtime.airflow_home import PARALLELISM
 
 REPO = Path(__file__).resolve().parents[1]
 DAG = "paginated_fanout"

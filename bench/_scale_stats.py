@@ -43,7 +43,7 @@ import psycopg
 
 from _stack import bench_stack, json_stdout
 from courier.runtime.processes import tagged_processes
-from courier.stats.models import COPY_COLUMNS, Groups, chunk_copy, micros
+from courier.stats.chunks import COPY_COLUMNS, Groups, chunk_copy, micros
 from courier.stats.store import GRACE, PARENT, StatsStore, ensure_partitions
 from stats import NAMES, TAGS, ingest_run, raw_count, rolled_timed
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from courier.stats.models import Row
+from courier.stats.chunks import Row
 from courier.stats.store import ROLLUP_MINUTE, StatsStore, forget_partitions, partition_name
 
 EVENTS = 100_000
