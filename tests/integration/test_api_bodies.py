@@ -213,7 +213,7 @@ def anonymous() -> TestClient:
     return TestClient(create_app())
 
 
-@pytest.mark.parametrize("path", ["/timers", "/timers/batch", "/jobs", "/stats"])
+@pytest.mark.parametrize("path", ["/timers", "/timers/batch", "/jobs", "/jobs/batch", "/stats"])
 def test_anonymous_json_post_is_401_without_its_body_parsed(anonymous: TestClient, path: str) -> None:
     answer = anonymous.post(path, content=b'{"not json', headers={"Content-Type": "application/json"})
     assert answer.status_code == 401, answer.text  # not 400: the malformed body was never parsed
