@@ -20,6 +20,7 @@ from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
 from courier.jobs import fileurls, start
 from courier.jobs.files import TooLarge, full_path, store_upload, url_of
+from courier.jobs.intake import INTAKE, by_id_only
 from courier.jobs.models import MAX_FILES, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
@@ -107,13 +108,19 @@ def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
     },
     openapi_extra=json_request(JobIn),
 )
-def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
+async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
     """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
-    ((out, created),) = _submit([((), job)])
+    try:
+        if job.callback_url is None and by_id_only(job):  # the common case: stored with concurrent submits
+            out, created = await INTAKE.submit(job)
+        else:  # a callback URL or storage paths to check first
+            ((out, created),) = await run_in_threadpool(_submit, [((), job)])
+            if created:
+                start.wake()
+    except BadJobs as exc:
+        raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
     if not created:
         response.status_code = status.HTTP_200_OK
-    else:
-        start.wake()
     return out
 
 

@@ -80,7 +80,7 @@ def _repeated_keys(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
     return errors
 
 
-def _resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) -> tuple[list[list[str]], list[Error]]:
+def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) -> tuple[list[list[str]], list[Error]]:
     """Each job's storage-relative files (``known``: file id -> path of the pushed files that exist), and an
     error naming each bad entry. The storage base is read once, and only when a path (not a file id) is given."""
     from courier.storage import storage_base
@@ -119,7 +119,7 @@ def submit(requests: Sequence[tuple[Loc, JobIn]], store: JobStore) -> list[tuple
     ids = sorted({ref for _, job in requests for ref in job.files_to_process if FILE_ID_RE.match(ref)})
     conn: psycopg.Connection[dict[str, Any]]
     with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
-        files, bad_files = _resolve_files(requests, store.file_paths(ids, conn) if ids else {})
+        files, bad_files = resolve_files(requests, store.file_paths(ids, conn) if ids else {})
         errors += bad_files
         if errors:
             errors.sort(key=lambda e: [str(part).zfill(8) if isinstance(part, int) else part for part in e["loc"]])
