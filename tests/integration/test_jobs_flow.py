@@ -673,3 +673,26 @@ def test_batch_idempotency_is_per_job(courier: tuple[TestClient, str], courier_d
     (error,) = twice.json()["detail"]
     assert error["loc"] == ["body", "jobs", 1, "idempotency_key"] and "jobs/0" in error["msg"]
     assert _count_jobs(courier_db) == 3
+
+
+def test_a_run_that_claimed_a_full_load_starts_the_next_one_while_jobs_wait(courier_db: str) -> None:
+    """Regression: 10,000 jobs submitted in a few seconds started a few runs of 1000, and the rest waited for
+    the 15-minute sweep (the 10 k drain was not linear). A full run now triggers its successor."""
+    from airflow.providers.common.compat.sdk import DagRunTriggerException
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from courier.jobs.operators import MAX_PER_RUN, NextRunOperator, claim_batches, more_to_claim
+    from courier.jobs.store import NewJob, new_id
+
+    store = JobStore()
+    store.create_many([NewJob(new_id(), ["jobs/files/a.csv"], {}, None, None) for _ in range(MAX_PER_RUN + 5)])
+    full = claim_batches("run-1")
+    assert sum(len(b["job_ids"]) for b in full) == MAX_PER_RUN and more_to_claim(full)
+    with pytest.raises(DagRunTriggerException) as started:
+        NextRunOperator(task_id="next_run", batches=full).execute({})  # type: ignore[arg-type]
+    assert started.value.trigger_dag_id == "delayed_request"
+    rest = claim_batches("run-2")
+    assert sum(len(b["job_ids"]) for b in rest) == 5 and not more_to_claim(rest)
+    for batches in (rest, full):  # a run that did not fill up; a full one with nothing left queued
+        with pytest.raises(AirflowSkipException):
+            NextRunOperator(task_id="next_run", batches=batches).execute({})  # type: ignore[arg-type]
