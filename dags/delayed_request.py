@@ -49,7 +49,8 @@ def delayed_request() -> None:
     ProcessJobsOperator.partial(task_id="process", map_index_template="{{ task.batch_label }}").expand_kwargs(
         claim.output
     )
-    NextRunOperator(task_id="next_run", batches=claim.output)
+    # ahead of this run's own batches for a worker slot: the next run's claim should not wait behind them
+    NextRunOperator(task_id="next_run", batches=claim.output, priority_weight=100)
 
 
 delayed_request()
