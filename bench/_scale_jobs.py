@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ SIZES = {
     "full": {"burst": 1000, "small_drain": 1000, "large_drain": 10_000, "batch": 1000},
     "small": {"burst": 50, "small_drain": 100, "large_drain": 1000, "batch": 100},
     "mid": {"burst": 1000, "small_drain": 1000, "large_drain": 3000, "batch": 1000},
+    "profile": {"burst": 1000, "small_drain": 10, "large_drain": 20, "batch": 10},
 }
 WAIT_SECONDS = float(os.environ.get("COURIER_SCALE_WAIT", "1800"))
 """How long a phase may take to drain before the run gives up on it (its statuses then show what is left)."""
@@ -105,9 +107,10 @@ def drain(api: AirflowApi, base: str, db_url: str, file_id: str, phase: str, cou
 
 def _profiler(stack: Stack, out: str, seconds: int) -> subprocess.Popen[bytes]:
     """py-spy recording every API server process (the uvicorn parent and its workers) for ``seconds``."""
-    procs = tagged_processes(stack.stack_id, "api-server")
-    parent = min(procs, key=lambda p: p.create_time())
-    argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(parent.pid), "--subprocesses"]
+    # the API server's own process rewrites its environment (its process title), so it is found as the
+    # parent of its tagged workers
+    parent = tagged_processes(stack.stack_id, "api-server")[0].ppid()
+    argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(parent), "--subprocesses"]
     argv += ["--duration", str(seconds), "--rate", "50", "--format", "raw", "--output", out, "--nonblocking"]
     return subprocess.Popen(argv, stdout=sys.stderr, stderr=sys.stderr)
 
@@ -129,8 +132,8 @@ def single_submits(
         202,
     )
     if spy:
-        spy.terminate()
-        spy.wait(30)
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT (not on SIGTERM)
+        spy.wait(60)
     done, slot_seconds = wait_all_final(api, db_url, before + count, WAIT_SECONDS)
     return {
         "jobs": count,
