@@ -696,3 +696,33 @@ def test_a_run_that_claimed_a_full_load_starts_the_next_one_while_jobs_wait(cour
     for batches in (rest, full):  # a run that did not fill up; a full one with nothing left queued
         with pytest.raises(AirflowSkipException):
             NextRunOperator(task_id="next_run", batches=batches).execute({})  # type: ignore[arg-type]
+
+
+def test_a_runs_jobs_are_found_by_index_with_100k_jobs(courier_db: str) -> None:
+    """Regression: the trigger's poll (``JobStore.owned``) read every processing job of every run and filtered
+    by owner, a cost growing with the square of the jobs in flight. At 100 k jobs (10 k processing, 10 runs) its
+    plan must use the owner index, not a filter over the processing rows."""
+    import json
+
+    from courier.jobs.store import WORK_COLUMNS
+
+    with psycopg.connect(courier_db) as conn:
+        conn.execute(
+            "INSERT INTO courier_jobs (job_id, files_to_process, status, claim_token, deadline_at) "
+            "SELECT 'job_' || n, '[]', CASE WHEN n % 10 = 0 THEN 'processing' ELSE 'success' END, "
+            "CASE WHEN n % 10 = 0 THEN 'run-' || (n % 100) END, now() FROM generate_series(1, 100000) n"
+        )
+        conn.execute("ANALYZE courier_jobs")
+        batch = [f"job_{n}" for n in range(30, 30 + 250 * 100, 100)]
+        for sql, args in [
+            ("AND job_id = ANY(%s)", ["run-30", batch]),  # the trigger's poll
+            ("", ["run-30"]),  # a retried claim taking back what its run holds
+        ]:
+            row = conn.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT {WORK_COLUMNS} FROM courier_jobs "
+                f"WHERE status = 'processing' AND claim_token = %s {sql} ORDER BY seq",
+                args,
+            ).fetchone()
+            assert row is not None
+            plan = json.dumps(row[0])
+            assert '"Index Name": "courier_jobs_owned"' in plan, plan
