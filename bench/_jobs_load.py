@@ -117,6 +117,13 @@ def job_count(db_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def open_jobs(db_url: str) -> int:
+    """Jobs still queued or processing (a drain that gave up leaves some)."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM courier_jobs WHERE status IN ('queued', 'processing')").fetchone()
+    return int(row[0]) if row else 0
+
+
 def statuses(db_url: str, since: float = 0.0) -> dict[str, int]:
     """Jobs per status, of those created at or after ``since`` (UNIX time)."""
     with psycopg.connect(db_url) as conn:
