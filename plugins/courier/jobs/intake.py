@@ -45,17 +45,29 @@ class _Waiting:
     loop: asyncio.AbstractEventLoop
     answer: asyncio.Future[tuple[JobOut, bool]]
 
-    def settle(self, result: tuple[JobOut, bool] | None = None, error: BaseException | None = None) -> None:
-        def settle_now() -> None:
-            if self.answer.done():  # the request went away (client disconnected)
-                return
-            if error is not None:
-                self.answer.set_exception(error)
-            else:
-                self.answer.set_result(result)  # type: ignore[arg-type]
+    def settle_now(self, outcome: tuple[JobOut, bool] | BaseException) -> None:
+        """Answer the request (in its event loop's thread)."""
+        if self.answer.done():  # the request went away (client disconnected)
+            return
+        if isinstance(outcome, BaseException):
+            self.answer.set_exception(outcome)
+        else:
+            self.answer.set_result(outcome)
+
+
+def _answer(batch: list[_Waiting], outcomes: list[tuple[JobOut, bool] | BaseException]) -> None:
+    """Answer every request of ``batch``: one hand-over to each event loop, not one per request."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, tuple[JobOut, bool] | BaseException]]] = {}
+    for waiting, outcome in zip(batch, outcomes, strict=True):
+        loops.setdefault(waiting.loop, []).append((waiting, outcome))
+    for loop, answers in loops.items():
+
+        def settle_all(answers: list[tuple[_Waiting, tuple[JobOut, bool] | BaseException]] = answers) -> None:
+            for waiting, outcome in answers:
+                waiting.settle_now(outcome)
 
         with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody is waiting any more
-            self.loop.call_soon_threadsafe(settle_now)
+            loop.call_soon_threadsafe(settle_all)
 
 
 class Intake:
@@ -103,14 +115,9 @@ def flush(batch: list[_Waiting]) -> None:
         results = _store([w.job for w in batch])
     except Exception as exc:  # the database: every request of the flush gets it (503 for a lost database)
         log.debug("a flush of %d submitted jobs failed: %s", len(batch), exc)
-        for waiting in batch:
-            waiting.settle(error=exc)
+        _answer(batch, [exc] * len(batch))
         return
-    for waiting, result in zip(batch, results, strict=True):
-        if isinstance(result, BadJobs):
-            waiting.settle(error=result)
-        else:
-            waiting.settle(result)
+    _answer(batch, list(results))
     if any(not isinstance(r, BadJobs) and r[1] for r in results):
         from courier.jobs import start
 
