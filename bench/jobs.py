@@ -11,16 +11,15 @@ be read against what any authenticated request costs on this machine.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 import psycopg
 
+from _jobs_load import api_floor, burst, dag_runs, push_file, spread, statuses, wait_all_final
 from _stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
 
@@ -29,95 +28,19 @@ DAG_FILES = [REPO / "dags" / "delayed_request.py", REPO / "bench" / "dags" / "be
 TARGETS = {"errors": 0, "submit_p99_ms": 500, "all_success_after_last_submit_s": 60, "speedup_vs_baseline": 20}
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
-
-
-async def _burst(
-    base: str, token: str, count: int, method: str, path: str, body: Any, ok_status: int
-) -> tuple[list[float], int, float, float]:
-    """``count`` concurrent requests, one connection each, released together; each latency is from the gate
-    opening to that request's full answer (aiohttp: httpx's async pool is itself the bottleneck at this
-    concurrency). ``body(i)`` gives request ``i``'s JSON body (None: no body)."""
-    latencies: list[float] = []
-    errors = 0
-    connector = aiohttp.TCPConnector(limit=count, limit_per_host=count)
-    timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, connector=connector, timeout=timeout
-    ) as http:
-        gate = asyncio.Event()
-
-        async def one(i: int) -> None:
-            nonlocal errors
-            await gate.wait()
-            began = time.perf_counter()
-            try:
-                async with http.request(method, path, json=body(i)) as answer:
-                    await answer.read()
-                    ok = answer.status == ok_status
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            latencies.append((time.perf_counter() - began) * 1000)
-            errors += not ok
-
-        tasks = [asyncio.create_task(one(i)) for i in range(count)]
-        await asyncio.sleep(0.5)
-        first = time.time()
-        gate.set()
-        await asyncio.gather(*tasks)
-        return latencies, errors, first, time.time()
-
-
-def api_floor(api: AirflowApi, base: str, count: int) -> dict[str, Any]:
-    """The same burst on the cheapest authenticated route (``GET /courier/health``: login only, no database
-    round trip): what the API server itself needs for ``count`` concurrent authenticated requests."""
-    latencies, errors, first, last = asyncio.run(
-        _burst(base, api.token(), count, "GET", "/courier/health", lambda i: None, 200)
-    )
-    return {
-        "requests": count,
-        "ms": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "max": _pct(latencies, 1.0)},
-        "errors": errors,
-        "requests_per_second": round(count / max(last - first, 1e-6), 1),
-    }
-
-
 def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str, Any]:
-    pushed = api.request("POST", "/courier/jobs/files", files={"file": ("bench.csv", b"a,b\n1,2\n", "text/csv")})
-    pushed.raise_for_status()
-    file_id = pushed.json()["file_id"]
-    latencies, errors, first, last = asyncio.run(
-        _burst(
-            base,
-            api.token(),
-            count,
-            "POST",
-            "/courier/jobs",
-            lambda i: {"files_to_process": [file_id], "params": {"n": i}},
-            202,
-        )
+    file_id = push_file(api)
+    latencies, errors, first, last = burst(
+        api,
+        base,
+        count,
+        "POST",
+        "/courier/jobs",
+        lambda i: {"files_to_process": [file_id], "params": {"n": i}},
+        202,
     )
-    slot_seconds = 0.0
-    step = 0.5
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        with psycopg.connect(db_url) as conn:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE status IN ('queued', 'processing')), count(*) FROM courier_jobs"
-            ).fetchone()
-        assert row is not None
-        if row[1] >= count and row[0] == 0:  # every job final (success, or failed with its reason)
-            break
-        running = api.request(
-            "GET", "/api/v2/dags/delayed_request/dagRuns/~/taskInstances", params={"state": "running", "limit": 100}
-        ).json()["total_entries"]
-        slot_seconds += running * step
-        time.sleep(step)
-    done = time.time()
+    done, slot_seconds = wait_all_final(api, db_url, count, timeout=900)
     with psycopg.connect(db_url) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM courier_jobs GROUP BY status").fetchall())
         marks = conn.execute(
             "SELECT extract(epoch FROM max(created_at)), extract(epoch FROM min(started_at)),"
             " extract(epoch FROM max(started_at)), extract(epoch FROM min(finished_at)),"
@@ -126,17 +49,16 @@ def courier_run(api: AirflowApi, base: str, db_url: str, count: int) -> dict[str
     assert marks is not None
     names = ("last_created", "first_claimed", "last_claimed", "first_final", "last_final")
     timeline = {n: round(float(m) - first, 1) for n, m in zip(names, marks, strict=True) if m is not None}
-    runs = api.request("GET", "/api/v2/dags/delayed_request/dagRuns", params={"limit": 100}).json()["total_entries"]
     return {
         "jobs": count,
-        "submit_ms": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "max": _pct(latencies, 1.0)},
+        "submit_ms": spread(latencies),
         "errors": errors,
         "submit_window_s": round(last - first, 2),
         "all_final_after_last_submit_s": round(done - last, 1),
-        "statuses": statuses,
-        "delayed_request_runs": runs,
+        "statuses": statuses(db_url),
+        "delayed_request_runs": dag_runs(api),
         "timeline_s_after_first_submit": timeline,
-        "worker_slot_seconds_while_waiting": round(slot_seconds, 1),
+        "worker_slot_seconds_while_waiting": slot_seconds,
         "jobs_per_minute": round(count / ((done - first) / 60), 1),
     }
 

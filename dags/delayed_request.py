@@ -7,7 +7,9 @@ for anything missed). A run:
 
 1. `claim` — takes queued jobs **in arrival order** (up to 1000, owned by this run), in at most 4 batches
    of at least 125;
-2. `process` — one mapped task per batch (`jobs 1-125`, …) submits the batch to the processor
+2. `next_run` — when `claim` took a full 1000 and jobs are still queued, starts the next run at once (a
+   backlog drains run after run instead of waiting for the sweep); skipped otherwise;
+3. `process` — one mapped task per batch (`jobs 1-125`, …) submits the batch to the processor
    (connection `jobs_api_default`), then **defers**: one trigger in the triggerer polls every job of the
    batch, stores each result at `{storage_base}/jobs/<job_id>/report.csv` and marks it `success`. A job the
    processor fails, or that runs past `[courier] job_timeout` (900 s), is resubmitted once, then `failed`.
@@ -24,7 +26,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import Param, dag
 
 from courier import domains
-from courier.jobs.operators import ProcessJobsOperator, claim_task
+from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_task
 
 
 @dag(
@@ -47,6 +49,8 @@ def delayed_request() -> None:
     ProcessJobsOperator.partial(task_id="process", map_index_template="{{ task.batch_label }}").expand_kwargs(
         claim.output
     )
+    # ahead of this run's own batches for a worker slot: the next run's claim should not wait behind them
+    NextRunOperator(task_id="next_run", batches=claim.output, priority_weight=100)
 
 
 delayed_request()

@@ -213,7 +213,7 @@ def anonymous() -> TestClient:
     return TestClient(create_app())
 
 
-@pytest.mark.parametrize("path", ["/timers", "/timers/batch", "/jobs", "/stats"])
+@pytest.mark.parametrize("path", ["/timers", "/timers/batch", "/jobs", "/jobs/batch", "/stats"])
 def test_anonymous_json_post_is_401_without_its_body_parsed(anonymous: TestClient, path: str) -> None:
     answer = anonymous.post(path, content=b'{"not json', headers={"Content-Type": "application/json"})
     assert answer.status_code == 401, answer.text  # not 400: the malformed body was never parsed
@@ -264,6 +264,8 @@ def test_json_body_over_its_limit_is_413_naming_it(
     assert streamed.status_code == 413 and "api_max_body_bytes" in streamed.text, streamed.text
     assert _count(courier_db, "courier_timers") == 0
     assert client.post("/timers", json={**body, "payload": "small"}).status_code == 201
+    monkeypatch.setenv("AIRFLOW__COURIER__API_MAX_BODY_BYTES", "4000")  # the limit is reused, but follows a change
+    assert client.post("/timers", json=body).status_code == 201
 
 
 def test_json_body_needs_a_json_content_type(client: TestClient) -> None:

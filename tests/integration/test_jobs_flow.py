@@ -555,3 +555,174 @@ def test_list_pages_newest_first_and_filters(courier: tuple[TestClient, str]) ->
     assert client.get("/jobs", params={"since": "2999-01-01T00:00:00Z"}).json()["jobs"] == []
     bad = client.get("/jobs", params={"cursor": "not-ours"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+# ------------------------------------------------------------------ POST /courier/jobs/batch
+
+
+def _count_jobs(db: str) -> int:
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT count(*) FROM courier_jobs").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_batch_is_stored_in_order_and_claimed_in_that_order(courier: tuple[TestClient, str]) -> None:
+    client, _ = courier
+    pushed = _push(client, b"x\n")
+    jobs = [
+        {"files_to_process": [pushed["file_id"]], "params": {"n": 0}},
+        {"files_to_process": [pushed["path"]], "params": {"n": 1}},  # a path under the storage base
+        {"files_to_process": [pushed["file_id"], pushed["path"]], "idempotency_key": "b-2"},
+    ]
+    answer = client.post("/jobs/batch", json={"jobs": jobs})
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["created"] == [True, True, True] and [j["status"] for j in body["jobs"]] == ["queued"] * 3
+    relative = body["jobs"][0]["files_to_process"][0]
+    assert [j["files_to_process"] for j in body["jobs"]] == [[relative], [relative], [relative, relative]]
+    assert [j["params"] for j in body["jobs"]] == [{"n": 0}, {"n": 1}, {}]
+    ids = [j["job_id"] for j in body["jobs"]]
+    assert [w.job_id for w in JobStore().claim("batch-run", 10, 900)] == ids
+    assert client.get(f"/jobs/{ids[2]}").json()["idempotency_key"] == "b-2"
+
+
+def test_a_batch_of_1000_is_one_request(courier: tuple[TestClient, str], courier_db: str) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    jobs = [{"files_to_process": [file_id], "params": {"n": i}, "idempotency_key": f"k{i}"} for i in range(1000)]
+    answer = client.post("/jobs/batch", json={"jobs": jobs})
+    assert answer.status_code == 202, answer.text
+    assert [j["params"]["n"] for j in answer.json()["jobs"]] == list(range(1000))
+    assert _count_jobs(courier_db) == 1000
+    too_many = client.post("/jobs/batch", json={"jobs": jobs + jobs[:1]})
+    assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["body", "jobs"]
+    assert client.post("/jobs/batch", json={"jobs": []}).status_code == 422
+    assert _count_jobs(courier_db) == 1000
+
+
+@pytest.mark.parametrize(
+    ("bad", "loc"),
+    [
+        ({"files_to_process": ["file_" + "0" * 32]}, ["body", "jobs", 1, "files_to_process", 0]),
+        ({"files_to_process": ["ok", "../secret.txt"]}, ["body", "jobs", 1, "files_to_process", 1]),
+        ({"files_to_process": []}, ["body", "jobs", 1, "files_to_process"]),
+        ({"files_to_process": ["x"], "params": {"big": "x" * 70_000}}, ["body", "jobs", 1, "params"]),
+        ({"files_to_process": ["x"], "callback_url": "http://127.0.0.1/hook"}, ["body", "jobs", 1, "callback_url"]),
+        ({"files_to_process": ["x"], "surprise": 1}, ["body", "jobs", 1, "surprise"]),
+    ],
+    ids=["unknown-file", "outside-base", "no-files", "params-too-big", "private-callback", "unknown-field"],
+)
+def test_one_bad_job_makes_the_batch_422_naming_its_index_and_stores_nothing(
+    courier: tuple[TestClient, str],
+    courier_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: dict[str, Any],
+    loc: list[object],
+) -> None:
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    (tmp_path / "store").mkdir(exist_ok=True)
+    for name in ("ok", "x"):  # paths under the storage base that exist
+        (tmp_path / "store" / name).write_text("x\n")
+    good = {"files_to_process": [_push(client, b"x\n")["file_id"]], "idempotency_key": "fine"}
+    answer = client.post("/jobs/batch", json={"jobs": [good, bad, good | {"idempotency_key": "fine-2"}]})
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert [d["loc"] for d in detail] == [loc], detail
+    assert _count_jobs(courier_db) == 0
+
+
+def test_every_bad_job_of_a_batch_is_named(courier: tuple[TestClient, str], courier_db: str) -> None:
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    jobs = [{"files_to_process": [file_id]}, {"files_to_process": ["file_" + "1" * 32]}, {"files_to_process": ["../a"]}]
+    detail = client.post("/jobs/batch", json={"jobs": jobs}).json()["detail"]
+    assert [d["loc"] for d in detail] == [
+        ["body", "jobs", 1, "files_to_process", 0],
+        ["body", "jobs", 2, "files_to_process", 0],
+    ]
+    assert "no pushed file" in detail[0]["msg"] and _count_jobs(courier_db) == 0
+
+
+def test_batch_idempotency_is_per_job(courier: tuple[TestClient, str], courier_db: str) -> None:
+    """A used key gives back that job unchanged (as POST /courier/jobs does), a new key a new job; a batch that
+    is all repeats is a 200 with nothing new; a key twice in one batch is a 422 on the repeat."""
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    first = _submit(client, {"files_to_process": [file_id], "params": {"v": 1}, "idempotency_key": "order-1"})
+    jobs = [
+        {"files_to_process": [file_id], "params": {"v": 2}, "idempotency_key": "order-1"},  # same key, other body
+        {"files_to_process": [file_id], "idempotency_key": "order-2"},
+        {"files_to_process": [file_id]},
+    ]
+    answer = client.post("/jobs/batch", json={"jobs": jobs})
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["created"] == [False, True, True]
+    assert body["jobs"][0]["job_id"] == first["job_id"] and body["jobs"][0]["params"] == {"v": 1}
+    again = client.post("/jobs/batch", json={"jobs": jobs[:2]})
+    assert again.status_code == 200 and again.json()["created"] == [False, False]
+    assert [j["job_id"] for j in again.json()["jobs"]] == [j["job_id"] for j in body["jobs"][:2]]
+    single = client.post("/jobs", json=jobs[1])
+    assert single.status_code == 200 and single.json()["job_id"] == body["jobs"][1]["job_id"]
+    assert _count_jobs(courier_db) == 3
+    twice = client.post("/jobs/batch", json={"jobs": [jobs[2] | {"idempotency_key": "k"}] * 2})
+    assert twice.status_code == 422
+    (error,) = twice.json()["detail"]
+    assert error["loc"] == ["body", "jobs", 1, "idempotency_key"] and "jobs/0" in error["msg"]
+    assert _count_jobs(courier_db) == 3
+
+
+def test_a_run_that_claimed_a_full_load_starts_the_next_one_while_jobs_wait(courier_db: str) -> None:
+    """Regression: 10,000 jobs submitted in a few seconds started a few runs of 1000, and the rest waited for
+    the 15-minute sweep (the 10 k drain was not linear). A full run now triggers its successor."""
+    from airflow.providers.common.compat.sdk import DagRunTriggerException
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from courier.jobs.operators import MAX_PER_RUN, NextRunOperator, claim_batches, more_to_claim
+    from courier.jobs.store import NewJob, new_id
+
+    store = JobStore()
+    store.create_many([NewJob(new_id(), ["jobs/files/a.csv"], {}, None, None) for _ in range(MAX_PER_RUN + 5)])
+    full = claim_batches("run-1")
+    assert sum(len(b["job_ids"]) for b in full) == MAX_PER_RUN and more_to_claim(full)
+    with pytest.raises(DagRunTriggerException) as started:
+        NextRunOperator(task_id="next_run", batches=full).execute({})  # type: ignore[arg-type]
+    assert started.value.trigger_dag_id == "delayed_request"
+    rest = claim_batches("run-2")
+    assert sum(len(b["job_ids"]) for b in rest) == 5 and not more_to_claim(rest)
+    for batches in (rest, full):  # a run that did not fill up; a full one with nothing left queued
+        with pytest.raises(AirflowSkipException):
+            NextRunOperator(task_id="next_run", batches=batches).execute({})  # type: ignore[arg-type]
+
+
+def test_a_runs_jobs_are_found_by_index_with_100k_jobs(courier_db: str) -> None:
+    """Regression: the trigger's poll (``JobStore.owned``) read every processing job of every run and filtered
+    by owner, a cost growing with the square of the jobs in flight. At 100 k jobs (10 k processing, 10 runs) its
+    plan must use the owner index, not a filter over the processing rows."""
+    import json
+
+    from courier.jobs.store import WORK_COLUMNS
+
+    with psycopg.connect(courier_db) as conn:
+        conn.execute(
+            "INSERT INTO courier_jobs (job_id, files_to_process, status, claim_token, deadline_at) "
+            "SELECT 'job_' || n, '[]', CASE WHEN n % 10 = 0 THEN 'processing' ELSE 'success' END, "
+            "CASE WHEN n % 10 = 0 THEN 'run-' || (n % 100) END, now() FROM generate_series(1, 100000) n"
+        )
+        conn.execute("ANALYZE courier_jobs")
+        batch = [f"job_{n}" for n in range(30, 30 + 250 * 100, 100)]
+        for sql, args in [
+            ("AND job_id = ANY(%s)", ["run-30", batch]),  # the trigger's poll
+            ("", ["run-30"]),  # a retried claim taking back what its run holds
+        ]:
+            row = conn.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT {WORK_COLUMNS} FROM courier_jobs "
+                f"WHERE status = 'processing' AND claim_token = %s {sql} ORDER BY seq",
+                args,
+            ).fetchone()
+            assert row is not None
+            plan = json.dumps(row[0])
+            assert '"Index Name": "courier_jobs_owned"' in plan, plan

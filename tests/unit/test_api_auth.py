@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -49,3 +54,45 @@ def test_forged_token_is_refused() -> None:
     client = TestClient(create_app())
     response = client.get("/health", headers={"Authorization": "Bearer not-a-jwt"})
     assert response.status_code in (401, 403)
+
+
+class ThreadRecordingAuthManager(SimpleAuthManager):  # type: ignore[misc]
+    """Airflow's simple auth manager, noting the thread each authorization runs in (any auth manager other
+    than SimpleAuthManager itself is assumed to do I/O)."""
+
+    threads: list[str] = []
+
+    def is_authorized_dag(self, **kwargs: Any) -> bool:
+        self.threads.append(threading.current_thread().name)
+        return bool(super().is_authorized_dag(**kwargs))
+
+
+@pytest.fixture
+def recording_auth_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from airflow.api_fastapi.app import _AuthManagerState
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.ThreadRecordingAuthManager")
+    _AuthManagerState.instance = None
+    yield
+    _AuthManagerState.instance = None  # the next test initialises Airflow's own again
+
+
+def test_authorization_runs_on_the_event_loop_only_when_the_auth_manager_needs_no_io() -> None:
+    from airflow.api_fastapi.app import init_auth_manager
+
+    from courier.api.auth import answers_in_memory
+
+    init_auth_manager()
+    assert answers_in_memory()  # SimpleAuthManager: roles in the token, no thread-pool hop per request
+
+
+def test_an_auth_manager_that_may_do_io_is_asked_in_a_worker_thread(recording_auth_manager: None) -> None:
+    from courier.api.auth import answers_in_memory
+    from tests.helpers import api_app
+
+    viewer = TestClient(api_app("viewer"))
+    assert not answers_in_memory()
+    assert viewer.post("/jobs/job_x/cancel").status_code == 403  # still refused: edit access needed
+    assert ThreadRecordingAuthManager.threads and all(
+        name != threading.main_thread().name and "AnyIO" in name for name in ThreadRecordingAuthManager.threads
+    ), ThreadRecordingAuthManager.threads

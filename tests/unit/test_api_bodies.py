@@ -38,6 +38,7 @@ def test_courier_has_no_route_whose_body_fastapi_reads() -> None:
         ("/timers", "TimerIn", "413"),
         ("/timers/batch", "TimerBatchIn", "413"),
         ("/jobs", "JobIn", "413"),
+        ("/jobs/batch", "JobBatchIn", "413"),
         ("/jobs/files", None, "413"),
         ("/stats", None, "413"),
     ],
@@ -60,6 +61,8 @@ def test_limits_are_in_the_schema() -> None:
     assert "65536 bytes" in schemas["JobIn"]["properties"]["params"]["description"]
     assert schemas["JobIn"]["properties"]["files_to_process"]["items"]["maxLength"] == 1024
     assert schemas["TimerBatchIn"]["properties"]["timers"]["items"] == {"$ref": "#/components/schemas/TimerIn"}
+    jobs = schemas["JobBatchIn"]["properties"]["jobs"]
+    assert jobs["items"] == {"$ref": "#/components/schemas/JobIn"} and jobs["maxItems"] == 1000
 
 
 def test_cancel_is_documented_as_a_post_that_keeps_the_record() -> None:

@@ -44,3 +44,13 @@ def test_dags_carry_tags_retries_and_docs(dagbag) -> None:  # type: ignore[no-un
         assert "retries" in dag.default_args, f"{dag_id} sets no retries in default_args"
         assert dag.doc_md and len(dag.doc_md.strip()) > 40, f"{dag_id} has no doc_md"
         assert dag.start_date is not None, f"{dag_id} has no fixed start_date"
+
+
+def test_delayed_request_starts_its_successor_after_a_full_claim(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """A run claims at most 1000 jobs: the next run must not wait for the sweep (integration test
+    ``test_a_run_that_claimed_a_full_load_starts_the_next_one_while_jobs_wait`` checks the decision)."""
+    from courier.jobs.operators import NextRunOperator
+
+    task = dagbag.dags["delayed_request"].get_task("next_run")
+    assert isinstance(task, NextRunOperator) and task.upstream_task_ids == {"claim"}
+    assert task.trigger_dag_id == "delayed_request"

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends as DependsParam
 
 from courier.api.errors import ApiError
@@ -58,6 +59,15 @@ def is_allowed(user: BaseUser, resource: str, method: str) -> bool:
     return bool(get_auth_manager().is_authorized_dag(method=wanted, details=DagDetails(id=dag_id), user=user))
 
 
+def answers_in_memory() -> bool:
+    """Whether the auth manager decides from the token alone (Airflow's ``SimpleAuthManager``: roles in the
+    JWT, no I/O), so the check can run on the event loop; any other (FAB, Keycloak, …) runs in a thread."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    return type(get_auth_manager()) is SimpleAuthManager
+
+
 def access(resource: str) -> DependsParam:
     """Return the dependency for a domain router: authenticated, then read or edit access by HTTP method."""
     if resource not in RESOURCES:
@@ -70,8 +80,12 @@ def access(resource: str) -> DependsParam:
         only_logged_in: DependsParam = Depends(logged_in)
         return only_logged_in
 
-    def check(request: Request, user: CurrentUser) -> BaseUser:
-        if not is_allowed(user, resource, request.method):
+    async def check(request: Request, user: CurrentUser) -> BaseUser:
+        if answers_in_memory():  # no thread-pool hop per request (one less under a burst of submits)
+            allowed = is_allowed(user, resource, request.method)
+        else:  # an auth manager that may query a database or a server: off the event loop
+            allowed = await run_in_threadpool(is_allowed, user, resource, request.method)
+        if not allowed:
             dag_id = RESOURCES[resource]
             need = "read" if request.method.upper() in READ_METHODS else "edit"
             raise ApiError(

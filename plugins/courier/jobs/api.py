@@ -7,7 +7,7 @@ with an expiring HMAC signature in the query (see :mod:`courier.jobs.fileurls`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -19,20 +19,13 @@ from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
 from courier.db.hook import pooled
-from courier.jobs import fileurls
-from courier.jobs.files import (
-    FILE_ID_RE,
-    BadReference,
-    TooLarge,
-    base_url,
-    full_path,
-    relative_reference,
-    store_upload,
-    url_of,
-)
-from courier.jobs.models import MAX_FILES, FileOut, JobIn, JobOut, JobPage
+from courier.jobs import fileurls, start
+from courier.jobs.files import TooLarge, full_path, store_upload, url_of
+from courier.jobs.intake import INTAKE, by_id_only
+from courier.jobs.models import MAX_FILES, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
-from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved, NewJob, new_id
+from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
+from courier.jobs.submit import BadJobs, Loc, submit
 from courier.wire import Rfc3339
 
 log = logging.getLogger(__name__)
@@ -42,6 +35,13 @@ MULTIPART_OVERHEAD = 64 * 1024
 """Bytes an upload's body may carry beyond the file (boundaries, part headers, small fields)."""
 MAX_FORM_FIELDS = 8
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
+
+
+def _submit(requests: list[tuple[Loc, JobIn]]) -> list[tuple[JobOut, bool]]:
+    try:
+        return submit(requests, JobStore(pooled()))
+    except BadJobs as exc:
+        raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
 
 
 def _not_found(job_id: str) -> ApiError:
@@ -99,63 +99,6 @@ def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
     return out
 
 
-def _resolve_files(refs: list[str], known_files: Callable[[list[str]], dict[str, str]]) -> list[str]:
-    """Storage-relative paths of ``refs`` (file ids or paths; ``known_files`` looks ids up); 422 naming each
-    bad entry. The configuration is read only when a path (not a file id) is given."""
-    from courier.storage import storage_base
-
-    errors: list[dict[str, Any]] = []
-    ids = [r for r in refs if FILE_ID_RE.match(r)]
-    known = known_files(ids) if ids else {}
-    base = storage_base() if len(ids) < len(refs) else None
-    resolved: list[str] = []
-    for i, ref in enumerate(refs):
-        loc = ["body", "files_to_process", i]
-        if FILE_ID_RE.match(ref):
-            if ref not in known:
-                errors.append({"loc": loc, "msg": f"no pushed file {ref!r}", "type": "value_error"})
-                continue
-            resolved.append(known[ref])
-            continue
-        try:
-            relative = relative_reference(ref, base_url())
-        except BadReference as exc:
-            errors.append({"loc": loc, "msg": str(exc), "type": "value_error"})
-            continue
-        if base is None or not full_path(relative, base).is_file():
-            errors.append({"loc": loc, "msg": f"no file {ref!r} under the storage base", "type": "value_error"})
-            continue
-        resolved.append(relative)
-    if errors:
-        raise ApiError(_UNPROCESSABLE, errors=errors)
-    return resolved
-
-
-def _check_callback(url: str | None) -> None:
-    if url is None:
-        return
-    from courier.config import load
-    from courier.timers.models import new_id as new_timer_id
-    from courier.timers.policy import TargetRefused, check_url
-    from courier.timers.signing import JOB_EVENT_ID_PREFIX
-
-    cfg = load()
-    try:  # checked as it is called: with an event id appended
-        check_url(
-            url + new_timer_id(JOB_EVENT_ID_PREFIX),
-            cfg.webhook_allow_private_targets,
-            allowed_hosts=cfg.webhook_allowed_hosts,
-        )
-    except TargetRefused as exc:
-        raise ApiError(_UNPROCESSABLE, str(exc), loc=("body", "callback_url")) from None
-    if not cfg.webhook_secret:
-        raise ApiError(
-            _UNPROCESSABLE,
-            "callbacks are signed and [courier] webhook_secret is not set: leave callback_url out",
-            loc=("body", "callback_url"),
-        )
-
-
 @router.post(
     "",
     response_model=JobOut,
@@ -166,21 +109,46 @@ def _check_callback(url: str | None) -> None:
     },
     openapi_extra=json_request(JobIn),
 )
-def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
+async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
     """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
-    _check_callback(job.callback_url)
-    store = JobStore(pooled())
-    with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
-        files = _resolve_files(job.files_to_process, lambda ids: store.file_paths(ids, conn))
-        new = NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url)
-        out, created = store.create(new, conn=conn)
+    try:
+        if job.callback_url is None and by_id_only(job):  # the common case: stored with concurrent submits
+            out, created = await INTAKE.submit(job)
+        else:  # a callback URL or storage paths to check first
+            ((out, created),) = await run_in_threadpool(_submit, [((), job)])
+            if created:
+                start.wake()
+    except BadJobs as exc:
+        raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
     if not created:
         response.status_code = status.HTTP_200_OK
-    else:
-        from courier.jobs.start import wake
-
-        wake()
     return out
+
+
+@router.post(
+    "/batch",
+    response_model=JobBatchOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {
+            "model": JobBatchOut,
+            "description": "Every job's idempotency_key exists: they are returned, nothing new.",
+        },
+        **error_responses(400, 413, 415),
+    },
+    openapi_extra=json_request(JobBatchIn),
+)
+def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response) -> JobBatchOut:
+    """Queue up to 1000 jobs atomically: all are stored (in the order given), or (on any bad job) none, with a
+    422 naming each bad field as ``["body", "jobs", <index>, <field>, …]``. A job whose ``idempotency_key``
+    exists is that existing job, unchanged (``created`` false), as ``POST /courier/jobs`` answers it."""
+    results = _submit([(("jobs", i), job) for i, job in enumerate(batch.jobs)])
+    created = [new for _, new in results]
+    if any(created):
+        start.wake()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return JobBatchOut(jobs=[job for job, _ in results], created=created)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))

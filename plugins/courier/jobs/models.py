@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from courier.jobs.rules import Status
 
 MAX_FILES = 1000
+MAX_BATCH = 1000
+"""Jobs per ``POST /courier/jobs/batch`` at most."""
 MAX_REFERENCE = 1024
 MAX_PARAMS_BYTES = 64 * 1024
 """``params`` as compact JSON (UTF-8) may take at most this many bytes."""
@@ -52,6 +54,19 @@ class JobIn(BaseModel):
         return value
 
 
+class JobBatchIn(BaseModel):
+    """Jobs to submit together: all are stored, or (on any bad job) none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobIn] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"At most {MAX_BATCH} jobs, each checked as POST /courier/jobs checks one; each may have its "
+        "own idempotency_key (a key may appear once per batch).",
+    )
+
+
 class FileOut(BaseModel):
     file_id: str
     path: str = Field(description="Where the file is stored (a URL under the storage base).")
@@ -84,6 +99,14 @@ class JobOut(BaseModel):
     idempotency_key: str | None
     callback_url: str | None
     attempts: list[AttemptOut] | None = Field(None, description="Every attempt (in GET /courier/jobs/{id} only).")
+
+
+class JobBatchOut(BaseModel):
+    jobs: list[JobOut] = Field(description="The jobs in the order submitted.")
+    created: list[bool] = Field(
+        description="Per job, in the same order: false where its idempotency_key was used before, and the job "
+        "shown is that existing one (nothing new was stored for it)."
+    )
 
 
 class JobPage(BaseModel):

@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
+from courier.domains import DELAYED_REQUEST
 from courier.jobs.store import JobStore
 
 BATCH = 125
@@ -86,6 +89,36 @@ class ProcessJobsOperator(BaseOperator):
             raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
         self.log.info("%s done: %s", self.batch_label, event.get("stats"))
         return dict(event.get("stats") or {})
+
+
+def more_to_claim(batches: list[dict[str, Any]] | None, store: JobStore | None = None) -> bool:
+    """Whether a run that claimed ``batches`` should start the next one: it took a full run's worth
+    (:data:`MAX_PER_RUN`) and jobs are still queued."""
+    claimed = sum(len(b["job_ids"]) for b in batches or [])
+    return claimed >= MAX_PER_RUN and (store or JobStore()).queued_count() > 0
+
+
+class NextRunOperator(TriggerDagRunOperator):
+    """Start another ``delayed_request`` run when this one claimed a full load and jobs are still queued.
+
+    A run claims at most :data:`MAX_PER_RUN` jobs, and the API starts runs as jobs arrive (one per second of
+    submissions, none while one is still queued): 10,000 jobs submitted in a few seconds of batches started
+    a few runs, and the rest waited for ``delayed_request_sweep`` — one run's worth per 15 minutes. Each full
+    run now starts its successor, so a backlog drains at the pace of the runs, not of the sweep.
+
+    :param batches: the ``claim`` task's output.
+    """
+
+    template_fields: Sequence[str] = (*TriggerDagRunOperator.template_fields, "batches")
+
+    def __init__(self, *, batches: Any, **kwargs: Any) -> None:
+        super().__init__(trigger_dag_id=DELAYED_REQUEST, **kwargs)
+        self.batches = batches
+
+    def execute(self, context: Context) -> Any:
+        if not more_to_claim(self.batches):
+            raise AirflowSkipException("this run did not fill up, or nothing is queued: no next run needed")
+        return super().execute(context)
 
 
 def sweep_jobs(grace: float = SWEEP_GRACE) -> bool:

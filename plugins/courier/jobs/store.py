@@ -43,7 +43,10 @@ WORK_COLUMNS = "job_id, seq, retries, files_to_process, params, upstream_id, dea
 
 _INSERT = f"""
 INSERT INTO courier_jobs (job_id, files_to_process, params, idempotency_key, callback_url, created_by)
-VALUES (%(id)s, %(files)s, %(params)s, %(key)s, %(callback)s, %(by)s)
+SELECT id, files, params, key, callback, %(by)s
+FROM unnest(%(ids)s::text[], %(files)s::jsonb[], %(params)s::jsonb[], %(keys)s::text[], %(callbacks)s::text[])
+     WITH ORDINALITY AS j (id, files, params, key, callback, n)
+ORDER BY n
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {COLUMNS}
 """
@@ -148,23 +151,35 @@ class JobStore:
         self, job: NewJob, created_by: str | None = None, conn: psycopg.Connection[dict[str, Any]] | None = None
     ) -> tuple[JobOut, bool]:
         """Insert ``job``; with an ``idempotency_key`` already used, return the existing job and False."""
-        params = {
-            "id": job.job_id,
-            "files": Jsonb(job.files),
-            "params": Jsonb(job.params),
-            "key": job.idempotency_key,
-            "callback": job.callback_url,
+        ((out, created),) = self.create_many([job], created_by, conn)
+        return out, created
+
+    def create_many(
+        self, jobs: list[NewJob], created_by: str | None = None, conn: psycopg.Connection[dict[str, Any]] | None = None
+    ) -> list[tuple[JobOut, bool]]:
+        """Insert ``jobs`` with one statement (their ``seq`` in list order); return each with True if new.
+
+        A job whose ``idempotency_key`` exists is not inserted: the existing job is returned with False.
+        """
+        args = {
+            "ids": [j.job_id for j in jobs],
+            "files": [Jsonb(j.files) for j in jobs],
+            "params": [Jsonb(j.params) for j in jobs],
+            "keys": [j.idempotency_key for j in jobs],
+            "callbacks": [j.callback_url for j in jobs],
             "by": created_by,
         }
         with self._using(conn) as conn:
-            row = conn.execute(_INSERT, params).fetchone()
-            if row is not None:
-                return to_out(row), True
-            row = conn.execute(
-                f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = %s", (job.idempotency_key,)
-            ).fetchone()
-        assert row is not None
-        return to_out(row), False
+            inserted = {r["job_id"]: r for r in conn.execute(_INSERT, args).fetchall()}
+            missing = [j.idempotency_key for j in jobs if j.job_id not in inserted]
+            existing: dict[str | None, dict[str, Any]] = {}
+            if missing:
+                rows = conn.execute(f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = ANY(%s)", (missing,))
+                existing = {r["idempotency_key"]: r for r in rows.fetchall()}
+        return [
+            (to_out(inserted[j.job_id]), True) if j.job_id in inserted else (to_out(existing[j.idempotency_key]), False)
+            for j in jobs
+        ]
 
     def get(self, job_id: str) -> JobOut:
         with self.connect() as conn:

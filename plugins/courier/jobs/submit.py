@@ -1,0 +1,131 @@
+"""Submitting jobs (one, or a batch of up to :data:`~courier.jobs.models.MAX_BATCH`): every check, then one insert.
+
+Both routes go through :func:`submit`: each job's callback URL and files are checked; a bad field of any job
+is named (:class:`BadJobs`, the API's 422; ``loc`` ``["body", "jobs", <index>, <field>, …]`` in a batch) and
+nothing is stored; otherwise every job is inserted in one statement of one transaction. A job whose ``idempotency_key`` exists
+is not inserted: the existing job is returned as it is (whatever the new body says), flagged not created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from courier.jobs.files import FILE_ID_RE, BadReference, base_url, full_path, relative_reference
+from courier.jobs.models import JobIn, JobOut
+from courier.jobs.store import JobStore, NewJob, new_id
+
+Loc = tuple[str | int, ...]
+Error = dict[str, Any]
+
+
+class BadJobs(ValueError):
+    """Fields of the submitted jobs are wrong: ``errors`` names each (the API answers 422 with them)."""
+
+    def __init__(self, errors: list[Error]) -> None:
+        super().__init__(f"{len(errors)} bad field(s): {errors[0]['msg']}")
+        self.errors = errors
+
+
+def _error(loc: Sequence[str | int], msg: str) -> Error:
+    return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
+
+
+def _callback_errors(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
+    """Each callback URL checked as it will be called (with an event id appended): the webhook policy, and a
+    signing secret set. The configuration is read, and names resolved (in parallel), only if a job has one."""
+    wanted = [(loc, job.callback_url) for loc, job in requests if job.callback_url is not None]
+    if not wanted:
+        return []
+    from courier.config import load
+    from courier.timers.models import new_id as new_timer_id
+    from courier.timers.policy import TargetRefused, check_url, prefetch
+    from courier.timers.signing import JOB_EVENT_ID_PREFIX
+
+    cfg = load()
+    urls = [url + new_timer_id(JOB_EVENT_ID_PREFIX) for _, url in wanted]
+    resolver = prefetch(urls, cfg.webhook_allow_private_targets, cfg.webhook_allowed_hosts)
+    errors: list[Error] = []
+    for (loc, _), url in zip(wanted, urls, strict=True):
+        try:
+            check_url(url, cfg.webhook_allow_private_targets, resolver, cfg.webhook_allowed_hosts)
+        except TargetRefused as exc:
+            errors.append(_error((*loc, "callback_url"), str(exc)))
+            continue
+        if not cfg.webhook_secret:
+            errors.append(
+                _error(
+                    (*loc, "callback_url"),
+                    "callbacks are signed and [courier] webhook_secret is not set: leave callback_url out",
+                )
+            )
+    return errors
+
+
+def _repeated_keys(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
+    """A key given twice in one batch is a client mistake (which body would it mean?): 422 on the repeat."""
+    first: dict[str, Loc] = {}
+    errors: list[Error] = []
+    for loc, job in requests:
+        key = job.idempotency_key
+        if key is None:
+            continue
+        if key in first:
+            where = "/".join(str(part) for part in first[key])
+            errors.append(_error((*loc, "idempotency_key"), f"repeats the idempotency_key of {where} in this batch"))
+        else:
+            first[key] = loc
+    return errors
+
+
+def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) -> tuple[list[list[str]], list[Error]]:
+    """Each job's storage-relative files (``known``: file id -> path of the pushed files that exist), and an
+    error naming each bad entry. The storage base is read once, and only when a path (not a file id) is given."""
+    from courier.storage import storage_base
+
+    has_paths = any(not FILE_ID_RE.match(ref) for _, job in requests for ref in job.files_to_process)
+    base, configured = (storage_base(), base_url()) if has_paths else (None, "")
+    resolved: list[list[str]] = []
+    errors: list[Error] = []
+    for loc, job in requests:
+        paths: list[str] = []
+        for i, ref in enumerate(job.files_to_process):
+            where = (*loc, "files_to_process", i)
+            if FILE_ID_RE.match(ref):
+                if ref in known:
+                    paths.append(known[ref])
+                else:
+                    errors.append(_error(where, f"no pushed file {ref!r}"))
+                continue
+            try:
+                relative = relative_reference(ref, configured)
+            except BadReference as exc:
+                errors.append(_error(where, str(exc)))
+                continue
+            if base is None or not full_path(relative, base).is_file():
+                errors.append(_error(where, f"no file {ref!r} under the storage base"))
+                continue
+            paths.append(relative)
+        resolved.append(paths)
+    return resolved, errors
+
+
+def submit(requests: Sequence[tuple[Loc, JobIn]], store: JobStore) -> list[tuple[JobOut, bool]]:
+    """Check and store ``requests`` (each with the ``loc`` its errors are reported at) in one transaction;
+    return each job and whether it is new. :class:`BadJobs` naming every bad field of every job: nothing stored."""
+    errors = _callback_errors(requests) + _repeated_keys(requests)
+    ids = sorted({ref for _, job in requests for ref in job.files_to_process if FILE_ID_RE.match(ref)})
+    conn: psycopg.Connection[dict[str, Any]]
+    with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
+        files, bad_files = resolve_files(requests, store.file_paths(ids, conn) if ids else {})
+        errors += bad_files
+        if errors:
+            errors.sort(key=lambda e: [str(part).zfill(8) if isinstance(part, int) else part for part in e["loc"]])
+            raise BadJobs(errors)
+        new = [
+            NewJob(new_id(), paths, job.params, job.idempotency_key, job.callback_url)
+            for (_, job), paths in zip(requests, files, strict=True)
+        ]
+        return store.create_many(new, conn=conn)

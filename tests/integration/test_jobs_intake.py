@@ -1,0 +1,121 @@
+"""The single submit's intake on real PostgreSQL: concurrent ``POST /courier/jobs`` are stored together (one
+lookup, one insert per flush) and still each get their own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from courier.jobs import intake
+from courier.jobs.models import JobIn, JobOut
+from courier.jobs.store import JobStore, NewJob
+from courier.jobs.submit import BadJobs
+from tests.helpers import api_app
+
+
+@pytest.fixture
+def woken(monkeypatch: pytest.MonkeyPatch, courier_db: str) -> list[float | None]:
+    """No Airflow scheduler here: record the wake-ups instead."""
+    from courier.jobs import start
+
+    calls: list[float | None] = []
+    monkeypatch.setattr(start, "wake", lambda now=None: calls.append(now) or False)
+    return calls
+
+
+def _file(courier_db: str, file_id: str = "file_" + "a" * 32) -> str:
+    with psycopg.connect(courier_db) as conn:
+        conn.execute(
+            "INSERT INTO courier_job_files (file_id, path, bytes, sha256) VALUES (%s, %s, 1, 'x')",
+            (file_id, f"jobs/files/{file_id}/a.csv"),
+        )
+    return file_id
+
+
+def _flush_together(jobs: list[dict[str, Any]]) -> list[tuple[JobOut, bool] | BaseException]:
+    """Hand ``jobs`` to one flush, as concurrent requests waiting together would be; return each answer."""
+
+    async def go() -> list[tuple[JobOut, bool] | BaseException]:
+        loop = asyncio.get_running_loop()
+        waiting = [intake._Waiting(JobIn.model_validate(j), loop, loop.create_future()) for j in jobs]
+        await asyncio.to_thread(intake.flush, waiting)
+        return list(await asyncio.gather(*(w.answer for w in waiting), return_exceptions=True))
+
+    return asyncio.run(go())
+
+
+def test_one_flush_answers_each_request_with_its_own_outcome(courier_db: str, woken: list[float | None]) -> None:
+    file_id = _file(courier_db)
+    ((kept, _),) = JobStore(courier_db).create_many([NewJob("job_kept", ["jobs/files/x"], {"v": 1}, "used-key", None)])
+    answers = _flush_together(
+        [
+            {"files_to_process": [file_id], "params": {"n": 0}},
+            {"files_to_process": ["file_" + "b" * 32]},  # no such pushed file
+            {"files_to_process": [file_id], "params": {"v": 2}, "idempotency_key": "used-key"},
+            {"files_to_process": [file_id], "idempotency_key": "new-key"},
+            {"files_to_process": [file_id], "params": {"other": True}, "idempotency_key": "new-key"},
+        ]
+    )
+    new, bad, repeat, first, second = answers
+    assert isinstance(new, tuple) and new[1] is True and new[0].files_to_process == [f"jobs/files/{file_id}/a.csv"]
+    assert isinstance(bad, BadJobs) and bad.errors[0]["loc"] == ["body", "files_to_process", 0]
+    assert isinstance(repeat, tuple) and repeat == (kept, False) and repeat[0].params == {"v": 1}
+    assert isinstance(first, tuple) and isinstance(second, tuple)
+    assert (first[1], second[1]) == (True, False) and first[0].job_id == second[0].job_id  # one key, one job
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (3,)
+    assert len(woken) == 1  # one wake-up for the flush
+
+
+def test_a_flush_that_fails_fails_each_of_its_requests_and_the_writer_goes_on(
+    courier_db: str, woken: list[float | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_id = _file(courier_db)
+    monkeypatch.setenv("COURIER_DATABASE_URL", courier_db + "_gone")  # the pool follows it: nothing there
+    answers = _flush_together([{"files_to_process": [file_id]}] * 2)
+    assert all(isinstance(a, psycopg.OperationalError) for a in answers), answers
+    monkeypatch.setenv("COURIER_DATABASE_URL", courier_db)
+    assert all(isinstance(a, tuple) and a[1] for a in _flush_together([{"files_to_process": [file_id]}] * 2))
+
+
+@pytest.fixture
+def served(courier_db: str, woken: list[float | None]) -> Iterator[str]:
+    from courier.demo.server import serve_in_thread
+
+    host = FastAPI()
+    host.mount("/courier", api_app("admin"))
+    with serve_in_thread(host) as url:
+        yield url
+
+
+def test_concurrent_submits_over_http_are_each_stored_once(served: str, courier_db: str) -> None:
+    file_id = _file(courier_db)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=served, timeout=60) as client:
+            bodies = [{"files_to_process": [file_id], "params": {"n": i}} for i in range(200)]
+            bodies += [
+                {"files_to_process": ["file_" + "c" * 32]},
+                {"files_to_process": [file_id], "idempotency_key": "k"},
+            ]
+            bodies += [{"files_to_process": [file_id], "idempotency_key": "k"}]
+            return list(await asyncio.gather(*(client.post("/courier/jobs", json=b) for b in bodies)))
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers[:200]] == [202] * 200
+    assert answers[200].status_code == 422 and answers[200].json()["detail"][0]["loc"] == [
+        "body",
+        "files_to_process",
+        0,
+    ]
+    assert sorted(a.status_code for a in answers[201:]) == [200, 202]
+    assert answers[201].json()["job_id"] == answers[202].json()["job_id"]
+    assert sorted(a.json()["params"]["n"] for a in answers[:200]) == list(range(200))
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT params) FROM courier_jobs").fetchone() == (201, 201)
