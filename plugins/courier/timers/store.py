@@ -30,6 +30,24 @@ RETURNING {COLUMNS}
 """
 
 
+def list_query(status: Status | None, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+    """One page of the listing (``limit + 1`` rows, to tell whether more follow): keyset on
+    ``(created_at, id)``, so a page reads ``limit + 1`` index entries however many timers exist."""
+    where: list[str] = []
+    args: list[Any] = []
+    if status is not None:
+        where.append("status = %s")
+        args.append(str(status))
+    if cursor:
+        created, timer_id = decode_cursor(cursor)
+        where.append("(created_at, id) < (%s, %s)")
+        args += [created, timer_id]
+    sql = f"SELECT {COLUMNS} FROM courier_timers"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY created_at DESC, id DESC LIMIT %s", [*args, limit + 1]
+
+
 class TimerNotFound(LookupError):
     pass
 
@@ -134,21 +152,9 @@ class TimerStore:
 
     def list(self, status: Status | None, limit: int, cursor: str | None) -> tuple[list[TimerOut], str | None]:
         """Newest first; pass the returned cursor to get the next page."""
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = %s")
-            args.append(str(status))
-        if cursor:
-            created, timer_id = decode_cursor(cursor)
-            where.append("(created_at, id) < (%s, %s)")
-            args += [created, timer_id]
-        sql = f"SELECT {COLUMNS} FROM courier_timers"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
+        sql, args = list_query(status, limit, cursor)
         with self._connect() as conn:
-            rows = conn.execute(sql, [*args, limit + 1]).fetchall()
+            rows = conn.execute(sql, args).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
