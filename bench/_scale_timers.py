@@ -61,9 +61,14 @@ TARGETS = {
     "lost": 0,
     "fired_twice": 0,
 }
-CLAIM_RUNS = 25
+CLAIM_RUNS = 15
 READS_PER_SECOND = 10  # per kind of read, during the steady window
 SPAN_DAYS = 3.0
+
+
+def _progress(phase: str, figures: Any) -> None:
+    """Each phase's figures on stderr as soon as they are known (a run cut short still shows them)."""
+    print(f"scale_timers {phase}: {json.dumps(figures)[:2000]}", file=sys.stderr, flush=True)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -319,6 +324,10 @@ def _list_plans(db_url: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- the run
+def _brief(claim: dict[str, Any]) -> dict[str, Any]:
+    return {kind: (v["claimed"], v["ms"], v["index_scan"]) for kind, v in claim.items()}
+
+
 def measure() -> dict[str, Any]:
     """Run the whole timers-at-scale measurement on a stack of its own; one JSON-able dict."""
     scale = os.environ.get("COURIER_SCALE", "full")
@@ -335,13 +344,18 @@ def measure() -> dict[str, Any]:
         far = f"{receiver}/far/"
         first = _create_waiting(stack, far, FIRST_SIZE, 0, 1)
         at_1k = {"claim": _claim(db_url), "size": _size(db_url)}
+        _progress("at_1k", {"create": first["timers_per_second"], "size": at_1k["size"]} | _brief(at_1k["claim"]))
         rest = _create_waiting(stack, far, size["waiting"] - FIRST_SIZE, FIRST_SIZE, size["clients"])
+        _progress("create", {k: v for k, v in rest.items() if k != "sample_ids"})
         sample = first.pop("sample_ids") + rest.pop("sample_ids")
         for timer_id in sample[:5]:  # a rare status for the list route's filter
             api.request("POST", f"/courier/timers/{timer_id}/cancel").raise_for_status()
         at_1m = {"claim": _claim(db_url), "size": _size(db_url)}
+        _progress("at_waiting", {"size": at_1m["size"]} | _brief(at_1m["claim"]))
         burst = _burst(stack, api, db_url, receiver, size["burst"])
+        _progress("burst", {k: v for k, v in burst.items() if k != "ids"})
         steady, reads = _steady(stack, api, db_url, receiver, size["steady_rate"], size["steady_seconds"], sample[5:])
+        _progress("steady", {k: v for k, v in steady.items() if k != "ids"} | {"reads": reads})
         list_plans = _list_plans(db_url)
         expected = set(burst.pop("ids")) | set(steady.pop("ids"))
         unexpected = len({a["id"] for a in results(receiver)} - expected)  # a waiting timer fired: a bug
