@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import psycopg
 
@@ -249,7 +250,11 @@ def _reads(stack: Stack, ids: list[str], stop: threading.Event) -> dict[str, Any
 
     def timed(api: AirflowApi, kind: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         clock = time.perf_counter()
-        answer = api.request("GET", path, params=params)
+        try:
+            answer = api.request("GET", path, params=params)
+        except httpx.HTTPError as exc:
+            errors.append(f"{kind}: {exc!r}")
+            return {}
         got[kind].append((time.perf_counter() - clock) * 1000)
         if answer.status_code != 200:
             errors.append(f"{kind}: {answer.status_code}")
