@@ -50,7 +50,7 @@ from tests import drill  # noqa: E402
 
 DAG_FILES = [REPO / "dags" / "webhook_timers.py"]
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"waiting": 1_000_000, "burst": 10_000, "steady_rate": 100, "steady_seconds": 60, "clients": 4},
+    "full": {"waiting": 1_000_000, "burst": 10_000, "steady_rate": 100, "steady_seconds": 30, "clients": 4},
     "small": {"waiting": 20_000, "burst": 2_000, "steady_rate": 100, "steady_seconds": 15, "clients": 4},
 }
 FIRST_SIZE = 1_000  # the "1 k waiting" point the claim query and the database size are compared at
