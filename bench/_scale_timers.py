@@ -182,23 +182,36 @@ def _size(db_url: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- fire
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
 class _Cpu:
-    """CPU seconds of the stack's triggerer (its dispatchers) and PostgreSQL (all backends) over a window."""
+    """CPU seconds of the stack's triggerer (its dispatchers), API server and PostgreSQL over a window.
+
+    PostgreSQL overwrites its backends' environment with their process titles, so its processes are the
+    postmaster the stack started and its children; backends that ended meanwhile count through the
+    postmaster's ``children_*`` times (it reaps them)."""
 
     def __init__(self, stack: Stack) -> None:
-        self.stack_id = stack.stack_id
+        self.stack = stack
 
     def _now(self) -> dict[str, float]:
         spent = {}
-        for component in ("triggerer", "postgres", "api-server"):
-            total = 0.0
-            for proc in tagged_processes(self.stack_id, component):
-                try:
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-                except psutil.Error:
-                    continue
-            spent[component] = total
+        for component in ("triggerer", "api-server"):
+            spent[component] = sum(_cpu(proc) for proc in tagged_processes(self.stack.stack_id, component))
+        postmaster = next(c.process.pid for c in self.stack.supervisor.children if c.name == "postgres")
+        try:
+            root = psutil.Process(postmaster)
+            times = root.cpu_times()
+            spent["postgres"] = _cpu(root) + times.children_user + times.children_system
+            spent["postgres"] += sum(_cpu(proc) for proc in root.children(recursive=True))
+        except psutil.Error:
+            spent["postgres"] = float("nan")
         return spent
 
     def __enter__(self) -> _Cpu:
