@@ -19,14 +19,17 @@ import json
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from _stack import bench_stack, json_stdout
+from _timer_load import iso as _iso
+from _timer_load import lateness as _lateness
+from _timer_load import schedule as _schedule
+from _timer_load import wait_for as _wait_for
+from _timer_load import wait_for_dispatcher
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.postgres import free_port
 
@@ -38,40 +41,6 @@ TARGETS = {"p50_ms": 20.0, "p99_ms": 250.0, "max_ms": 1000.0, "burst_fires_per_s
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _results(receiver: str) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{receiver}/_results", timeout=30).json())
-
-
-def _wait_for(receiver: str, ids: set[str], deadline: float) -> list[dict[str, Any]]:
-    while True:
-        arrivals = [a for a in _results(receiver) if a["id"] in ids]
-        if {a["id"] for a in arrivals} >= ids or time.time() > deadline:
-            return arrivals
-        time.sleep(1)
-
-
-def _schedule(api: AirflowApi, url: str, due: list[float]) -> list[str]:
-    ids: list[str] = []
-    for start in range(0, len(due), 1000):
-        chunk = [{"url": url, "fire_at": _iso(t)} for t in due[start : start + 1000]]
-        answer = api.request("POST", "/courier/timers/batch", json={"timers": chunk})
-        answer.raise_for_status()
-        ids += [t["id"] for t in answer.json()]
-    return ids
-
-
-def _lateness(arrivals: list[dict[str, Any]]) -> list[float]:
-    first: dict[str, float] = {}
-    for a in arrivals:
-        late = (a["arrived"] - datetime.fromisoformat(a["scheduled_for"]).timestamp()) * 1000
-        first.setdefault(a["id"], late)
-    return list(first.values())
 
 
 def _db_fired_twice(db_url: str, ids: list[str]) -> int:
@@ -157,15 +126,7 @@ def main() -> int:
         stack.start()
         api = stack.api()
         db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
-        deadline = time.time() + 120
-        while not any(
-            ti["state"] == "deferred"
-            for run in api.request("GET", "/api/v2/dags/webhook_timers/dagRuns").json()["dag_runs"]
-            for ti in api.task_instances("webhook_timers", run["dag_run_id"])
-        ):
-            if time.time() > deadline:
-                raise RuntimeError("the webhook_timers dispatcher did not start")
-            time.sleep(1)
+        wait_for_dispatcher(api)
         try:
             result_accuracy = accuracy(api, db_url, receiver, args.timers, args.spread)
             result_burst = burst(api, db_url, receiver, args.burst)

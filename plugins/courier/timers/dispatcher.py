@@ -65,7 +65,16 @@ from courier.timers.policy import CheckedResolver, TargetRefused, check_target
 from courier.timers.rules import Status, decide
 from courier.timers.settings import DispatcherSettings
 
-__all__ = ["Dispatcher", "DispatcherSettings"]
+__all__ = ["Dispatcher", "DispatcherSettings", "claim_statement"]
+
+
+def claim_statement(settings: DispatcherSettings, owner: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The claim query and its parameters exactly as this dispatcher's claim loop runs them (benchmarks and
+    tests ``EXPLAIN`` it)."""
+    return queue.claim_statement(
+        owner, horizon=settings.horizon, limit=limit, lease=settings.claim_lease, grace=settings.firing_grace
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +325,8 @@ class Dispatcher:
                 for held in live.values():  # not marked: keep them, the reconnected loop retries
                     heapq.heappush(self._heap, held)
                 raise
-            for timer_id, attempt in marked:
+            for timer_id, attempt in sorted(marked, key=lambda row: live[row[0]].due):  # oldest first, whatever
+                # order the UPDATE returned them in
                 held = live.pop(timer_id)
                 held.attempt = attempt
                 held.marked_at = time.monotonic()
