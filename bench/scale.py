@@ -36,9 +36,10 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _all_met(part: dict[str, Any]) -> bool | None:
-    met = part.get("met")
-    return all(bool(value) for value in met.values()) if isinstance(met, dict) and met else None
+def _all_met(part: dict[str, Any]) -> bool:
+    """Whether every target of a part (its ``targets_met``: target -> bool) was met."""
+    met = part["targets_met"]
+    return bool(met) and all(bool(value) for value in met.values())
 
 
 def main() -> None:
