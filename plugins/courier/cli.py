@@ -159,15 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     af.add_argument("rest", nargs=argparse.REMAINDER)
     af.set_defaults(func=_airflow)
 
-    from courier.pages.cli import register as register_pages
+    from courier import domains
 
-    register_pages(sub)
-    from courier.timers.cli import register as register_timers
-
-    register_timers(sub)
-    from courier.specs.cli import register as register_specs
-
-    register_specs(sub)
+    for domain in domains.DOMAINS:  # each domain's own commands: `courier timers dispatch`, `courier specs …`
+        if domain.cli:
+            domains.load(domain.cli)(sub)
     return parser
 
 

@@ -9,11 +9,11 @@ from airflow.plugins_manager import AirflowPlugin
 
 from courier.api.app import create_app
 from courier.api.errors import UnroutablePathGuard
-from courier.domains import PAGES
+from courier.domains import pages
 
 
 def ui_views() -> list[dict[str, Any]]:
-    """The plugin's UI entries: a nav item per page (:data:`courier.domains.PAGES`, each shown at
+    """The plugin's UI entries: a nav item per page (:func:`courier.domains.pages`, each shown at
     ``/plugin/<url_route>``), and a "Courier" tab on every DAG run's page.
 
     Relative ``href``s (no leading slash): Airflow's UI resolves them against its own base URL, so the pages
@@ -27,7 +27,7 @@ def ui_views() -> list[dict[str, Any]]:
             "category": "Courier",
             "destination": "nav",
         }
-        for page in PAGES
+        for page in pages()
     ]
     views.append(
         {

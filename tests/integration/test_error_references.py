@@ -69,7 +69,7 @@ def test_overview_shows_a_reference_not_the_exception_text(
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
     with psycopg.connect(courier_db, autocommit=True) as conn:
         conn.execute("DROP TABLE courier_timers CASCADE")  # a real failure of the timers section
-    with _captured("courier.ui.pages.overview") as caplog:
+    with _captured("courier.ui.screens.overview") as caplog:
         page = TestClient(api_app("admin"), root_path="/courier").get("/courier/ui/")
     assert page.status_code == 200
     assert "courier_timers" not in page.text and "UndefinedTable" not in page.text

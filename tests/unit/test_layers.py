@@ -12,6 +12,8 @@ import ast
 import itertools
 from pathlib import Path
 
+from courier import domains
+
 PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "courier"
 
 LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
@@ -20,7 +22,6 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 BASE = frozenset(
     {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
 )
-DOMAINS = frozenset({"reports", "pages", "timers", "jobs", "stats", "specs"})
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
 """A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""
 TOP = {"selfcheck": "domain", "api": "interface", "ui": "interface", "plugin": "interface"}
@@ -32,7 +33,7 @@ def layer_of(module: str) -> str:
     parts = module.split(".")[1:]
     if not parts or parts[0] in BASE:
         return "base"
-    if parts[0] in DOMAINS:
+    if parts[0] in {domain.resource for domain in domains.DOMAINS}:  # the registry's domains
         return ROLES.get(parts[1], "domain") if len(parts) > 1 else "base"  # a domain's __init__ holds nothing
     if parts[0] in TOP:
         return TOP[parts[0]]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
+from courier import domains
+
 UI = Path(__file__).resolve().parents[2] / "plugins" / "courier" / "ui"
 
 
@@ -39,15 +41,15 @@ def test_no_ui_module_calls_a_route_handler() -> None:
 
 
 def test_each_page_router_lives_in_its_page_module_and_the_file_server_alone() -> None:
-    from courier.ui.views import PAGE_ROUTERS
+    from courier.ui.views import page_routers
 
     served: dict[str, set[str]] = {}
-    for _, router in PAGE_ROUTERS:
+    for _, router in page_routers():
         for route in router.routes:
             assert isinstance(route, APIRoute)
             served.setdefault(route.endpoint.__module__, set()).add(route.path)
     assert served.pop("courier.ui.files") == {"/ui/specs/{run_id}/files/{path:path}"}
-    assert set(served) == {
-        f"courier.ui.pages.{name}" for name in ("overview", "timers", "jobs", "stats", "reports", "pages", "specs")
+    assert set(served) == {"courier.ui.screens.overview"} | {
+        f"courier.ui.screens.{domain.resource}" for domain in domains.DOMAINS
     }
     assert not any("/files/" in path for paths in served.values() for path in paths)

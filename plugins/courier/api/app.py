@@ -18,14 +18,9 @@ OPENAPI_SERVER = "/courier"
 
 def create_app() -> FastAPI:
     """Build the app; every route, the OpenAPI document included, requires Airflow authentication."""
+    from courier import domains
     from courier.api import health
     from courier.jobs import api as jobs_api
-    from courier.pages import api as pages_api
-    from courier.reports import api as reports_api
-    from courier.specs import api as specs_api
-    from courier.stats import api as stats_api
-    from courier.timers import api as timers_api
-    from courier.ui import insights
     from courier.ui import views as ui_views
 
     # FastAPI's own /openapi.json and /docs would be anonymous: turn them off and serve the
@@ -41,16 +36,11 @@ def create_app() -> FastAPI:
     errors.install(app)
     common = errors.error_responses(*errors.DEFAULT_RESPONSES)
     app.include_router(health.router, dependencies=[access("health")], responses=common)
-    app.include_router(timers_api.router, dependencies=[access("timers")], responses=common)
-    app.include_router(stats_api.router, dependencies=[access("stats")], responses=common)
-    app.include_router(jobs_api.router, dependencies=[access("jobs")], responses=common)
+    for domain in domains.DOMAINS:  # each domain's JSON routers, behind its resource's access(...)
+        for reference in domain.routers:
+            app.include_router(domains.load(reference), dependencies=[access(domain.resource)], responses=common)
     # The one route without a bearer token: the processor GETs a pushed file with an expiring HMAC signature.
     app.include_router(jobs_api.files_router, responses=errors.error_responses(403, 404, 422, 503))
-    app.include_router(reports_api.router, dependencies=[access("reports")], responses=common)
-    app.include_router(pages_api.router, dependencies=[access("pages")], responses=common)
-    app.include_router(specs_api.router, dependencies=[access("specs")], responses=common)
-    app.include_router(insights.timers_router, dependencies=[access("timers")], responses=common)
-    app.include_router(insights.jobs_router, dependencies=[access("jobs")], responses=common)
     ui_views.install(app)  # HTML pages under /ui, each router behind its resource's access(...)
 
     meta = APIRouter(tags=["meta"])

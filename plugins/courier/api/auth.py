@@ -27,9 +27,15 @@ from courier.domains import governing_dags
 
 CurrentUser = Annotated[BaseUser, Depends(get_user)]
 
-RESOURCES: dict[str, str | None] = governing_dags()
-"""Courier resource -> the DAG whose read/edit access governs it (None: being logged in is enough), from
-:mod:`courier.domains`."""
+
+def governing_dag(resource: str) -> str | None:
+    """The DAG whose read/edit access governs Courier's ``resource`` (None: being logged in is enough), from
+    :mod:`courier.domains`; KeyError for a resource no domain registers."""
+    governing = governing_dags()
+    if resource not in governing:
+        raise KeyError(f"unknown Courier resource {resource!r}; add its Domain to courier.domains.DOMAINS")
+    return governing[resource]
+
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,7 +58,7 @@ def is_allowed(user: BaseUser, resource: str, method: str) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
 
-    dag_id = RESOURCES[resource]
+    dag_id = governing_dag(resource)
     if dag_id is None:
         return True
     wanted: Any = "GET" if method.upper() in READ_METHODS else "PUT"
@@ -70,9 +76,8 @@ def answers_in_memory() -> bool:
 
 def access(resource: str) -> DependsParam:
     """Return the dependency for a domain router: authenticated, then read or edit access by HTTP method."""
-    if resource not in RESOURCES:
-        raise KeyError(f"unknown Courier resource {resource!r}; add its Domain to courier.domains.DOMAINS")
-    if RESOURCES[resource] is None:  # being logged in is enough: no authorization call, no thread-pool hop
+    dag_id = governing_dag(resource)
+    if dag_id is None:  # being logged in is enough: no authorization call, no thread-pool hop
 
         async def logged_in(user: CurrentUser) -> BaseUser:
             return user
@@ -86,7 +91,6 @@ def access(resource: str) -> DependsParam:
         else:  # an auth manager that may query a database or a server: off the event loop
             allowed = await run_in_threadpool(is_allowed, user, resource, request.method)
         if not allowed:
-            dag_id = RESOURCES[resource]
             need = "read" if request.method.upper() in READ_METHODS else "edit"
             raise ApiError(
                 403,

@@ -1,4 +1,4 @@
-"""Build the demo upstream app from the domain routers listed in :data:`ROUTER_MODULES`."""
+"""Build the demo upstream app from the domains' demo routers (``Domain.demo`` in :mod:`courier.domains`)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,18 @@ import importlib
 
 from fastapi import FastAPI
 
-# Each module defines ``router`` (a FastAPI APIRouter) and optionally ``reset()`` for tests.
-ROUTER_MODULES: list[str] = [
-    "courier.demo.paged_api",
-    "courier.demo.report_api",
-    "courier.demo.receiver",
-    "courier.demo.spec_site",
-    "courier.demo.processor",
-]
+from courier import domains
+
+
+def router_modules() -> list[str]:
+    """Every domain's demo modules; each defines ``router`` (a FastAPI APIRouter), optionally ``reset()`` for tests."""
+    return [module for domain in domains.DOMAINS for module in domain.demo]
 
 
 def create_app(modules: list[str] | None = None) -> FastAPI:
     """Return the demo app with the given (default: all) domain routers mounted at the root."""
     app = FastAPI(title="Courier demo upstream", docs_url=None, redoc_url=None)
-    for name in ROUTER_MODULES if modules is None else modules:
+    for name in router_modules() if modules is None else modules:
         app.include_router(importlib.import_module(name).router)
 
     @app.get("/healthz")

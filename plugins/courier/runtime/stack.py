@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from courier import domains
 from courier.config import courier_home
 from courier.db import migrate as db_migrate
 from courier.runtime.airflow_api import AirflowApi
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
-DEMO_CONNECTIONS = ("report_api_default", "paged_api_default", "spec_site_default", "jobs_api_default")
 
 
 def default_api_workers() -> int:
@@ -230,7 +230,7 @@ class Stack:
         self.supervisor.start("demo", [sys.executable, "-m", "courier.demo", "--port", str(port)], self.env)
         wait_until_up(self.demo_url)
         (self.home / "demo-url").write_text(self.demo_url + "\n")
-        for conn_id in DEMO_CONNECTIONS:
+        for conn_id in (conn_id for domain in domains.DOMAINS for conn_id in domain.connections):
             key = f"AIRFLOW_CONN_{conn_id.upper()}"
             if key not in os.environ and key not in self.extra_env:
                 self.env[key] = self.demo_url

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from courier.api.errors import ApiError
 from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
 from courier.specs.report import run_folder
-from courier.ui.pages.common import User, page_router
+from courier.ui.screens.common import User, page_router
 
 router = page_router()
 

@@ -27,11 +27,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from courier import __version__
 from courier.api.errors import ApiError
-from courier.domains import PAGES, governing_dags
+from courier.domains import governing_dags, pages
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-NAV = tuple((page.key, page.label, page.path) for page in PAGES)
+
+def nav() -> tuple[tuple[str, str, str], ...]:
+    """(key, label, path) of every page, in navigation order (the registry's)."""
+    return tuple((page.key, page.label, page.path) for page in pages())
+
+
 """In-page navigation: (key, label, path under /ui)."""
 
 ENABLED: set[str] = {"overview"}
@@ -177,7 +182,7 @@ def base_context(request: Request, active: str) -> dict[str, Any]:
         "ui": f"{root}/ui",
         # Airflow's own pages: the Courier app is mounted at <Airflow base>/courier.
         "airflow": root.removesuffix("/courier"),
-        "nav": [item for item in NAV if item[0] in ENABLED],
+        "nav": [item for item in nav() if item[0] in ENABLED],
         "dags": governing_dags(),  # resource -> its DAG id, for the templates' links and permission hints
         "active": active,
         "version": __version__,

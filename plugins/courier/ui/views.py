@@ -1,33 +1,30 @@
-"""The wiring of the page routes under ``/courier/ui``: one router per Courier resource (the modules of
-:mod:`courier.ui.pages`, and the spec run file server :mod:`courier.ui.files`), each included behind that
-resource's ``access(...)`` dependency (read access for these GET pages). Cancelling is done by the page
-calling the JSON API (``POST /courier/timers/{id}/cancel``), which refuses a user without edit access whatever
-the page shows.
+"""The wiring of the page routes under ``/courier/ui``: one router per Courier resource — the overview
+(:mod:`courier.ui.screens.overview`), each domain's page (``Domain.page`` in :mod:`courier.domains`), and the
+spec run file server :mod:`courier.ui.files` — each included behind that resource's ``access(...)``
+dependency (read access for these GET pages). Cancelling is done by the page calling the JSON API
+(``POST /courier/timers/{id}/cancel``), which refuses a user without edit access whatever the page shows.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from courier import domains
 from courier.api.auth import access
 from courier.ui import files, render
-from courier.ui.pages import jobs, overview, pages, reports, specs, stats, timers
+from courier.ui.screens import overview
 
-PAGE_ROUTERS: list[tuple[str, APIRouter]] = [
-    ("meta", overview.router),
-    ("timers", timers.router),
-    ("jobs", jobs.router),
-    ("stats", stats.router),
-    ("reports", reports.router),
-    ("pages", pages.router),
-    ("specs", specs.router),
-    ("specs", files.router),
-]
-"""(resource, router): each router is included behind ``access(resource)``."""
+
+def page_routers() -> list[tuple[str, APIRouter]]:
+    """(resource, router): each router is included behind ``access(resource)``."""
+    routers: list[tuple[str, APIRouter]] = [("meta", overview.router)]
+    routers += [(d.resource, domains.load(d.page)) for d in domains.DOMAINS if d.page]
+    routers.append(("specs", files.router))  # a spec run's files: read access to specs, like its page
+    return routers
 
 
 def install(app: FastAPI) -> None:
     """Include the page routers in the Courier app, each behind its resource's ``access(...)`` dependency."""
-    for resource, router in PAGE_ROUTERS:
+    for resource, router in page_routers():
         app.include_router(router, dependencies=[access(resource)])
         render.ENABLED.add(resource)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
 
@@ -11,8 +11,8 @@ from courier.timers.rules import Status
 from courier.timers.store import TimerNotFound, TimerStore
 from courier.ui import charts
 from courier.ui.insights import timers_insight
-from courier.ui.pages.common import Browsing, Notice, User, cancellable_page, page_router, pretty_json
 from courier.ui.render import svg
+from courier.ui.screens.common import Browsing, Notice, User, cancellable_page, page_router, pretty_json
 
 router = page_router()
 
@@ -69,3 +69,8 @@ def timer_page(
     return cancellable_page(
         request, user, "timers", "timer.html", notice, timer=timer, payload=pretty_json(timer.payload)
     )
+
+
+def overview() -> dict[str, Any]:
+    """The overview's timers section: counts, overdue and lateness of the last hour."""
+    return {"insight": timers_insight(60)}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
 from courier.reports.api import NO_NUL, TicketStatus, list_collections, summary
 from courier.ui import charts
-from courier.ui.pages.common import User, page_router, timeline
 from courier.ui.render import render
+from courier.ui.screens.common import User, page_router, timeline
 
 router = page_router()
 
@@ -39,3 +39,16 @@ def reports_page(
         summary=summary(24),
         **timeline(bars, label="Wait until ready, per collection (seconds)", classes=TONES),
     )
+
+
+def overview() -> dict[str, Any]:
+    """The overview's reports section: the day's summary, recent and failed collections."""
+    recent, _ = list_collections(limit=5)
+    failed, _ = list_collections(status="failed", limit=3)
+    return {"summary": summary(24), "recent": recent, "failed": failed}
+
+
+def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:
+    """A ``report_collector`` run's tab: its collections."""
+    collections, _ = list_collections(dag_id=dag_id, run_id=run_id, limit=100)
+    return {"collections": collections}

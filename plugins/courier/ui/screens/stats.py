@@ -12,8 +12,8 @@ from courier.api.errors import ApiError
 from courier.stats.api import tag_sets
 from courier.stats.store import StatsStore
 from courier.ui import charts
-from courier.ui.pages.common import User, page_router
 from courier.ui.render import render, svg
+from courier.ui.screens.common import User, page_router
 
 router = page_router()
 
@@ -88,3 +88,11 @@ def stats_page(
         problem=problem,
         more=more,
     )
+
+
+def overview() -> dict[str, Any]:
+    """The overview's stats section: metric names and the roll-up's watermark and lag."""
+    store = StatsStore()
+    watermark = store.watermark()
+    lag = (datetime.now(UTC) - watermark).total_seconds() if watermark else None
+    return {"names": store.names(), "watermark": watermark, "lag": lag}

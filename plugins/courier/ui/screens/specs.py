@@ -10,8 +10,8 @@ from fastapi import Path, Request, Response
 from courier.specs.api import no_run, run_detail, run_summaries
 from courier.specs.models import RunOut
 from courier.ui import charts
-from courier.ui.pages.common import User, page_router
 from courier.ui.render import render, svg
+from courier.ui.screens.common import User, page_router
 
 router = page_router()
 
@@ -77,3 +77,14 @@ def spec_run_page(request: Request, user: User, run_id: Annotated[str, Path(min_
     if run is None:
         raise no_run(run_id)
     return render(request, "spec_run.html", active="specs", run=run, **spec_matrix(run))
+
+
+def overview() -> dict[str, Any]:
+    """The overview's specs section: the recent runs."""
+    return {"recent": run_summaries(5)}
+
+
+def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:
+    """A ``spec_matrix`` run's tab: its matrix (None until the plan task has queued the run)."""
+    run = run_detail(run_id)
+    return {"spec_run": run, **(spec_matrix(run) if run is not None else {})}

@@ -9,8 +9,8 @@ from fastapi import Request, Response
 from courier.api.errors import ApiError
 from courier.pages.api import Manifest, list_manifests, read_manifest
 from courier.ui import charts
-from courier.ui.pages.common import User, page_router, timeline
 from courier.ui.render import render, svg
+from courier.ui.screens.common import User, page_router, timeline
 
 router = page_router()
 
@@ -63,3 +63,14 @@ def manifest_page(request: Request, user: User, run_id: str) -> Response:
     if manifest is None:
         raise ApiError(404, f"No manifest for run {run_id!r}: not a paginated_fanout run, or it has not merged yet.")
     return render(request, "manifest.html", active="pages", manifest=manifest, **manifest_charts(manifest))
+
+
+def overview() -> dict[str, Any]:
+    """The overview's pages section: the recent fan-out manifests."""
+    return {"recent": list_manifests(limit=5)}
+
+
+def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:
+    """A fan-out run's tab: its manifest and charts."""
+    manifest = read_manifest(run_id)
+    return {"manifest": manifest, **manifest_charts(manifest)}

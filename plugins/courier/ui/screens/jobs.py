@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
 
@@ -12,8 +12,8 @@ from courier.jobs.rules import Status
 from courier.jobs.store import JobNotFound, JobStore
 from courier.ui import charts
 from courier.ui.insights import jobs_insight
-from courier.ui.pages.common import Browsing, Notice, User, cancellable_page, page_router, pretty_json
 from courier.ui.render import svg
+from courier.ui.screens.common import Browsing, Notice, User, cancellable_page, page_router, pretty_json
 
 router = page_router()
 
@@ -71,3 +71,9 @@ def job_page(
     except JobNotFound:
         raise ApiError(404, f"no job {job_id!r}", loc=("path", "job_id")) from None
     return cancellable_page(request, user, "jobs", "job.html", notice, job=job, params=pretty_json(job.params or None))
+
+
+def overview() -> dict[str, Any]:
+    """The overview's jobs section: counts and the last 6 hours by status, the latest failures."""
+    failed, _ = JobStore(pooled()).page(Status.FAILED, None, 3, None)
+    return {"insight": jobs_insight(6), "failed": failed}
