@@ -70,9 +70,12 @@ format: sync
 	$(UV) run --frozen ruff check --fix plugins dags tests bench
 	$(UV) run --frozen ruff format plugins dags tests bench
 
-## Every benchmark; each prints one JSON object with its figures and its same-run baseline.
+## The benchmark of every figure (minutes each); each prints one JSON object with its figures and its same-run baseline.
+## The long runs at 100x load are not part of it: `uv run python -m bench.scale` (an hour), see bench/README.md.
 bench: sync
-	@for script in $$(ls bench/*.py | grep -v "/_"); do echo "== $$script"; $(UV) run --frozen python $$script || exit 1; done
+	@for script in $$(ls bench/*.py | grep -v "/__init__.py"); do name=$$(basename $$script .py); \
+	  echo "== bench.$$name"; $(UV) run --frozen python -m bench.$$name || exit 1; done
+	@echo "bench: done. The long runs: uv run python -m bench.scale (COURIER_SCALE=small for a quick one); see bench/README.md"
 
 clean:
 	rm -rf .courier .pytest_cache .mypy_cache .ruff_cache

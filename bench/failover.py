@@ -9,14 +9,13 @@
 
 For each kill: lateness p50 / p99 / max of the timers due in the ``--window`` (10) seconds after it, and
 lost / fired twice in the database over the whole load. Lateness is ``fired_at - fire_at`` as the
-dispatcher recorded it; the lean receiver of ``bench/timers.py`` answers. Prints one JSON object. Command: ``uv run python bench/failover.py``.
+dispatcher recorded it; the lean receiver of ``bench/timers.py`` answers. Prints one JSON object. Command: ``uv run python -m bench.failover``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,13 +23,12 @@ from typing import Any
 
 import psycopg
 
-from _stack import bench_stack, json_stdout
-from courier.runtime.postgres import free_port
+from bench.lib.stack import bench_stack, json_stdout
+from bench.lib.timer_load import lean_receiver
 from courier.runtime.stack import Stack
+from tests import drill
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the drill is test tooling (tests/drill.py), shared with the chaos tests
-from tests import drill  # noqa: E402
 
 DAG_FILES = [REPO / "dags" / "webhook_timers.py"]
 TARGETS = {"p99_ms": 1000.0}
@@ -99,19 +97,14 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=10.0, help="measure timers due this long after a kill")
     args = parser.parse_args()
     report = json_stdout()
-    port = free_port()
-    receiver = subprocess.Popen([sys.executable, str(REPO / "bench" / "_receiver.py"), "--port", str(port)])
-    hooks = f"http://127.0.0.1:{port}/hooks/"
-    try:
+    with lean_receiver() as receiver:
+        hooks = f"{receiver}/hooks/"
         baseline = _run(1, 1, hooks, args.rate, args.window)
         two = _run(2, args.rounds, hooks, args.rate, args.window)
-    finally:
-        receiver.terminate()
-        receiver.wait()
     worst = _summary(two)
     result = {
         "benchmark": "failover",
-        "command": "uv run python bench/failover.py",
+        "command": "uv run python -m bench.failover",
         "timers_per_second": args.rate,
         "window_s": args.window,
         "two_triggerers_kill": {"rounds": two, "worst_of_rounds": worst},

@@ -12,7 +12,7 @@ free port, with a DAG folder holding Courier's ``paginated_fanout`` and two base
    every page kept in memory (``HttpOperator``-style), 1000 pages.
 
 Wall time is from the trigger call to the run's success as seen by polling the REST API every 0.2 s.
-Prints one JSON object. Run: ``uv run python bench/fanout.py``.
+Prints one JSON object. Run: ``uv run python -m bench.fanout``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from _stack import bench_stack, json_stdout, run_dag
+from bench.lib.stack import bench_stack, json_stdout, run_dag
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = (
@@ -77,7 +77,7 @@ def main() -> int:
     sequential_rate = args.pages / sequential["wall_seconds"]
     result = {
         "benchmark": "fanout",
-        "command": "uv run python bench/fanout.py",
+        "command": "uv run python -m bench.fanout",
         "workload": {"pages": args.pages, "rows_per_page": args.rows, "server_latency_ms_per_page": args.latency_ms},
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before]},
         "courier_paginated_fanout": {

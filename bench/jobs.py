@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from _jobs_load import api_floor, burst, dag_runs, push_file, spread, statuses, wait_all_final
-from _stack import bench_stack, json_stdout
+from bench.lib.jobs_load import api_floor, burst, dag_runs, push_file, spread, statuses, wait_all_final
+from bench.lib.stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def main() -> int:
     speedup = round(ours["jobs_per_minute"] / max(base["jobs_per_minute"], 0.01), 1)
     result = {
         "benchmark": "jobs",
-        "command": "uv run python bench/jobs.py",
+        "command": "uv run python -m bench.jobs",
         "processor_seconds_per_job": args.delay,
         "courier": ours,
         "api_floor_authenticated_get": floor,

@@ -5,7 +5,7 @@ same delays. Slot-seconds are measured, not inferred: a sampler reads the defaul
 every 0.2 s and integrates it while only the benchmark's runs are active. Ready-to-stored is the time from
 the moment the server could first serve a report to the stored file's modification time.
 
-Prints one JSON object. Command: ``uv run python bench/report_collector.py``.
+Prints one JSON object. Command: ``uv run python -m bench.report_collector``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from _stack import bench_stack, json_stdout
+from bench.lib.stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def main() -> int:
     delays = ready_to_stored(deferrable["results"])
     result = {
         "benchmark": "report_collector",
-        "command": "uv run python bench/report_collector.py",
+        "command": "uv run python -m bench.report_collector",
         "workload": {
             "reports_per_collector": args.reports,
             "generation_delay_seconds": args.generation_delay,

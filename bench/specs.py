@@ -14,7 +14,7 @@ same share. Runs, one after another:
 3. ``bench_specs_per_cell``: one mapped task per cell, on all cells (``--per-cell-subset N`` measures N
    cells and extrapolates linearly, for a quick look).
 
-Ideal = max(sum of durations / 8, longest cell). Prints one JSON object. Run: ``uv run python bench/specs.py``.
+Ideal = max(sum of durations / 8, longest cell). Prints one JSON object. Run: ``uv run python -m bench.specs``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _stack import bench_stack, json_stdout
-from fanout import run_dag
+from bench.fanout import run_dag
+from bench.lib.stack import bench_stack, json_stdout
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = (REPO / "dags" / "spec_matrix.py", REPO / "bench" / "dags" / "bench_specs_baselines.py")
@@ -103,7 +103,7 @@ def main() -> int:
     per_cell_extrapolated = per_cell["wall_seconds"] * args.cells / args.per_cell_subset
     result = {
         "benchmark": "specs",
-        "command": "uv run python bench/specs.py",
+        "command": "uv run python -m bench.specs",
         "workload": {
             "cells": args.cells,
             "workers": WORKERS,

@@ -11,7 +11,7 @@ with the ``stats_rollup`` DAG live every minute):
 * responsiveness meanwhile: ``GET /courier/health`` every 100 ms -> p99;
 * roll-up: 1,000,000 raw events over 5 minutes (20 names x 3 tag sets), one ``StatsStore.rollup()`` -> seconds;
 * baseline (same run): the design Courier replaces, an HTTP ``POST /stats`` whose every event is one
-  ``INSERT`` and one commit (``bench/_poc_stats.py``: FastAPI on one uvicorn worker, a kept connection per
+  ``INSERT`` and one commit (``bench/lib/poc_stats.py``: FastAPI on one uvicorn worker, a kept connection per
   thread; it waits on commits, not on its CPU, so a second worker would not serve 4 clients faster),
   posted to by the same ``--clients`` with the same batches, each on a new connection, for
   ``--baseline-seconds`` -> events/s committed (rows in its table when the time is up, so a batch cut off
@@ -22,7 +22,7 @@ with the ``stats_rollup`` DAG live every minute):
   straight into PostgreSQL, no HTTP (the figure earlier versions of this benchmark compared against), and
   ``vs_python_loop``.
 
-Prints one JSON object. Command: ``uv run python bench/stats.py``.
+Prints one JSON object. Command: ``uv run python -m bench.stats``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from _stack import bench_stack, json_stdout
+from bench.lib.stack import bench_stack, json_stdout
 from courier.runtime.postgres import free_port
 from courier.stats.store import GRACE, StatsStore
 
@@ -147,7 +147,7 @@ def raw_count(db_url: str) -> int:
 
 def _baseline_http(db_url: str, clients: int, batch: int, seconds: float, keep_alive: bool) -> dict[str, Any]:
     """The replaced design: ``--clients`` post the same batches to an HTTP ``/stats`` that INSERTs and commits
-    each event (``bench/_poc_stats.py``, its own process); events/s = rows committed when the time is up."""
+    each event (``bench/lib/poc_stats.py``, its own process); events/s = rows committed when the time is up."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -201,7 +201,7 @@ def _baseline_http(db_url: str, clients: int, batch: int, seconds: float, keep_a
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_poc_stats")
     return {
-        "design": "HTTP POST /stats, one INSERT + commit per event (bench/_poc_stats.py, 1 uvicorn worker)",
+        "design": "HTTP POST /stats, one INSERT + commit per event (bench/lib/poc_stats.py, 1 uvicorn worker)",
         "clients": clients,
         "batch_events": batch,
         "seconds": round(wall, 2),
@@ -333,7 +333,7 @@ def main() -> None:
         api.request("PATCH", "/api/v2/dags/stats_rollup", json={"is_paused": True}).raise_for_status()
         rollup = _rollup_million(db_url, args.rollup_events)
         figures = {
-            "command": "uv run python bench/stats.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
+            "command": "uv run python -m bench.stats" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
             "ingest": runs,
             "rollup_1m": rollup,
             "baseline_http_one_insert_per_event": baseline,

@@ -9,14 +9,13 @@ the triggerer; a lean receiver in its own process records each arrival. Lateness
 * baseline (same run): 50 timers the Airflow-native way (one DAG run each: DateTimeSensorAsync, then an
   HTTP task) spread over 60 s -> lateness p50 / p99.
 
-Prints one JSON object. Command: ``uv run python bench/timers.py``.
+Prints one JSON object. Command: ``uv run python -m bench.timers``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,14 +23,13 @@ from typing import Any
 
 import psycopg
 
-from _stack import bench_stack, json_stdout
-from _timer_load import iso as _iso
-from _timer_load import lateness as _lateness
-from _timer_load import schedule as _schedule
-from _timer_load import wait_for as _wait_for
-from _timer_load import wait_for_dispatcher
+from bench.lib.stack import bench_stack, json_stdout
+from bench.lib.timer_load import iso as _iso
+from bench.lib.timer_load import lateness as _lateness
+from bench.lib.timer_load import lean_receiver, wait_for_dispatcher
+from bench.lib.timer_load import schedule as _schedule
+from bench.lib.timer_load import wait_for as _wait_for
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = [REPO / "dags" / "webhook_timers.py", REPO / "bench" / "dags" / "bench_timer_native.py"]
@@ -119,28 +117,24 @@ def main() -> int:
     args = parser.parse_args()
     report = json_stdout()
     stack, _home = bench_stack("timers", DAG_FILES)
-    port = free_port()
-    receiver_proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "_receiver.py"), "--port", str(port)])
-    receiver = f"http://127.0.0.1:{port}"
-    try:
-        stack.start()
-        api = stack.api()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
-        wait_for_dispatcher(api)
+    with lean_receiver() as receiver:
         try:
-            result_accuracy = accuracy(api, db_url, receiver, args.timers, args.spread)
-            result_burst = burst(api, db_url, receiver, args.burst)
-            result_native = native(api, receiver, args.native, args.spread)
+            stack.start()
+            api = stack.api()
+            db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+            wait_for_dispatcher(api)
+            try:
+                result_accuracy = accuracy(api, db_url, receiver, args.timers, args.spread)
+                result_burst = burst(api, db_url, receiver, args.burst)
+                result_native = native(api, receiver, args.native, args.spread)
+            finally:
+                api.close()
         finally:
-            api.close()
-    finally:
-        stack.stop()
-        receiver_proc.terminate()
-        receiver_proc.wait()
+            stack.stop()
     late = result_accuracy["lateness_ms"]
     result = {
         "benchmark": "timers",
-        "command": "uv run python bench/timers.py",
+        "command": "uv run python -m bench.timers",
         "courier_accuracy": result_accuracy,
         "courier_burst": result_burst,
         "baseline_native_dag_run_per_timer": result_native,

@@ -1,6 +1,6 @@
 """The timer queries stay index-bound with many timers waiting (issue #20): the plans PostgreSQL picks for the
 dispatcher's claim and the API's listing, with 100,000 waiting timers in a real database. No timing: a plan
-that reads every row shows in ``EXPLAIN`` long before it shows on a clock (bench/_scale_timers.py measures)."""
+that reads every row shows in ``EXPLAIN`` long before it shows on a clock (bench/scale/timers.py measures)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the jobs benchmarks share (bench/jobs.py, bench/_scale_jobs.py): concurrent bursts on the API server,
+"""What the jobs benchmarks share (bench/jobs.py, bench/scale/jobs.py): concurrent bursts on the API server,
 its floor (the cheapest authenticated route), and waiting for every job to be final while sampling the worker
 slots ``delayed_request`` holds."""
 

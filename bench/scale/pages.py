@@ -12,7 +12,7 @@ measured it in its own process (``manifest.merge_memory``: the RSS when the merg
 it ran; the kernel's high-water mark is reset at the merge's start, so the task's start-up does not hide it).
 
 Targets: the large size end to end <= 10x the small one; the merge's peak RSS at the large size <= 1.5x the
-small one. ``COURIER_SCALE=small``: 100 and 1,000 pages. Run: ``uv run python bench/_scale_pages.py``.
+small one. ``COURIER_SCALE=small``: 100 and 1,000 pages. Run: ``uv run python -m bench.scale.pages``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _stack import bench_stack, json_stdout, run_dag
+from bench.lib.stack import bench_stack, json_stdout, run_dag
 from courier.pages.plan import RunLayout
 from courier.runtime.airflow_home import PARALLELISM
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG = "paginated_fanout"
 SIZES = {"full": (1_000, 10_000), "small": (100, 1_000)}
 ROWS, LATENCY_MS = 100, 50.0
@@ -89,7 +89,7 @@ def measure() -> dict[str, Any]:
     return {
         "benchmark": "scale_pages",
         "scale": scale,
-        "command": "uv run python bench/_scale_pages.py" + (" (COURIER_SCALE=small)" if scale == "small" else ""),
+        "command": "uv run python -m bench.scale.pages" + (" (COURIER_SCALE=small)" if scale == "small" else ""),
         "workload": {
             "rows_per_page": ROWS,
             "server_latency_ms_per_page": LATENCY_MS,

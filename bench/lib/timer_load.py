@@ -1,15 +1,23 @@
-"""What the timer benchmarks share (``timers.py``, ``_scale_timers.py``): schedule timers through the batch
-API, read arrivals back from the lean receiver (``_receiver.py``), turn them into lateness."""
+"""What the timer benchmarks share (``timers.py``, ``scale/timers.py``): schedule timers through the batch
+API, read arrivals back from the lean receiver (``lib/receiver.py``), turn them into lateness."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from courier.runtime.airflow_api import AirflowApi
+from courier.runtime.postgres import free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 BATCH = 1000  # timers per POST /courier/timers/batch (the route's maximum)
 
@@ -63,3 +71,16 @@ def wait_for_dispatcher(api: AirflowApi, timeout: float = 120) -> None:
         if time.time() > deadline:
             raise RuntimeError("the webhook_timers dispatcher did not start")
         time.sleep(1)
+
+
+@contextmanager
+def lean_receiver() -> Iterator[str]:
+    """Run the lean webhook receiver (``bench/lib/receiver.py``) in a process of its own (so its work is not
+    the benchmark's) and yield its base URL; stopped on exit."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.lib.receiver", "--port", str(port)], cwd=REPO)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()

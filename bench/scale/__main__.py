@@ -1,13 +1,13 @@
 """Courier at 100x today's load (issue #20): timers, jobs, pages and stats, each at today's size and at 10-1000x
 in one run, so every ratio is read on the same machine in the same state.
 
-Each part lives in ``bench/_scale_<part>.py`` and returns one JSON-able dict from ``measure()``: its figures,
+Each part lives in ``bench/scale/<part>.py`` and returns one JSON-able dict from ``measure()``: its figures,
 the baseline size measured in the same run, the ratios, the targets and whether each is met. This script runs
 the parts one after the other (each starts and stops what it needs) and prints **one JSON object**.
 
-    uv run python bench/scale.py                 # every part, full size (about an hour on 2 cores)
-    uv run python bench/scale.py timers jobs     # some parts
-    COURIER_SCALE=small uv run python bench/scale.py   # tiny sizes: checks the machinery, not the targets
+    uv run python -m bench.scale                 # every part, full size (about an hour on 2 cores)
+    uv run python -m bench.scale timers jobs     # some parts
+    COURIER_SCALE=small uv run python -m bench.scale   # tiny sizes: checks the machinery, not the targets
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from _stack import json_stdout
+from bench.lib.stack import json_stdout
 
 PARTS = ("timers", "jobs", "pages", "stats")
 
@@ -50,7 +50,7 @@ def main() -> None:
     report = json_stdout()
     for name in parts:
         began = time.monotonic()
-        figures = importlib.import_module(f"_scale_{name}").measure()
+        figures = importlib.import_module(f"bench.scale.{name}").measure()
         figures["wall_s"] = round(time.monotonic() - began, 1)
         result["parts"][name] = figures
     result["targets_met"] = {name: _all_met(figures) for name, figures in result["parts"].items()}

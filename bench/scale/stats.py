@@ -22,7 +22,7 @@ in each of its processes that touched them).
 
 Targets: ingest with 10 M present >= 0.8x the empty table's; roll-up of 10 M <= 11x that of 1 M; prune time
 independent of the raw row count (many/few <= 1.5). ``COURIER_SCALE=small``: 100 k and 1 M events, 100
-partitions, 8 s of ingest. Run: ``uv run python bench/_scale_stats.py``.
+partitions, 8 s of ingest. Run: ``uv run python -m bench.scale.stats``.
 """
 
 from __future__ import annotations
@@ -41,13 +41,13 @@ from typing import Any
 import psutil
 import psycopg
 
-from _stack import bench_stack, json_stdout
+from bench.lib.stack import bench_stack, json_stdout
+from bench.stats import NAMES, TAGS, ingest_run, raw_count, rolled_timed
 from courier.runtime.processes import tagged_processes
 from courier.stats.chunks import COPY_COLUMNS, Groups, chunk_copy, micros
 from courier.stats.store import GRACE, PARENT, StatsStore, ensure_partitions
-from stats import NAMES, TAGS, ingest_run, raw_count, rolled_timed
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG = "stats_rollup"
 SIZES = {
     "full": {"events": (1_000_000, 10_000_000), "partitions": 500, "ingest_seconds": 30.0},
@@ -248,7 +248,7 @@ def measure() -> dict[str, Any]:
     return {
         "benchmark": "scale_stats",
         "scale": scale,
-        "command": "uv run python bench/_scale_stats.py" + (" (COURIER_SCALE=small)" if scale == "small" else ""),
+        "command": "uv run python -m bench.scale.stats" + (" (COURIER_SCALE=small)" if scale == "small" else ""),
         "machine": {"cpus": os.cpu_count(), "api_processes": workers, "load_average_before": load_before},
         "stats_rollup_dag": "paused: roll-ups and prunes run by the benchmark, timed",
         "ingest": {

@@ -15,7 +15,7 @@
   the receiver.
 
 ``COURIER_SCALE=small`` runs the same at a development size. ``measure()`` returns one JSON-able dict
-(``bench/scale.py`` calls it); ``uv run python bench/_scale_timers.py`` prints it.
+(``bench/scale/`` calls it); ``uv run python -m bench.scale.timers`` prints it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -35,18 +34,16 @@ import httpx
 import psutil
 import psycopg
 
-from _stack import bench_stack, json_stdout
-from _timer_load import BATCH, iso, lateness, results, schedule, wait_for, wait_for_dispatcher
+from bench.lib.stack import bench_stack, json_stdout
+from bench.lib.timer_load import BATCH, iso, lateness, lean_receiver, results, schedule, wait_for, wait_for_dispatcher
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.postgres import free_port
 from courier.runtime.processes import tagged_processes
 from courier.runtime.stack import Stack
 from courier.timers.dispatcher import DispatcherSettings, claim_statement
 from courier.timers.store import list_query
+from tests import drill
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the drill's outcome helpers are test tooling (tests/drill.py)
-from tests import drill  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 DAG_FILES = [REPO / "dags" / "webhook_timers.py"]
 SIZES: dict[str, dict[str, Any]] = {
@@ -351,37 +348,35 @@ def measure() -> dict[str, Any]:
     scale = os.environ.get("COURIER_SCALE", "full")
     size = SIZES[scale]
     stack, _home = bench_stack("scale-timers", DAG_FILES)
-    port = free_port()
-    receiver_proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "_receiver.py"), "--port", str(port)])
-    receiver = f"http://127.0.0.1:{port}"
-    try:
-        stack.start()
-        api = stack.api()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
-        wait_for_dispatcher(api)
-        far = f"{receiver}/far/"
-        first = _create_waiting(stack, far, FIRST_SIZE, 0, 1)
-        at_1k = {"claim": _claim(db_url), "size": _size(db_url)}
-        _progress("at_1k", {"create": first["timers_per_second"], "size": at_1k["size"]} | _brief(at_1k["claim"]))
-        rest = _create_waiting(stack, far, size["waiting"] - FIRST_SIZE, FIRST_SIZE, size["clients"])
-        _progress("create", {k: v for k, v in rest.items() if k != "sample_ids"})
-        sample = first.pop("sample_ids") + rest.pop("sample_ids")
-        for timer_id in sample[:5]:  # a rare status for the list route's filter
-            api.request("POST", f"/courier/timers/{timer_id}/cancel").raise_for_status()
-        at_1m = {"claim": _claim(db_url), "size": _size(db_url)}
-        _progress("at_waiting", {"size": at_1m["size"]} | _brief(at_1m["claim"]))
-        burst = _burst(stack, api, db_url, receiver, size["burst"])
-        _progress("burst", {k: v for k, v in burst.items() if k != "ids"})
-        steady, reads = _steady(stack, api, db_url, receiver, size["steady_rate"], size["steady_seconds"], sample[5:])
-        _progress("steady", {k: v for k, v in steady.items() if k != "ids"} | {"reads": reads})
-        list_plans = _list_plans(db_url)
-        expected = set(burst.pop("ids")) | set(steady.pop("ids"))
-        unexpected = len({a["id"] for a in results(receiver)} - expected)  # a waiting timer fired: a bug
-        api.close()
-    finally:
-        stack.stop()
-        receiver_proc.terminate()
-        receiver_proc.wait()
+    with lean_receiver() as receiver:
+        try:
+            stack.start()
+            api = stack.api()
+            db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+            wait_for_dispatcher(api)
+            far = f"{receiver}/far/"
+            first = _create_waiting(stack, far, FIRST_SIZE, 0, 1)
+            at_1k = {"claim": _claim(db_url), "size": _size(db_url)}
+            _progress("at_1k", {"create": first["timers_per_second"], "size": at_1k["size"]} | _brief(at_1k["claim"]))
+            rest = _create_waiting(stack, far, size["waiting"] - FIRST_SIZE, FIRST_SIZE, size["clients"])
+            _progress("create", {k: v for k, v in rest.items() if k != "sample_ids"})
+            sample = first.pop("sample_ids") + rest.pop("sample_ids")
+            for timer_id in sample[:5]:  # a rare status for the list route's filter
+                api.request("POST", f"/courier/timers/{timer_id}/cancel").raise_for_status()
+            at_1m = {"claim": _claim(db_url), "size": _size(db_url)}
+            _progress("at_waiting", {"size": at_1m["size"]} | _brief(at_1m["claim"]))
+            burst = _burst(stack, api, db_url, receiver, size["burst"])
+            _progress("burst", {k: v for k, v in burst.items() if k != "ids"})
+            steady, reads = _steady(
+                stack, api, db_url, receiver, size["steady_rate"], size["steady_seconds"], sample[5:]
+            )
+            _progress("steady", {k: v for k, v in steady.items() if k != "ids"} | {"reads": reads})
+            list_plans = _list_plans(db_url)
+            expected = set(burst.pop("ids")) | set(steady.pop("ids"))
+            unexpected = len({a["id"] for a in results(receiver)} - expected)  # a waiting timer fired: a bug
+            api.close()
+        finally:
+            stack.stop()
     claim_ratio = {
         kind: round(at_1m["claim"][kind]["ms"]["p50"] / max(at_1k["claim"][kind]["ms"]["p50"], 0.001), 2)
         for kind in ("poll", "claim_1000")
@@ -390,7 +385,7 @@ def measure() -> dict[str, Any]:
     return {
         "benchmark": "scale_timers",
         "scale": scale,
-        "command": "uv run python bench/_scale_timers.py" + (" (COURIER_SCALE=small)" if scale != "full" else ""),
+        "command": "uv run python -m bench.scale.timers" + (" (COURIER_SCALE=small)" if scale != "full" else ""),
         "sizes": size,
         "create": {"first_1k": first, "rest": rest},
         "claim": {

@@ -1,4 +1,4 @@
-"""The jobs part of bench/scale.py (issue #20, items 2 and 3): ten thousand jobs, and the single submit's cost.
+"""The jobs part of bench/scale/ (issue #20, items 2 and 3): ten thousand jobs, and the single submit's cost.
 
 One stack, one run, in this order (the demo processor takes 5 s per job):
 
@@ -30,13 +30,23 @@ from typing import Any
 import aiohttp
 import httpx
 
-from _jobs_load import api_floor, burst, dag_runs, job_count, open_jobs, push_file, spread, statuses, wait_all_final
-from _stack import bench_stack, json_stdout
+from bench.lib.jobs_load import (
+    api_floor,
+    burst,
+    dag_runs,
+    job_count,
+    open_jobs,
+    push_file,
+    spread,
+    statuses,
+    wait_all_final,
+)
+from bench.lib.stack import bench_stack, json_stdout
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.processes import tagged_processes
 from courier.runtime.stack import Stack
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = [REPO / "dags" / "delayed_request.py"]
 PROCESSOR_SECONDS = 5.0
 SIZES = {
@@ -186,7 +196,7 @@ def measure(scale: str | None = None, profile: str | None = None) -> dict[str, A
     )
     return {
         "benchmark": "scale_jobs",
-        "command": ("" if scale == "full" else f"COURIER_SCALE={scale} ") + "uv run python bench/_scale_jobs.py",
+        "command": ("" if scale == "full" else f"COURIER_SCALE={scale} ") + "uv run python -m bench.scale.jobs",
         "scale": scale,
         "processor_seconds_per_job": PROCESSOR_SECONDS,
         "api_server_processes": workers,

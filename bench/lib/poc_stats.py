@@ -1,7 +1,7 @@
 """The design Courier's stats replace, as the benchmark's baseline: an HTTP ``POST /stats`` whose every event
 is one ``INSERT`` and one commit in PostgreSQL (the Airflow POC's path, without Airflow around it).
 
-Run as ``python bench/_poc_stats.py --port N --db URL`` (its own process, one uvicorn worker like Courier's
+Run as ``python -m bench._poc_stats --port N --db URL`` (its own process, one uvicorn worker like Courier's
 API server). The body is the same JSON array Courier takes, validated with pydantic as a FastAPI route does;
 each thread-pool worker keeps one connection (no connect per request), autocommit, so each INSERT commits.
 ``GET /ready`` answers once the table exists.

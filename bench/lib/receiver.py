@@ -1,6 +1,6 @@
 """A lean webhook receiver for the timer benchmark: records (webhook id, arrival, scheduled_for), answers 200.
 
-Run as ``python bench/_receiver.py --port N`` (its own process, so timing is not skewed by the benchmark
+Run as ``python -m bench.lib.receiver --port N`` (its own process, so timing is not skewed by the benchmark
 driver). ``GET /_results`` returns the arrivals; ``POST /_reset`` clears them.
 """
 
