@@ -118,8 +118,9 @@ def list_timers(
 
 @router.post("/{timer_id}/cancel", response_model=TimerOut, responses=error_responses(404, 409))
 def cancel_timer(timer_id: str) -> TimerOut:
-    """Cancel a timer that has not fired: its status becomes ``cancelled`` and the record stays readable
-    (``GET /courier/timers/{id}``); 409 once it is firing or final."""
+    """Cancel a timer that is not final (``scheduled``, ``retrying``, or ``firing``: a send already on the wire
+    may still arrive, none follows): its status becomes ``cancelled`` and the record stays readable
+    (``GET /courier/timers/{id}``); 409 once final."""
     try:
         return TimerStore().cancel(timer_id)
     except TimerNotFound:

@@ -61,7 +61,7 @@ def bucket_label(lower: float | None, upper: float | None) -> str:
 def timer_page(
     request: Request, user: User, timer_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
 ) -> Response:
-    """One timer with every delivery attempt; cancel while it has not fired."""
+    """One timer with every delivery attempt; cancel while it is not final."""
     try:
         timer = TimerStore().get(timer_id)
     except TimerNotFound:
