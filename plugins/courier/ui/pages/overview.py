@@ -49,7 +49,7 @@ def _reports() -> dict[str, Any]:
 
 
 def _pages() -> dict[str, Any]:
-    return {"recent": list_manifests(limit=5)}
+    return {"recent": list_manifests(limit=5)[0]}
 
 
 def _jobs() -> dict[str, Any]:
