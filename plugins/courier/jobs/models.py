@@ -91,7 +91,9 @@ class AttemptOut(BaseModel):
     error: str | None
 
 
-class JobOut(BaseModel):
+class _JobFields(BaseModel):
+    """What a job shows in a listing and in its own document."""
+
     job_id: str
     status: Status
     retries: int
@@ -99,36 +101,29 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     downloaded_at: datetime | None
-    files_to_process: list[str]
-    params: dict[str, Any]
     report_file_path: str | None
     upstream_id: str | None
     error: str | None
     idempotency_key: str | None
     callback_url: str | None
+
+
+class JobOut(_JobFields):
+    """A job's whole document (``GET /courier/jobs/{id}``, and the submit answers)."""
+
+    files_to_process: list[str]
+    params: dict[str, Any]
     attempts: list[AttemptOut] | None = Field(None, description="Every attempt (in GET /courier/jobs/{id} only).")
 
 
-class JobSummary(BaseModel):
+class JobSummary(_JobFields):
     """A job in a listing: everything of :class:`JobOut` but its files, parameters and attempts (read them with
     ``GET /courier/jobs/{id}``), which a page of many jobs would multiply."""
 
-    job_id: str
-    status: Status
-    retries: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    downloaded_at: datetime | None
     file_count: int = Field(description="How many files the job names (GET /courier/jobs/{id} lists them).")
     params_bytes: int = Field(
         description="Size of its params as JSON text, in bytes (GET /courier/jobs/{id} has them)."
     )
-    report_file_path: str | None
-    upstream_id: str | None
-    error: str | None
-    idempotency_key: str | None
-    callback_url: str | None
 
 
 class JobBatchOut(BaseModel):
