@@ -79,6 +79,14 @@ def test_the_jobs_page_shows_the_file_count(client: TestClient, courier_db: str)
     assert page.status_code == 200 and ">3</td>" in page.text.replace(" ", "")
 
 
+def test_a_timer_listing_is_capped(client: TestClient) -> None:
+    """A timer carries up to 64 KiB of payload: 1,000 a page was ~64 MiB; 200 is the most a page takes."""
+    assert client.post("/timers/batch", json={"timers": [{"url": TARGET, "delay_seconds": 60}] * 3}).status_code == 201
+    too_many = client.get("/timers", params={"limit": 1000})
+    assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["query", "limit"]
+    assert len(client.get("/timers", params={"limit": 200}).json()["timers"]) == 3
+
+
 # ---------------------------------------------------------------- GET /courier/stats/names
 def test_the_stats_names_are_bounded(client: TestClient, courier_db: str) -> None:
     minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)

@@ -12,7 +12,17 @@ from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
 from courier.api.ids import Cursor, PathId
 from courier.api.ratelimit import RateLimit
-from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
+from courier.timers.models import (
+    MAX_PAGE,
+    FieldError,
+    NewTimer,
+    TimerBatchIn,
+    TimerIn,
+    TimerOut,
+    TimerPage,
+    new_id,
+    plan,
+)
 from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
@@ -118,10 +128,10 @@ def get_timer(timer_id: PathId) -> TimerOut:
 @router.get("", response_model=TimerPage)
 def list_timers(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Timers, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Timers, newest first, at most 200 a page; pass ``next_cursor`` back as ``cursor`` for the next page."""
     try:
         timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
     except ValueError:

@@ -24,6 +24,8 @@ MAX_HEADERS = 32
 MAX_HEADERS_BYTES = 8 * 1024
 """Extra headers per timer: at most this many, names and values together at most this many bytes (UTF-8)."""
 MAX_BATCH = 1000
+MAX_PAGE = 200
+"""Timers per ``GET /courier/timers`` page at most (a timer carries up to 64 KiB of payload: ~13 MiB a page)."""
 PAST_TOLERANCE = timedelta(seconds=60)  # a fire_at this far in the past (client clock skew) fires at once
 FORBIDDEN_HEADERS = frozenset(
     {
