@@ -97,6 +97,21 @@ def _path_list(raw: str) -> tuple[str, ...]:
     return tuple(str(Path(p).expanduser()) for p in paths)
 
 
+def _limit_or_off(key: str, maximum: float, unit: str) -> Callable[[str], float]:
+    """A limit where 0 turns it off."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not 0 <= value <= maximum:
+            raise CourierConfigError(key, raw, f"a number of {unit} >= 0 and <= {maximum:g} (0: no limit)")
+        return value
+
+    return parse
+
+
 def _storage_bases(raw: str) -> tuple[str, ...]:
     try:
         return tuple(_storage_base(part) for part in raw.split(",") if part.strip())
@@ -186,6 +201,10 @@ def _boolean(key: str) -> Callable[[str], bool]:
     return parse
 
 
+MAX_TIMER_HORIZON = 10 * 365 * 24 * 3600
+"""The longest ``timer_horizon`` accepted (10 years, in seconds); the timer API states it as the bound of every
+duration it takes (``delay_seconds``, ``expire_after_seconds``)."""
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "storage_base",
@@ -251,7 +270,7 @@ SETTINGS: tuple[Setting, ...] = (
         "timer_horizon",
         str(30 * 24 * 3600),
         "How far ahead (seconds) a timer may be scheduled; default 30 days.",
-        _positive("timer_horizon", 10 * 365 * 24 * 3600),
+        _positive("timer_horizon", MAX_TIMER_HORIZON),
     ),
     Setting(
         "timer_trigger_queues",
@@ -273,6 +292,21 @@ SETTINGS: tuple[Setting, ...] = (
         str(100 * 1024 * 1024),
         "Largest file POST /courier/jobs/files accepts (bytes); larger uploads are refused with 413.",
         _positive("job_max_upload_bytes", 1024**4),
+    ),
+    Setting(
+        "job_upload_quota_bytes",
+        str(50 * 1024**3),
+        "Most bytes of pushed files (POST /courier/jobs/files) stored in the last 24 hours, all users together; an "
+        "upload that would pass it is refused with 413, nothing stored. 0: no quota.",
+        _limit_or_off("job_upload_quota_bytes", 1024**5, "bytes"),
+    ),
+    Setting(
+        "timer_create_rate",
+        "10000",
+        "Timers one user may create per minute through POST /courier/timers and /courier/timers/batch, per API "
+        "server process (a batch counts each of its timers); past it the API answers 429 with Retry-After. "
+        "0: no limit.",
+        _limit_or_off("timer_create_rate", 10**9, "timers per minute"),
     ),
     Setting(
         "api_max_body_bytes",
@@ -333,6 +367,8 @@ class CourierConfig:
     timer_trigger_queues: tuple[str, ...] = ()
     job_timeout: float = 900.0
     job_max_upload_bytes: float = 100 * 1024 * 1024
+    job_upload_quota_bytes: float = 50 * 1024**3
+    timer_create_rate: float = 10_000
     api_max_body_bytes: float = 16 * 1024 * 1024
     stats_raw_retention: float = 600.0
     stats_rollup_retention: float = 30 * 24 * 3600.0

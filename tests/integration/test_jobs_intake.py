@@ -119,3 +119,74 @@ def test_concurrent_submits_over_http_are_each_stored_once(served: str, courier_
     assert sorted(a.json()["params"]["n"] for a in answers[:200]) == list(range(200))
     with psycopg.connect(courier_db) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT params) FROM courier_jobs").fetchone() == (201, 201)
+
+
+# ---------------------------------------------------------------- M5: one bad submit never fails the others
+NUL_BODIES = [
+    ({"idempotency_key": "bad\u0000key"}, ["body", "idempotency_key"]),
+    ({"params": {"note": "nul \u0000 here"}}, ["body", "params"]),
+    ({"params": {"nul\u0000key": 1}}, ["body", "params"]),
+    ({"params": {"deep": [{"x": ["\u0000"]}]}}, ["body", "params"]),
+    ({"callback_url": "http://127.0.0.1:9/cb/\u0000"}, ["body", "callback_url"]),
+]
+
+
+def test_concurrent_submits_with_bad_ones_store_the_good_ones_and_refuse_only_the_bad(
+    served: str, courier_db: str
+) -> None:
+    """The attack: a NUL in ``idempotency_key`` or ``\\u0000`` in ``params`` rides in one flush with other users'
+    submits. Each bad one is a 422 naming its field; every good one is stored (202)."""
+    file_id = _file(courier_db)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=served, timeout=60) as client:
+            bodies = [{"files_to_process": [file_id], "params": {"n": i}} for i in range(100)]
+            bodies += [{"files_to_process": [file_id], **bad} for bad, _ in NUL_BODIES]
+            return list(await asyncio.gather(*(client.post("/courier/jobs", json=b) for b in bodies)))
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers[:100]] == [202] * 100, [a.text for a in answers[:100] if a.is_error][:3]
+    for answer, (_, loc) in zip(answers[100:], NUL_BODIES, strict=True):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"][: len(loc)] == loc, answer.json()
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (100,)
+
+
+@pytest.mark.parametrize(("bad", "loc"), NUL_BODIES)
+def test_a_batch_with_a_value_postgresql_refuses_is_a_422_naming_it(
+    served: str, courier_db: str, bad: dict[str, Any], loc: list[str]
+) -> None:
+    file_id = _file(courier_db)
+    answer = httpx.post(
+        served + "/courier/jobs/batch",
+        json={"jobs": [{"files_to_process": [file_id]}, {"files_to_process": [file_id], **bad}]},
+        timeout=30,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][: len(loc) + 2] == ["body", "jobs", 1, *loc[1:]], answer.json()
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (0,)
+
+
+def test_a_flush_whose_statement_fails_stores_the_others_one_by_one(courier_db: str, woken: list[float | None]) -> None:
+    """Defence in depth: a value that got past the models (here built without them) fails the shared insert;
+    the flush then stores each job on its own, so only that request fails."""
+    file_id = _file(courier_db)
+
+    async def go() -> list[tuple[JobOut, bool] | BaseException]:
+        loop = asyncio.get_running_loop()
+        jobs = [JobIn.model_validate({"files_to_process": [file_id], "params": {"n": i}}) for i in range(5)]
+        jobs.insert(2, JobIn.model_construct(files_to_process=[file_id], params={"x": "\u0000"}, idempotency_key=None))
+        waiting = [intake._Waiting(job, loop, loop.create_future()) for job in jobs]
+        await asyncio.to_thread(intake.flush, waiting)
+        return list(await asyncio.gather(*(w.answer for w in waiting), return_exceptions=True))
+
+    answers = asyncio.run(go())
+    assert isinstance(answers[2], psycopg.Error), answers[2]
+    good = [a for i, a in enumerate(answers) if i != 2]
+    assert all(isinstance(a, tuple) and a[1] for a in good), good
+    assert sorted(a[0].params["n"] for a in good if isinstance(a, tuple)) == list(range(5))
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (5,)
+    assert woken  # the stored ones are announced

@@ -85,12 +85,12 @@ async def test_the_open_statuses_of_the_rules_decide_what_a_dispatcher_claims(
         assert [c.id for c in await timers.claim(conn, "d-1", horizon=5, limit=10, lease=10, grace=5)] == [timer_id]
 
 
-def test_the_unfired_statuses_of_the_rules_decide_what_can_be_cancelled(
+def test_the_cancellable_statuses_of_the_rules_decide_what_can_be_cancelled(
     courier_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TimerStore(courier_db)
     timer_id = _due_timer(courier_db)
-    monkeypatch.setattr(timer_rules, "UNFIRED", (TimerStatus.RETRYING,))
+    monkeypatch.setattr(timer_rules, "CANCELLABLE", (TimerStatus.RETRYING,))
     with pytest.raises(TimerNotCancellable):
         store.cancel(timer_id)
     monkeypatch.undo()
@@ -109,11 +109,11 @@ def test_the_claim_keeps_the_partial_index_of_open_timers_in_a_generic_plan(
             text = timers._query(timers._CLAIM, open=timer_rules.OPEN).as_string(conn)
         else:
             text = timers._CLAIM.replace("status IN ({open})", "status = ANY(%(open)s)")
-        order = ["horizon", "grace", "limit", "owner", "lease", "open"]
+        order = ["horizon", "grace", "limit", "owner", "lease", "reclaims", "open"]
         text = re.sub(r"%\((\w+)\)s", lambda m: f"${order.index(m.group(1)) + 1}", text)
         conn.execute(f"PREPARE claim_q AS {text}")
         conn.execute("SET plan_cache_mode = force_generic_plan")
         conn.execute("SET enable_seqscan = off")
-        args = "5, 5, 10, 'd-1', 10" + (", '{scheduled,firing,retrying}'" if render != "literals" else "")
+        args = "5, 5, 10, 'd-1', 10, 2" + (", '{scheduled,firing,retrying}'" if render != "literals" else "")
         plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN EXECUTE claim_q({args})"))
     assert ("courier_timers_due" in plan) is index_used, plan

@@ -67,8 +67,8 @@ def test_the_claim_query_walks_the_due_index_not_the_table(many_waiting: str, pl
                 DispatcherSettings(secret="unused", horizon=horizon), "test:owner", settings.batch
             )
             if plan_cache_mode == "force_generic_plan":
-                conn.execute("PREPARE claim(float8, int, text, float8, float8) AS " + _numbered(sql))
-                values = [params[name] for name in ("horizon", "limit", "owner", "lease", "grace")]
+                conn.execute("PREPARE claim(float8, int, text, float8, float8, int) AS " + _numbered(sql))
+                values = [params[name] for name in ("horizon", "limit", "owner", "lease", "grace", "reclaims")]
                 call = psycopg.sql.SQL("EXECUTE claim({})").format(
                     psycopg.sql.SQL(", ").join(map(psycopg.sql.Literal, values))
                 )
@@ -83,7 +83,7 @@ def test_the_claim_query_walks_the_due_index_not_the_table(many_waiting: str, pl
 
 
 def _numbered(sql: str) -> str:
-    for number, name in enumerate(("horizon", "limit", "owner", "lease", "grace"), start=1):
+    for number, name in enumerate(("horizon", "limit", "owner", "lease", "grace", "reclaims"), start=1):
         sql = sql.replace(f"%({name})s", f"${number}")
     return sql
 

@@ -65,6 +65,7 @@ _DESCRIPTIONS = {
     409: "The object is not in a state that allows this.",
     413: "The request body is larger than the configured limit.",
     415: "The request body's Content-Type is not one this route takes.",
+    429: "Too many requests of this user in this minute (see the limit named); retry after Retry-After.",
     422: "A field is invalid; each item's loc names it. Nothing was stored.",
     503: "The Courier database (or a required setting) is not available right now; retry after Retry-After.",
 }

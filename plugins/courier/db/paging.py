@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from courier.wire import db_text_problem
+
 
 def encode_cursor(created_at: datetime, key: str) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{key}".encode()).decode()
@@ -21,7 +23,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Raise ValueError on a cursor this API did not hand out."""
     try:
         created, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        if not key:
+        if not key or db_text_problem(key) is not None:
             raise ValueError("malformed cursor")
         return datetime.fromisoformat(created), key
     except (UnicodeDecodeError, binascii.Error) as exc:

@@ -18,11 +18,12 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
+from courier.api.ids import Cursor, PathId
 from courier.db.hook import pooled
 from courier.jobs import fileurls, start
 from courier.jobs.files import TooLarge, full_path, store_upload, url_of
 from courier.jobs.intake import INTAKE, by_id_only
-from courier.jobs.models import MAX_FILES, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
+from courier.jobs.models import MAX_PAGE, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
 from courier.jobs.submit import BadJobs, Loc, submit
@@ -34,6 +35,8 @@ files_router = APIRouter(prefix="/jobs", tags=["jobs"])
 MULTIPART_OVERHEAD = 64 * 1024
 """Bytes an upload's body may carry beyond the file (boundaries, part headers, small fields)."""
 MAX_FORM_FIELDS = 8
+QUOTA_HOURS = 24
+"""The window of ``[courier] job_upload_quota_bytes``: bytes pushed in the last this many hours."""
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
@@ -66,7 +69,8 @@ UPLOAD_SCHEMA = {
     },
 )
 async def push_file(request: Request) -> FileOut:
-    """Upload one file (``multipart/form-data``, field ``file``); 413 past ``[courier] job_max_upload_bytes``.
+    """Upload one file (``multipart/form-data``, field ``file``); 413 past ``[courier] job_max_upload_bytes``,
+    or when the files pushed in the last 24 hours would pass ``[courier] job_upload_quota_bytes``.
 
     The body is read only after authorization (``access("jobs")``), and never past the limit: the parser
     stops with 413 as soon as the bytes read pass it, and nothing is stored.
@@ -74,9 +78,28 @@ async def push_file(request: Request) -> FileOut:
     from courier.config import load_one
 
     limit = int(await run_in_threadpool(load_one, "job_max_upload_bytes"))
-    body = limited(
-        request, limit, "job_max_upload_bytes", allowance=MULTIPART_OVERHEAD, what="the file", loc=("body", "file")
+    quota = int(await run_in_threadpool(load_one, "job_upload_quota_bytes"))
+    if quota:
+        room = quota - await run_in_threadpool(JobStore(pooled()).uploaded_bytes, QUOTA_HOURS)
+        if room <= 0:
+            raise _over_quota(quota)
+        if room < limit:  # the upload stops where the quota does
+            return await _push(request, room, "job_upload_quota_bytes", quota)
+    return await _push(request, limit, "job_max_upload_bytes", limit)
+
+
+def _over_quota(quota: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the files pushed in the last {QUOTA_HOURS} hours would pass [courier] job_upload_quota_bytes "
+        f"({quota} bytes); nothing stored",
+        loc=("body", "file"),
     )
+
+
+async def _push(request: Request, limit: int, setting: str, shown: int) -> FileOut:
+    """Read the upload (at most ``limit`` bytes of file) and store it; 413 naming ``setting`` past it."""
+    body = limited(request, limit, setting, allowance=MULTIPART_OVERHEAD, what="the file", loc=("body", "file"))
     async with body.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MULTIPART_OVERHEAD) as form:
         file = form.get("file")
         if not isinstance(file, StarletteUploadFile):
@@ -86,14 +109,16 @@ async def push_file(request: Request) -> FileOut:
                 loc=("body", "file"),
                 type="missing" if file is None else "value_error",
             )
-        return await run_in_threadpool(_store_file, file, limit)
+        return await run_in_threadpool(_store_file, file, limit, setting, shown)
 
 
-def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
+def _store_file(file: StarletteUploadFile, limit: int, setting: str, shown: int) -> FileOut:
     try:
         file_id, relative, size, sha256 = store_upload(file.file, file.filename, limit)
     except TooLarge:
-        raise too_large(limit, "job_max_upload_bytes", loc=("body", "file"), what="the file") from None
+        if setting == "job_upload_quota_bytes":
+            raise _over_quota(shown) from None
+        raise too_large(limit, setting, loc=("body", "file"), what="the file") from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
     JobStore(pooled()).add_file(out.model_copy(update={"path": relative}))
     return out
@@ -152,7 +177,7 @@ def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: R
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))
-def get_job(job_id: str) -> JobOut:
+def get_job(job_id: PathId) -> JobOut:
     """The whole job document with every attempt."""
     try:
         return JobStore(pooled()).get(job_id)
@@ -164,10 +189,12 @@ def get_job(job_id: str) -> JobOut:
 def list_jobs(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     since: Rfc3339 | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_FILES)] = 100,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Jobs, newest first; ``since`` keeps those created at or after it; ``next_cursor`` gives the next page."""
+    """Jobs, newest first, at most 200 a page, each without its files and params (``file_count`` and
+    ``params_bytes`` instead: ``GET /courier/jobs/{id}`` has them); ``since`` keeps those created at or after
+    it; ``next_cursor`` gives the next page."""
     try:
         jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor)
     except ValueError:
@@ -190,7 +217,7 @@ def _media_type(path: str) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}, "application/octet-stream": {}}}, **error_responses(404, 409)},
 )
-def get_report(job_id: str) -> StreamingResponse:
+def get_report(job_id: PathId) -> StreamingResponse:
     """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
     try:
         current, relative = JobStore(pooled()).report_location(job_id)
@@ -204,7 +231,7 @@ def get_report(job_id: str) -> StreamingResponse:
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(404, 409))
-def cancel_job(job_id: str) -> JobOut:
+def cancel_job(job_id: PathId) -> JobOut:
     """Cancel a job that is not final (and its upstream job, where the processor allows it): its status becomes
     ``cancelled`` and the record stays readable; 409 once final."""
     try:

@@ -14,8 +14,10 @@ to a fraction; alone, a submit costs what it did (one lookup, one insert).
 
 Each request keeps its own outcome: a job naming an unknown file gets its own 422 and the others are stored;
 a job whose ``idempotency_key`` exists gets that job back (two concurrent submits with one new key: one
-stores it, the other gets it back). A database error fails the requests of that flush (503), as it would
-have failed each of them.
+stores it, the other gets it back). A lost database fails the requests of that flush (503), as it would
+have failed each of them. Any other failure of the shared statement (a value PostgreSQL refuses that got
+past the request models' checks, a constraint) is not everybody's: the flush is stored again one job at a
+time, so only the request that carries it gets the error and the others are stored.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import os
 import threading
 from collections import deque
 from dataclasses import dataclass
+
+import psycopg
 
 from courier.db.hook import pooled
 from courier.jobs.files import FILE_ID_RE
@@ -110,22 +114,44 @@ class Intake:
                 log.exception("the jobs intake could not answer a flush of %d jobs", len(batch))
 
 
+Outcome = tuple[JobOut, bool] | BaseException
+
+
 def flush(batch: list[_Waiting]) -> None:
-    """Store ``batch`` in one transaction and answer each of its requests."""
+    """Store ``batch`` in one transaction and answer each of its requests; if that transaction fails for
+    another reason than a lost database, store each job on its own (:func:`one_by_one`)."""
+    results: list[Outcome]
     try:
-        results = _store([w.job for w in batch])
-    except Exception as exc:  # the database: every request of the flush gets it (503 for a lost database)
+        results = list(_store([w.job for w in batch]))
+    except psycopg.OperationalError as exc:  # a lost database (or no pooled connection): 503 for each request
         log.debug("a flush of %d submitted jobs failed: %s", len(batch), exc)
         _answer(batch, [exc] * len(batch))
         return
-    _answer(batch, list(results))
-    if any(not isinstance(r, BadJobs) and r[1] for r in results):
+    except Exception as exc:
+        if len(batch) == 1:
+            _answer(batch, [exc])
+            return
+        log.warning("a flush of %d submitted jobs failed (%s); storing them one by one", len(batch), exc)
+        results = one_by_one([w.job for w in batch])
+    _answer(batch, results)
+    if any(isinstance(r, tuple) and r[1] for r in results):
         from courier.jobs import start
 
         start.wake()
 
 
-def _store(jobs: list[JobIn]) -> list[tuple[JobOut, bool] | BadJobs]:
+def one_by_one(jobs: list[JobIn]) -> list[Outcome]:
+    """Store each of ``jobs`` in a transaction of its own: each gets its own outcome, or its own error."""
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        try:
+            outcomes.append(_store([job])[0])
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _store(jobs: list[JobIn]) -> list[Outcome]:
     store = JobStore(pooled())
     ids = sorted({ref for job in jobs for ref in job.files_to_process})
     no_loc: Loc = ()

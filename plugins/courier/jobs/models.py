@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from courier.jobs.rules import Status
+from courier.wire import URL_PATTERN, DbText, db_json_problem
 
 MAX_FILES = 1000
 MAX_BATCH = 1000
@@ -18,6 +19,9 @@ MAX_BATCH = 1000
 MAX_REFERENCE = 1024
 MAX_PARAMS_BYTES = 64 * 1024
 """``params`` as compact JSON (UTF-8) may take at most this many bytes."""
+MAX_PAGE = 200
+"""Jobs per ``GET /courier/jobs`` page at most. A listed job carries no ``params`` and no file list (their sizes
+and ``file_count`` only): a page stays under a few hundred KiB however big the jobs are."""
 
 
 class JobIn(BaseModel):
@@ -25,7 +29,7 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files_to_process: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_REFERENCE)]] = Field(
+    files_to_process: list[Annotated[DbText, StringConstraints(min_length=1, max_length=MAX_REFERENCE)]] = Field(
         min_length=1,
         max_length=MAX_FILES,
         description="File ids from POST /courier/jobs/files, or paths under the storage base (relative, or "
@@ -35,19 +39,23 @@ class JobIn(BaseModel):
         default_factory=dict,
         description=f"Passed to the processor unchanged; at most {MAX_PARAMS_BYTES} bytes as compact JSON.",
     )
-    idempotency_key: str | None = Field(
+    idempotency_key: DbText | None = Field(
         None, min_length=1, max_length=255, description="Submitting the same key again returns the existing job."
     )
     callback_url: str | None = Field(
         None,
         max_length=2048,
-        pattern=r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+",
-        description="Each final status (success, failed, downloaded) is POSTed here as a signed Standard Webhook.",
+        pattern=URL_PATTERN,
+        description="Each final status (success, failed, downloaded) is POSTed here as a signed Standard Webhook "
+        "(http or https; no spaces or control characters).",
     )
 
     @field_validator("params")
     @classmethod
     def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = db_json_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
         if size > MAX_PARAMS_BYTES:
             raise ValueError(f"params are {size} bytes as JSON; at most {MAX_PARAMS_BYTES} are accepted")
@@ -83,7 +91,9 @@ class AttemptOut(BaseModel):
     error: str | None
 
 
-class JobOut(BaseModel):
+class _JobFields(BaseModel):
+    """What a job shows in a listing and in its own document."""
+
     job_id: str
     status: Status
     retries: int
@@ -91,14 +101,29 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     downloaded_at: datetime | None
-    files_to_process: list[str]
-    params: dict[str, Any]
     report_file_path: str | None
     upstream_id: str | None
     error: str | None
     idempotency_key: str | None
     callback_url: str | None
+
+
+class JobOut(_JobFields):
+    """A job's whole document (``GET /courier/jobs/{id}``, and the submit answers)."""
+
+    files_to_process: list[str]
+    params: dict[str, Any]
     attempts: list[AttemptOut] | None = Field(None, description="Every attempt (in GET /courier/jobs/{id} only).")
+
+
+class JobSummary(_JobFields):
+    """A job in a listing: everything of :class:`JobOut` but its files, parameters and attempts (read them with
+    ``GET /courier/jobs/{id}``), which a page of many jobs would multiply."""
+
+    file_count: int = Field(description="How many files the job names (GET /courier/jobs/{id} lists them).")
+    params_bytes: int = Field(
+        description="Size of its params as JSON text, in bytes (GET /courier/jobs/{id} has them)."
+    )
 
 
 class JobBatchOut(BaseModel):
@@ -110,7 +135,7 @@ class JobBatchOut(BaseModel):
 
 
 class JobPage(BaseModel):
-    jobs: list[JobOut]
+    jobs: list[JobSummary]
     next_cursor: str | None
 
 

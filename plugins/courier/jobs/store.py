@@ -25,6 +25,7 @@ from courier.jobs.models import (
     JobNotCancellable,
     JobNotFound,
     JobOut,
+    JobSummary,
     Moved,
     NewJob,
     Work,
@@ -39,6 +40,12 @@ COLUMNS = (
     "job_id, status, retries, created_at, started_at, finished_at, downloaded_at, files_to_process, params, "
     "report_file_path, upstream_id, error, idempotency_key, callback_url"
 )
+SUMMARY_COLUMNS = (
+    "job_id, status, retries, created_at, started_at, finished_at, downloaded_at, "
+    "jsonb_array_length(files_to_process) AS file_count, octet_length(params::text) AS params_bytes, "
+    "report_file_path, upstream_id, error, idempotency_key, callback_url"
+)
+"""A listing's columns: sizes instead of the files and params (see :class:`~courier.jobs.models.JobSummary`)."""
 WORK_COLUMNS = "job_id, seq, retries, files_to_process, params, upstream_id, deadline_at, callback_url"
 
 _INSERT = f"""
@@ -138,6 +145,16 @@ class JobStore:
                 (file.file_id, file.path, file.bytes, file.sha256, created_by),
             )
 
+    def uploaded_bytes(self, hours: float = 24) -> int:
+        """Bytes of the files pushed in the last ``hours`` (what ``[courier] job_upload_quota_bytes`` bounds)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(bytes), 0) AS n FROM courier_job_files"
+                " WHERE created_at > now() - make_interval(secs => %s)",
+                (hours * 3600,),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
     def file_paths(self, file_ids: list[str], conn: psycopg.Connection[dict[str, Any]] | None = None) -> dict[str, str]:
         """The stored paths of those of ``file_ids`` that exist."""
         with self._using(conn) as conn:
@@ -212,8 +229,9 @@ class JobStore:
 
     def page(
         self, status: Status | None, since: datetime | None, limit: int, cursor: str | None
-    ) -> tuple[list[JobOut], str | None]:
-        """Newest first; ``since`` keeps jobs created at or after it; pass the returned cursor for the next page."""
+    ) -> tuple[list[JobSummary], str | None]:
+        """Newest first, as summaries (no files or params); ``since`` keeps jobs created at or after it; pass the
+        returned cursor for the next page."""
         where: list[str] = []
         args: list[Any] = []
         if status is not None:
@@ -223,9 +241,9 @@ class JobStore:
             where.append("created_at >= %s")
             args.append(since)
         with self.connect() as conn:
-            select = f"SELECT {COLUMNS} FROM courier_jobs"
+            select = f"SELECT {SUMMARY_COLUMNS} FROM courier_jobs"
             rows, next_cursor = newest_first(conn, select, "job_id", where, args, limit, cursor)
-        return [to_out(r) for r in rows], next_cursor
+        return [JobSummary(**r) for r in rows], next_cursor
 
     def cancel(self, job_id: str) -> tuple[JobOut, str | None]:
         """Cancel a job that is not final; return it and the upstream id to cancel there (if it was running)."""

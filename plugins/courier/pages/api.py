@@ -6,21 +6,24 @@ A manifest lives beside its run's report at ``{storage_base}/pages/paginated_fan
 
 from __future__ import annotations
 
+import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from courier.api.errors import ApiError, error_responses
+from courier.api.ids import Cursor, PathId
 from courier.domains import PAGINATED_FANOUT
 
 router = APIRouter(prefix="/pages", tags=["pages"])
 
 FANOUT_DAG = PAGINATED_FANOUT
-MAX_SCANNED = 1000
-"""At most this many run folders are read for one listing (newest manifests first)."""
+MAX_READS = 200
+"""At most this many manifests are read for one listing page (a page with a status filter that found fewer
+matches says where to go on with ``next_cursor``)."""
 
 
 class FailedPage(BaseModel):
@@ -70,6 +73,7 @@ class Manifest(BaseModel):
 
 class ManifestPage(BaseModel):
     manifests: list[ManifestSummary]
+    next_cursor: str | None = Field(description="Pass it back as cursor for the next (older) runs; null at the end.")
 
 
 def _summary(manifest: dict[str, Any]) -> ManifestSummary:
@@ -97,25 +101,58 @@ def _runs_folder() -> Any:
     return path_of(f"{base_url()}/pages/{path_segment(FANOUT_DAG)}")
 
 
-def list_manifests(status: str | None = None, limit: int = 50) -> list[ManifestSummary]:
-    """Manifests of recent fan-out runs, newest first (the function behind the route and the pages)."""
+def _run_order(folder_name: str) -> tuple[float, str]:
+    """Where a run folder sorts, newest first: the time in its run id (``manual__2026-12-07T12:00:00+00:00``),
+    then its name; a run id without a time sorts after those with one."""
+    try:
+        started = datetime.fromisoformat(folder_name.rpartition("__")[2])
+        stamp = (started if started.tzinfo else started.replace(tzinfo=UTC)).timestamp()
+    except ValueError:
+        stamp = float("-inf")
+    return stamp, folder_name
+
+
+def _cursor_of(folder_name: str) -> str:
+    return base64.urlsafe_b64encode(folder_name.encode()).decode()
+
+
+def _folder_of(cursor: str) -> str:
+    try:
+        name = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        name = ""
+    if not name or "/" in name or "\x00" in name:
+        raise ApiError(422, "cursor is not one this API handed out", loc=("query", "cursor"))
+    return name
+
+
+def list_manifests(
+    status: str | None = None, limit: int = 50, cursor: str | None = None
+) -> tuple[list[ManifestSummary], str | None]:
+    """Manifests of fan-out runs, newest first, and the cursor of the next page (None at the end): the run
+    folders are listed by name (one listing) and sorted by the time in their run ids; only the manifests of
+    this page are read, :data:`MAX_READS` at most (the function behind the route and the pages)."""
     folder = _runs_folder()
     if not folder.exists():
-        return []
+        return [], None
+    order = sorted((_run_order(p.name) for p in folder.iterdir()), reverse=True)
+    if cursor is not None:
+        after = _run_order(_folder_of(cursor))
+        order = [key for key in order if key < after]
     found: list[ManifestSummary] = []
-    for index, run_folder in enumerate(folder.iterdir()):
-        if index >= MAX_SCANNED:
-            break
-        path = run_folder / "manifest.json"
+    read = 0
+    for read, (_, name) in enumerate(order, start=1):
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads((folder / name / "manifest.json").read_text(encoding="utf-8"))
             summary = _summary(manifest)
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # a run still in flight (no manifest yet) or not ours
-        if status is None or summary.status == status:
+            summary = None  # a run still in flight (no manifest yet) or not ours
+        if summary is not None and (status is None or summary.status == status):
             found.append(summary)
-    found.sort(key=lambda m: m.created_at, reverse=True)
-    return found[:limit]
+        if len(found) >= limit or read >= MAX_READS:
+            break
+    more = read < len(order)
+    return found, (_cursor_of(order[read - 1][1]) if more else None)
 
 
 def read_manifest(run_id: str) -> Manifest | None:
@@ -135,14 +172,18 @@ def read_manifest(run_id: str) -> Manifest | None:
 @router.get("/manifests", response_model=ManifestPage)
 def get_manifests(
     status: Literal["success", "failed"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_READS)] = 50,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Recent ``paginated_fanout`` runs, newest first: pages, failed pages, rows and timings."""
-    return {"manifests": list_manifests(status, limit)}
+    """Recent ``paginated_fanout`` runs, newest first: pages, failed pages, rows and timings. At most
+    ``limit`` (200) a page and 200 manifests read per call; ``next_cursor`` gives the next (older) page, and
+    may come with fewer than ``limit`` runs when a ``status`` filter skipped many."""
+    manifests, next_cursor = list_manifests(status, limit, cursor)
+    return {"manifests": manifests, "next_cursor": next_cursor}
 
 
 @router.get("/manifests/{run_id}", response_model=Manifest, responses=error_responses(404))
-def get_manifest(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> Manifest:
+def get_manifest(run_id: PathId) -> Manifest:
     """One run's whole manifest: every failed page with its error, HTTP statuses, per-batch timings."""
     manifest = read_manifest(run_id)
     if manifest is None:

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from courier.api.errors import ApiError, error_responses
+from courier.api.ids import Cursor
+from courier.wire import NO_NUL
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 TicketStatus = Literal["pending", "collected", "failed"]
-NO_NUL = r"^[^\x00]*$"
 """PostgreSQL text cannot hold NUL: such a filter is refused as invalid rather than failing in the database."""
 
 
@@ -55,10 +56,7 @@ def _decode(cursor: str) -> tuple[datetime, str]:
     from courier.db.paging import decode_cursor
 
     try:
-        stamp, ticket = decode_cursor(cursor)
-        if "\x00" in ticket:
-            raise ValueError("NUL in cursor")
-        return stamp, ticket
+        return decode_cursor(cursor)
     except ValueError:
         raise ApiError(422, "cursor is not one this API handed out", loc=("query", "cursor")) from None
 
@@ -128,7 +126,7 @@ def get_collections(
     dag_id: Annotated[str | None, Query(min_length=1, max_length=250, pattern=NO_NUL)] = None,
     run_id: Annotated[str | None, Query(min_length=1, max_length=250, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Recent report collections, newest first: wait time, polls, where the CSV went, its rows and size; page with
     ``cursor``."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from courier.api.errors import ApiError, error_responses
+from courier.api.ids import PathId
 from courier.specs.models import AttemptOut, CellOut, RunOut, RunPage, RunSummary
 from courier.specs.queue import SpecQueue
 from courier.specs.report import artifact_prefix
@@ -81,7 +82,7 @@ def list_runs(limit: Annotated[int, Query(ge=1, le=200, description="most runs, 
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=error_responses(404))
-def get_run(run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> RunOut:
+def get_run(run_id: PathId) -> RunOut:
     """One spec run: every cell in queue order with its status, reason, output tail, artifacts and attempts."""
     run = run_detail(run_id)
     if run is None:

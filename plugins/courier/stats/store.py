@@ -28,6 +28,12 @@ from courier.stats.rules import prunable
 log = logging.getLogger(__name__)
 
 PARENT = "courier_stat_chunks"
+MAX_NAMES = 1000
+"""Metric names :meth:`StatsStore.names` returns at most (``GET /courier/stats/names``)."""
+TAG_SAMPLE = 500
+"""Latest roll-up rows per name whose tag keys :meth:`StatsStore.names` reports."""
+RAW_SAMPLE = 10_000
+"""Raw event rows (minutes not rolled up yet) :meth:`StatsStore.names` reads at most."""
 EVENTS = f"{PARENT} c CROSS JOIN LATERAL unnest(c.micros, c.vals) WITH ORDINALITY AS e(micros, value, pos)"
 """The raw events, one row per event: the chunks unnested (``e.micros``, ``e.value``, ``e.pos``)."""
 GRACE = timedelta(seconds=5)
@@ -322,17 +328,34 @@ class StatsStore:
                      GROUP BY c.tags, c.minute) live
         """
 
-    def names(self) -> list[dict[str, Any]]:
-        """Metric names with the tag keys seen on them (roll-ups, and raw minutes not rolled up yet)."""
+    def names(self, max_names: int = MAX_NAMES) -> list[dict[str, Any]]:
+        """Metric names (at most ``max_names``, in name order) with the tag keys seen on them.
+
+        Bounded whatever the tables hold: the roll-ups' names by a skip scan of their primary key (one index
+        probe per name), each name's tag keys from its :data:`TAG_SAMPLE` latest roll-up rows (a backward scan of
+        the same key), and the raw minutes not rolled up yet from their first :data:`RAW_SAMPLE` rows (a name
+        seen only past those shows up once its minute is rolled up)."""
         query = f"""
-            WITH sets AS (
-                SELECT DISTINCT name, tags FROM courier_stats
+            WITH RECURSIVE rolled(name) AS (
+                (SELECT name FROM courier_stats ORDER BY name LIMIT 1)
+                UNION ALL
+                SELECT (SELECT s.name FROM courier_stats s WHERE s.name > r.name ORDER BY s.name LIMIT 1)
+                  FROM rolled r WHERE r.name IS NOT NULL
+            ),
+            sets AS (
+                SELECT r.name, t.tags
+                  FROM (SELECT name FROM rolled WHERE name IS NOT NULL LIMIT %(names)s) r
+                  CROSS JOIN LATERAL (SELECT s.tags FROM courier_stats s WHERE s.name = r.name
+                                       ORDER BY s.minute DESC LIMIT %(sample)s) t
                 UNION
-                SELECT DISTINCT name, tags FROM {PARENT} WHERE minute IN (SELECT minute FROM courier_stat_dirty)
+                SELECT name, tags FROM (SELECT name, tags FROM {PARENT}
+                                         WHERE minute IN (SELECT minute FROM courier_stat_dirty)
+                                         LIMIT %(raw)s) raw
             )
             SELECT name, coalesce(array_agg(DISTINCT key ORDER BY key) FILTER (WHERE key IS NOT NULL), '{{}}')
               FROM sets LEFT JOIN LATERAL jsonb_object_keys(tags) AS k(key) ON true
-             GROUP BY name ORDER BY name
+             GROUP BY name ORDER BY name LIMIT %(names)s
         """
+        args = {"names": max_names, "sample": TAG_SAMPLE, "raw": RAW_SAMPLE}
         with self.connect() as conn:
-            return [{"name": n, "tag_keys": list(keys)} for n, keys in conn.execute(query)]
+            return [{"name": n, "tag_keys": list(keys)} for n, keys in conn.execute(query, args)]

@@ -7,14 +7,35 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from courier.api.auth import CurrentUser
 from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
-from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
+from courier.api.ids import Cursor, PathId
+from courier.api.ratelimit import RateLimit
+from courier.timers.models import (
+    MAX_PAGE,
+    FieldError,
+    NewTimer,
+    TimerBatchIn,
+    TimerIn,
+    TimerOut,
+    TimerPage,
+    new_id,
+    plan,
+)
 from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
 
 router = APIRouter(prefix="/timers", tags=["timers"])
+CREATE_RATE = RateLimit("timer_create_rate", "timers")
+"""Timers per user per minute (``[courier] timer_create_rate``), counted before anything else is checked."""
+
+
+def _rate_limited(user: CurrentUser, count: int) -> None:
+    from courier.config import load_one
+
+    CREATE_RATE.take(user.get_name(), count, float(load_one("timer_create_rate")))
 
 
 def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewTimer]:
@@ -66,12 +87,14 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
             "model": TimerOut,
             "description": "A timer with this idempotency_key exists: it is returned, nothing new.",
         },
-        **error_responses(400, 413, 415),
+        **error_responses(400, 413, 415, 429),
     },
     openapi_extra=json_request(TimerIn),
 )
-def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response) -> TimerOut:
-    """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now)."""
+def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response, user: CurrentUser) -> TimerOut:
+    """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now);
+    429 past ``[courier] timer_create_rate`` timers of this user in the minute."""
+    _rate_limited(user, 1)
     ((timer, created),) = TimerStore().create(_checked([((), request)]))
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -82,17 +105,19 @@ def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Resp
     "/batch",
     response_model=list[TimerOut],
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 413, 415),
+    responses=error_responses(400, 413, 415, 429),
     openapi_extra=json_request(TimerBatchIn),
 )
-def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)]) -> list[TimerOut]:
-    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none."""
+def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], user: CurrentUser) -> list[TimerOut]:
+    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none; 429 past
+    ``[courier] timer_create_rate`` timers of this user in the minute (each timer of the batch counts)."""
+    _rate_limited(user, len(batch.timers))
     planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
     return [timer for timer, _ in TimerStore().create(planned)]
 
 
 @router.get("/{timer_id}", response_model=TimerOut, responses=error_responses(404))
-def get_timer(timer_id: str) -> TimerOut:
+def get_timer(timer_id: PathId) -> TimerOut:
     """A timer's status, times, lateness and every delivery attempt."""
     try:
         return TimerStore().get(timer_id)
@@ -103,10 +128,10 @@ def get_timer(timer_id: str) -> TimerOut:
 @router.get("", response_model=TimerPage)
 def list_timers(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Timers, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Timers, newest first, at most 200 a page; pass ``next_cursor`` back as ``cursor`` for the next page."""
     try:
         timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
     except ValueError:
@@ -117,9 +142,10 @@ def list_timers(
 
 
 @router.post("/{timer_id}/cancel", response_model=TimerOut, responses=error_responses(404, 409))
-def cancel_timer(timer_id: str) -> TimerOut:
-    """Cancel a timer that has not fired: its status becomes ``cancelled`` and the record stays readable
-    (``GET /courier/timers/{id}``); 409 once it is firing or final."""
+def cancel_timer(timer_id: PathId) -> TimerOut:
+    """Cancel a timer that is not final (``scheduled``, ``retrying``, or ``firing``: a send already on the wire
+    may still arrive, none follows): its status becomes ``cancelled`` and the record stays readable
+    (``GET /courier/timers/{id}``); 409 once final."""
     try:
         return TimerStore().cancel(timer_id)
     except TimerNotFound:

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from courier.config import MAX_TIMER_HORIZON
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
 from courier.timers.rules import Status
-from courier.wire import Rfc3339
+from courier.wire import URL_PATTERN, DbText, Rfc3339, db_json_problem, db_text_problem
 
 TIMER_ID_PREFIX = "tmr_"
 RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it
@@ -23,6 +24,8 @@ MAX_HEADERS = 32
 MAX_HEADERS_BYTES = 8 * 1024
 """Extra headers per timer: at most this many, names and values together at most this many bytes (UTF-8)."""
 MAX_BATCH = 1000
+MAX_PAGE = 200
+"""Timers per ``GET /courier/timers`` page at most (a timer carries up to 64 KiB of payload: ~13 MiB a page)."""
 PAST_TOLERANCE = timedelta(seconds=60)  # a fire_at this far in the past (client clock skew) fires at once
 FORBIDDEN_HEADERS = frozenset(
     {
@@ -61,17 +64,18 @@ class TimerIn(BaseModel):
 
     url: str = Field(
         max_length=2048,
-        pattern=r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+",
-        description="Target (http or https); Courier POSTs to url + timer id.",
+        pattern=URL_PATTERN,
+        description="Target (http or https); Courier POSTs to url + timer id. No spaces or control characters.",
     )
     # Not nullable: give the one you mean and leave the other out (the schema's oneOf says so).
     # Numbers are strict: a JSON boolean is not a number (pydantic's lax mode would read true as 1).
     delay_seconds: float = Field(
         None,  # type: ignore[assignment]
         ge=0,
+        le=MAX_TIMER_HORIZON,
         allow_inf_nan=False,
         strict=True,
-        description="Fire this many seconds from now.",
+        description="Fire this many seconds from now (at most [courier] timer_horizon; never more than 10 years).",
     )
     fire_at: Rfc3339 = Field(
         None,  # type: ignore[assignment]
@@ -84,10 +88,11 @@ class TimerIn(BaseModel):
         description=f"Extra request headers sent with every attempt: at most {MAX_HEADERS}, names and values "
         f"together at most {MAX_HEADERS_BYTES} bytes (UTF-8).",
     )
-    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    idempotency_key: DbText | None = Field(None, min_length=1, max_length=255)
     expire_after_seconds: float | None = Field(
         None,
         gt=0,
+        le=MAX_TIMER_HORIZON,
         allow_inf_nan=False,
         strict=True,
         description="Give up (status expired) if not delivered this long after fire_at.",
@@ -112,6 +117,9 @@ class TimerIn(BaseModel):
                 raise ValueError(f"header {name!r} is set by Courier and may not be given")
             if any(c in text for c in "\r\n\0"):
                 raise ValueError(f"header {name!r} has a line break or NUL in its value")
+            problem = db_text_problem(text)
+            if problem is not None:
+                raise ValueError(f"header {name!r} {problem}")
         return value
 
     @field_validator("idempotency_key")
@@ -124,6 +132,9 @@ class TimerIn(BaseModel):
     @field_validator("payload")
     @classmethod
     def _payload(cls, value: Any) -> Any:
+        problem = db_json_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
         if size > MAX_PAYLOAD_BYTES:
             raise ValueError(f"payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted")

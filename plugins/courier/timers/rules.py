@@ -1,7 +1,7 @@
 """The timer statuses and what a delivery outcome means: delivered, retry later (and when), or give up. Pure.
 
-These rules are what runs: :mod:`courier.timers.store` writes :data:`OPEN`, :data:`UNFIRED` and
-:data:`PROBLEMS` into its SQL at each call (``status IN (…)`` as literals, so the planner still matches the
+These rules are what runs: :mod:`courier.timers.store` writes :data:`OPEN`, :data:`UNFIRED`,
+:data:`CANCELLABLE` and :data:`PROBLEMS` into its SQL at each call (``status IN (…)`` as literals, so the planner still matches the
 partial index ``courier_timers_due``), so changing a rule here changes what the dispatchers claim, what can
 be cancelled and what the pages count.
 """
@@ -25,8 +25,18 @@ class Status(StrEnum):
 OPEN = (Status.SCHEDULED, Status.FIRING, Status.RETRYING)
 """Not final: a dispatcher claims and fires these."""
 UNFIRED = (Status.SCHEDULED, Status.RETRYING)
-"""Waiting for their next attempt, none on the wire: these can be cancelled, and a stopping dispatcher hands
-them back."""
+"""Waiting for their next attempt, none on the wire: a stopping dispatcher hands these back."""
+CANCELLABLE = OPEN
+"""What a cancel stops: every timer not final. A ``firing`` one too (its send may be on the wire: that
+request may still arrive, but it is never sent again, and a dispatcher that then records its outcome does
+not overwrite the cancel), so a timer whose sends kill their dispatcher can always be stopped."""
+MAX_RECLAIMS = 2
+"""A ``firing`` timer whose dispatcher died before recording the outcome (its send killed it, or the
+triggerer was stopped) is taken over and sent again by another dispatcher at most this many times; found
+free again after that, it is ``failed`` with a reason instead of being sent a further time. So a target whose
+answer kills the dispatcher (an endless or enormous body) costs at most ``MAX_RECLAIMS + 1`` dispatchers,
+not every triggerer in turn. The count is the attempts marked without a recorded outcome
+(``attempts`` minus the rows of ``courier_timer_attempts``)."""
 FINAL = (Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
 PROBLEMS = (Status.FAILED, Status.EXPIRED)
 """Final without a delivery: the pages list them as recent problems."""

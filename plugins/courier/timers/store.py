@@ -64,7 +64,7 @@ class TimerNotFound(LookupError):
 
 class TimerNotCancellable(RuntimeError):
     def __init__(self, timer: TimerOut) -> None:
-        super().__init__(f"timer {timer.id} is {timer.status}; only scheduled or retrying timers can be cancelled")
+        super().__init__(f"timer {timer.id} is {timer.status}; only a timer not final yet can be cancelled")
         self.timer = timer
 
 
@@ -181,11 +181,13 @@ class TimerStore:
         return [to_out(r) for r in rows], next_cursor
 
     def cancel(self, timer_id: str) -> TimerOut:
-        """Cancel a timer that has not fired; raise :class:`TimerNotFound` or :class:`TimerNotCancellable`."""
+        """Cancel a timer that is not final (:data:`~courier.timers.rules.CANCELLABLE`, ``firing`` included: a
+        send on the wire may still arrive, none follows, and the lease is dropped so the sending dispatcher's
+        outcome does not overwrite the cancel); raise :class:`TimerNotFound` or :class:`TimerNotCancellable`."""
         cancel = _query(
             "UPDATE courier_timers SET status = 'cancelled', finished_at = now(), lease_owner = NULL, "
-            f"lease_until = NULL WHERE id = %s AND status IN ({{unfired}}) RETURNING {COLUMNS}",
-            unfired=rules.UNFIRED,
+            f"lease_until = NULL WHERE id = %s AND status IN ({{cancellable}}) RETURNING {COLUMNS}",
+            cancellable=rules.CANCELLABLE,
         )
         with self._connect() as conn:
             row = conn.execute(cancel, (timer_id,)).fetchone()
@@ -285,8 +287,19 @@ class TimerStore:
 # ---------------------------------------------------------------------- the dispatchers' side (asynchronous)
 _CLAIM = """
 UPDATE courier_timers t
-SET lease_owner = %(owner)s,
-    lease_until = greatest(t.next_attempt_at, now()) + make_interval(secs => %(lease)s)
+SET (status, lease_owner, lease_until, finished_at, last_error) = (
+    SELECT CASE WHEN spent THEN 'failed' ELSE t.status END,
+           CASE WHEN spent THEN NULL ELSE %(owner)s END,
+           CASE WHEN spent THEN NULL ELSE greatest(t.next_attempt_at, now()) + make_interval(secs => %(lease)s) END,
+           CASE WHEN spent THEN now() ELSE t.finished_at END,
+           CASE WHEN spent THEN 'its dispatcher was lost ' || lost || ' times while sending it (does the answer '
+                                'kill the dispatcher?): not sent again after ' || %(reclaims)s || ' takeovers'
+                ELSE t.last_error END
+    FROM (SELECT lost, lost > %(reclaims)s AS spent
+          FROM (SELECT CASE WHEN t.status = 'firing'
+                            THEN t.attempts - (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id)
+                            ELSE 0 END AS lost) AS l) AS s
+)
 WHERE t.id = ANY(ARRAY(
     SELECT id FROM courier_timers
     WHERE status IN ({open})
@@ -300,12 +313,16 @@ WHERE t.id = ANY(ARRAY(
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ))
-RETURNING t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at
+RETURNING t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at, t.status
 """
 """The claimed ids come back as one array (``id = ANY(ARRAY(...))``), not as a CTE joined to the table: a join
 on the CTE's estimated rows let the planner hash-join against a sequential scan of every timer (seen at 100 k
 waiting, and in the generic plan of the prepared statement); an array of ids is always primary-key probes
-(tests/integration/test_timers_scale.py)."""
+(tests/integration/test_timers_scale.py).
+
+A free ``firing`` timer (its dispatcher died mid-send) that has been taken over
+:data:`~courier.timers.rules.MAX_RECLAIMS` times already is not leased but ``failed`` in the same statement
+(``lost``: attempts marked without a recorded outcome), and :func:`claim` leaves it out."""
 _MARK = """
 UPDATE courier_timers
 SET status = 'firing', attempts = attempts + 1, lease_until = now() + make_interval(secs => %(lease)s)
@@ -347,6 +364,7 @@ def claim_statement(
 ) -> tuple[str, dict[str, Any]]:
     """The claim query and its parameters, as :func:`claim` runs them."""
     params = {"horizon": horizon, "limit": limit, "owner": owner, "lease": lease, "grace": grace}
+    params["reclaims"] = rules.MAX_RECLAIMS
     return _query(_CLAIM, open=rules.OPEN).as_string(None), params
 
 
@@ -354,13 +372,15 @@ async def claim(
     conn: AsyncConn, owner: str, *, horizon: float, limit: int, lease: float, grace: float
 ) -> builtins.list[Claimed]:
     """Lease up to ``limit`` open timers due within ``horizon`` s to ``owner`` (free ones: no lease, an expired
-    lease, or a lease of a dispatcher whose heartbeat ran out, ``grace`` s later for a firing one)."""
+    lease, or a lease of a dispatcher whose heartbeat ran out, ``grace`` s later for a firing one). A firing one
+    taken over :data:`~courier.timers.rules.MAX_RECLAIMS` times already is failed instead, and not returned."""
     rows = await (
         await conn.execute(*claim_statement(owner, horizon=horizon, limit=limit, lease=lease, grace=grace))
     ).fetchall()
     return [
         Claimed(next_at.timestamp(), timer_id, url, fire_at, payload, headers or {}, expire_at)
-        for timer_id, url, fire_at, next_at, payload, headers, expire_at in rows
+        for timer_id, url, fire_at, next_at, payload, headers, expire_at, status in rows
+        if status != Status.FAILED
     ]
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from courier.api.auth import is_allowed
 from courier.api.errors import ApiError
+from courier.api.ids import Cursor
 from courier.ui import charts
 from courier.ui.render import PageRoute, render, svg
 
@@ -54,7 +55,7 @@ class Browse:
 
 def _browse(
     id: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor = None,
     notice: Notice = None,
 ) -> Browse:
     return Browse(id, cursor, notice)

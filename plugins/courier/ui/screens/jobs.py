@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request, Response
+from fastapi import Request, Response
 
 from courier.api.errors import ApiError
+from courier.api.ids import PathId
 from courier.db.hook import pooled
 from courier.jobs.rules import Status
 from courier.jobs.store import JobNotFound, JobStore
@@ -62,9 +63,7 @@ def jobs_page(request: Request, user: User, browse: Browsing, status: Status | N
 
 
 @router.get("/jobs/{job_id}")
-def job_page(
-    request: Request, user: User, job_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
-) -> Response:
+def job_page(request: Request, user: User, job_id: PathId, notice: Notice = None) -> Response:
     """One job with every attempt, its report download and cancel."""
     try:
         job = JobStore(pooled()).get(job_id)

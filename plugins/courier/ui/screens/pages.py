@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import Request, Response
 
 from courier.api.errors import ApiError
+from courier.api.ids import PathId
 from courier.pages.api import Manifest, list_manifests, read_manifest
 from courier.ui import charts
 from courier.ui.render import render, svg
@@ -20,7 +21,7 @@ TONES = {"fetch": "series-0", "other": "series-4"}
 @router.get("/pages")
 def pages_page(request: Request, user: User, status: Literal["success", "failed"] | None = None) -> Response:
     """Recent fan-out runs from their manifests: pages, failed pages, rows, timings."""
-    manifests = list_manifests(status, 50)
+    manifests, _ = list_manifests(status, 50)
     bars = [
         charts.Bar(
             m.created_at.strftime("%H:%M"),
@@ -57,7 +58,7 @@ def manifest_charts(manifest: Manifest | None) -> dict[str, Any]:
 
 
 @router.get("/pages/{run_id}")
-def manifest_page(request: Request, user: User, run_id: str) -> Response:
+def manifest_page(request: Request, user: User, run_id: PathId) -> Response:
     """One fan-out run's manifest: failed pages with their errors, HTTP statuses, per-batch timings."""
     manifest = read_manifest(run_id)
     if manifest is None:
@@ -67,7 +68,7 @@ def manifest_page(request: Request, user: User, run_id: str) -> Response:
 
 def overview() -> dict[str, Any]:
     """The overview's pages section: the recent fan-out manifests."""
-    return {"recent": list_manifests(limit=5)}
+    return {"recent": list_manifests(limit=5)[0]}
 
 
 def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:

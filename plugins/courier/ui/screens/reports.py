@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
-from courier.reports.api import NO_NUL, TicketStatus, list_collections, summary
+from courier.reports.api import TicketStatus, list_collections, summary
 from courier.ui import charts
 from courier.ui.render import render
 from courier.ui.screens.common import User, page_router, timeline
+from courier.wire import NO_NUL
 
 router = page_router()
 

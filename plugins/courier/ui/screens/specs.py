@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request, Response
+from fastapi import Request, Response
 
+from courier.api.ids import PathId
 from courier.specs.api import no_run, run_detail, run_summaries
 from courier.specs.models import RunOut
 from courier.ui import charts
@@ -71,7 +72,7 @@ def specs_page(request: Request, user: User) -> Response:
 
 
 @router.get("/specs/{run_id}")
-def spec_run_page(request: Request, user: User, run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> Response:
+def spec_run_page(request: Request, user: User, run_id: PathId) -> Response:
     """One spec_matrix run: the matrix coloured by outcome, flaky cells marked, durations, artifacts."""
     run = run_detail(run_id)
     if run is None:

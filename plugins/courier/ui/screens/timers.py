@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request, Response
+from fastapi import Request, Response
 
 from courier.api.errors import ApiError
+from courier.api.ids import PathId
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotFound, TimerStore
 from courier.ui import charts
@@ -58,10 +59,8 @@ def bucket_label(lower: float | None, upper: float | None) -> str:
 
 
 @router.get("/timers/{timer_id}")
-def timer_page(
-    request: Request, user: User, timer_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
-) -> Response:
-    """One timer with every delivery attempt; cancel while it has not fired."""
+def timer_page(request: Request, user: User, timer_id: PathId, notice: Notice = None) -> Response:
+    """One timer with every delivery attempt; cancel while it is not final."""
     try:
         timer = TimerStore().get(timer_id)
     except TimerNotFound:
