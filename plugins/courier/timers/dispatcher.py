@@ -77,6 +77,21 @@ def claim_statement(settings: DispatcherSettings, owner: str, limit: int) -> tup
 
 
 log = logging.getLogger(__name__)
+ANSWER_LIMIT = 16 * 1024
+"""Bytes of a webhook answer read at most (never decompressed); a longer answer's connection is closed."""
+
+
+async def read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of ``response``'s body as sent (no decompression: the session's
+    ``auto_decompress`` is off); when the body is longer, close the connection instead of reading on."""
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await response.content.read(limit + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    response.close()
+    return bytes(body[:limit])
 
 
 class Dispatcher:
@@ -141,6 +156,8 @@ class Dispatcher:
                 limit=s.max_in_flight, ttl_dns_cache=60, resolver=CheckedResolver(s.allow_private, self._lookup)
             ),
             timeout=aiohttp.ClientTimeout(total=s.timeout),
+            auto_decompress=False,  # an answer is never inflated: a gzip bomb stays ~1000x smaller (H1)
+            read_bufsize=ANSWER_LIMIT,
             headers={"user-agent": f"Courier/{__version__}", "content-type": "application/json"},
         ) as session:
             self._session = session
@@ -373,7 +390,7 @@ class Dispatcher:
             retry_after: float | None = None
             try:  # a redirect is an answer (3xx: failed, never followed), not a new target
                 async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
-                    await response.read()
+                    await read_prefix(response, ANSWER_LIMIT)
                     code = response.status
                     retry_after = parse_retry_after(response.headers.get("retry-after"), maximum=24 * 3600)
             except TargetRefused as exc:  # at connect time: no request was sent
