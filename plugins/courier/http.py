@@ -1,6 +1,7 @@
 """The shared HTTP layer: an Airflow connection becomes an httpx client; requests retry the way APIs need.
 
-Retried: connection errors and timeouts, 408, 429 and 5xx, with exponential backoff and full jitter;
+Retried: what :mod:`courier.webhooks.retry` retries (connection errors and timeouts, 408, 429, and 5xx but
+501 and 505: the one rule webhooks use too), with exponential backoff and jitter;
 a ``Retry-After`` header (seconds or HTTP-date) replaces the computed delay, clamped to
 ``RetryPolicy.max_retry_after``. Everything else is returned to the caller to interpret.
 Airflow's HTTP hooks do not honour ``Retry-After`` and their async hook does not retry 429; that is why
@@ -22,9 +23,13 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from courier.webhooks.policy import host_allowed as host_allowed  # the allowed_hosts rule, re-exported
+from courier.webhooks.retry import retryable
+
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset(code for code in range(400, 600) if retryable(code))
+"""The statuses :func:`courier.webhooks.retry.retryable` retries, as a set (a policy may narrow it)."""
 
 
 @dataclass(frozen=True)
@@ -189,18 +194,6 @@ class HttpSettings:
         if not same and not (self.allowed_hosts and host_allowed(host, self.allowed_hosts)):
             raise refused
         return text
-
-
-def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
-    """Whether ``host`` is in the allow list (an empty list allows every host)."""
-    if not allowed_hosts:
-        return True
-    host = host.lower().rstrip(".")
-    for pattern in allowed_hosts:
-        pattern = pattern.lower().rstrip(".")
-        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return True
-    return False
 
 
 def _absolute_like(text: str) -> bool:

@@ -107,7 +107,7 @@ def test_a_batch_resolves_each_name_once_in_parallel_and_the_limit_is_named(
     import threading
     import time
 
-    from courier.timers import policy
+    from courier.webhooks import policy
 
     monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
     lookups: list[str] = []

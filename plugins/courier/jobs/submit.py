@@ -40,12 +40,12 @@ def _callback_errors(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
     if not wanted:
         return []
     from courier.config import load
-    from courier.timers.models import new_id as new_timer_id
-    from courier.timers.policy import TargetRefused, check_url, prefetch
-    from courier.timers.signing import JOB_EVENT_ID_PREFIX
+    from courier.webhooks.events import new_id as new_event_id
+    from courier.webhooks.policy import TargetRefused, check_url, prefetch
+    from courier.webhooks.signing import JOB_EVENT_ID_PREFIX
 
     cfg = load()
-    urls = [url + new_timer_id(JOB_EVENT_ID_PREFIX) for _, url in wanted]
+    urls = [url + new_event_id(JOB_EVENT_ID_PREFIX) for _, url in wanted]
     resolver = prefetch(urls, cfg.webhook_allow_private_targets, cfg.webhook_allowed_hosts)
     errors: list[Error] = []
     for (loc, _), url in zip(wanted, urls, strict=True):

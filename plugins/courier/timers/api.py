@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Response, status
 from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
 from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
-from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
+from courier.webhooks.policy import prefetch
 
 router = APIRouter(prefix="/timers", tags=["timers"])
 

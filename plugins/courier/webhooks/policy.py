@@ -1,4 +1,4 @@
-"""Which webhook targets Courier will call: http(s) only, and no private, loopback, link-local or other
+"""Which addresses Courier will call. For webhook targets: http(s) only, and no private, loopback, link-local or other
 non-public address unless ``[courier] webhook_allow_private_targets`` is set (server-side request forgery).
 ``[courier] webhook_allowed_hosts``, when set, narrows targets further to the listed hosts (``*.example.com``
 matches sub-domains); it is checked before any name is resolved.
@@ -22,14 +22,25 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from courier.http import host_allowed
-
 Resolver = Callable[[str], list[str]]
 LOOKUPS_AT_ONCE = 16  # names of one request resolved in parallel at most
 
 
 class TargetRefused(ValueError):
     """The URL is not one Courier may call."""
+
+
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """Whether ``host`` is in the allow list (an empty list allows every host); ``*.example.com`` matches
+    sub-domains. The ``allowed_hosts`` rule of webhooks and of every HTTP connection."""
+    if not allowed_hosts:
+        return True
+    host = host.lower().rstrip(".")
+    for pattern in allowed_hosts:
+        pattern = pattern.lower().rstrip(".")
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
 
 
 def resolve(host: str) -> list[str]:
