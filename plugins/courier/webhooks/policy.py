@@ -4,8 +4,10 @@ non-public address unless ``[courier] webhook_allow_private_targets`` is set (se
 matches sub-domains); it is checked before any name is resolved.
 
 Names are resolved and every address they resolve to must pass. The URL checked is the one requested:
-``url + id``. At creation the API checks with a lookup of its own (names of a batch resolved in parallel,
-once each); at send time the dispatcher checks inside its HTTP client (:class:`CheckedResolver`): the
+``url + id``. At creation the API checks with a lookup of its own (:func:`aprefetch`): on the event loop,
+never in a worker thread (dnspython's asyncio resolver, the system's ``resolv.conf`` name servers), every
+name of a request once, in parallel, all within ``[courier] webhook_dns_timeout`` seconds (a name not
+answered by then is refused, naming the deadline), and at most :data:`MAX_HOSTS` distinct names per request; at send time the dispatcher checks inside its HTTP client (:class:`CheckedResolver`): the
 addresses checked are the addresses connected to, so a name that later resolves to a private address, or
 answers differently to a second lookup (DNS rebinding), is refused then, and a failed lookup is a failed
 attempt, never an unchecked send.
@@ -13,17 +15,20 @@ attempt, never an unchecked send.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 Resolver = Callable[[str], list[str]]
-LOOKUPS_AT_ONCE = 16  # names of one request resolved in parallel at most
+MAX_HOSTS = 50
+"""Distinct host names one request (a timer batch, a job batch) may ask the API to resolve."""
+NAME_SERVERS: tuple[tuple[str, int], ...] = ()
+"""(address, port) of the name servers the API's lookups ask; empty: the system's (``resolv.conf``)."""
 
 
 class TargetRefused(ValueError):
@@ -121,16 +126,12 @@ def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, allow
         check_addresses(host, resolver(host))
 
 
-def prefetch(
-    urls: list[str],
-    allow_private: bool,
-    allowed_hosts: tuple[str, ...] = (),
-    resolver: Resolver = resolve,
-    concurrency: int = LOOKUPS_AT_ONCE,
-) -> Resolver:
-    """Resolve the names of ``urls`` in parallel (at most ``concurrency`` lookups at a time, each name once)
-    and return a resolver answering from those results, for :func:`check_url` on each URL (a name not
-    looked up here is resolved when asked). URLs refused without DNS, or not needing it, are skipped."""
+class TooManyHosts(TargetRefused):
+    """A request names more distinct hosts than :data:`MAX_HOSTS`."""
+
+
+def _names(urls: Sequence[str], allow_private: bool, allowed_hosts: tuple[str, ...]) -> set[str]:
+    """The host names of ``urls`` that need a lookup (shape and allow list passed, not an IP literal)."""
     names: set[str] = set()
     for url in urls:
         try:
@@ -139,20 +140,93 @@ def prefetch(
             continue
         if not allow_private and _literal(host) is None:
             names.add(host)
+    return names
 
-    def lookup(host: str) -> list[str] | TargetRefused:
+
+HOSTS_FILE = "/etc/hosts"
+
+
+def _hosts_file(path: str = HOSTS_FILE) -> dict[str, list[str]]:
+    """``name -> addresses`` of the hosts file (the system consults it before DNS; dnspython does not)."""
+    entries: dict[str, set[str]] = {"localhost": {"127.0.0.1", "::1"}}  # RFC 6761: always loopback
+    try:
+        with open(path, encoding="utf-8", errors="replace") as hosts:
+            for line in hosts:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2 and _literal(fields[0]) is not None:
+                    for name in fields[1:]:
+                        entries.setdefault(name.lower().rstrip("."), set()).add(fields[0])
+    except OSError:
+        pass
+    return {name: sorted(addresses) for name, addresses in entries.items()}
+
+
+def _name_resolver() -> object:
+    import dns.asyncresolver
+    import dns.resolver
+
+    if not NAME_SERVERS:
         try:
-            return resolver(host)
-        except TargetRefused as exc:
-            return exc
+            return dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            return None
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [address for address, _ in NAME_SERVERS]
+    resolver.port = NAME_SERVERS[0][1]
+    return resolver
 
+
+async def _alookup(resolver: object, host: str, deadline: float) -> list[str] | TargetRefused:
+    import dns.exception
+    import dns.resolver
+
+    known = _hosts_file().get(host.lower().rstrip("."))
+    if known:
+        return known
+    if resolver is None:
+        return TargetRefused(f"host {host!r} cannot be resolved: no name server is configured")
+    try:
+        answer = await resolver.resolve_name(host, family=socket.AF_UNSPEC, lifetime=deadline)  # type: ignore[attr-defined]
+    except dns.exception.Timeout:
+        return TargetRefused(f"the lookup of host {host!r} did not answer within {deadline:g}s")
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return TargetRefused(f"host {host!r} does not resolve")
+    except dns.exception.DNSException as exc:
+        return TargetRefused(f"host {host!r} does not resolve: {exc}")
+    addresses = sorted(set(answer.addresses()))
+    return addresses or TargetRefused(f"host {host!r} does not resolve")
+
+
+async def aprefetch(
+    urls: Sequence[str],
+    allow_private: bool,
+    allowed_hosts: tuple[str, ...] = (),
+    deadline: float = 3.0,
+    max_hosts: int = MAX_HOSTS,
+) -> Resolver:
+    """Resolve the names of ``urls`` on the running event loop, all at once, within ``deadline`` seconds,
+    and return a resolver answering from those results for :func:`check_url` (a name not answered by the
+    deadline is refused). No thread waits on DNS. :class:`TooManyHosts` past ``max_hosts`` names."""
+    names = sorted(_names(urls, allow_private, allowed_hosts))
+    if len(names) > max_hosts:
+        raise TooManyHosts(
+            f"the request names {len(names)} distinct hosts to resolve; at most {max_hosts} are accepted per request"
+        )
     answers: dict[str, list[str] | TargetRefused] = {}
     if names:
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(names)), thread_name_prefix="courier-dns") as pool:
-            answers = dict(zip(names, pool.map(lookup, names), strict=True))
+        resolver = _name_resolver()
+        tasks = {name: asyncio.ensure_future(_alookup(resolver, name, deadline)) for name in names}
+        _, pending = await asyncio.wait(tasks.values(), timeout=deadline + 0.1)
+        for task in pending:
+            task.cancel()
+        for name, task in tasks.items():
+            if task in pending or task.cancelled():
+                answers[name] = TargetRefused(f"the lookup of host {name!r} did not answer within {deadline:g}s")
+            else:
+                answers[name] = task.result()
 
     def cached(host: str) -> list[str]:
-        answer = answers[host] if host in answers else lookup(host)
+        answer = answers.get(host) or TargetRefused(f"host {host!r} was not resolved")
         if isinstance(answer, TargetRefused):
             raise answer
         return answer
