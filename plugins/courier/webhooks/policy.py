@@ -78,11 +78,33 @@ def check_host(host: str, allowed_hosts: tuple[str, ...]) -> None:
         raise TargetRefused(f"host {host!r} is not in [courier] webhook_allowed_hosts ({', '.join(allowed_hosts)})")
 
 
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def refused_address(address: str) -> str | None:
-    """Why ``address`` is not a public unicast address, or None when it is."""
+    """Why ``address`` is not a public unicast address, or None when it is.
+
+    Beyond :mod:`ipaddress`'s flags (Python 3.11 counts ``fec0::/10`` and ``2002::/16`` as global): IPv6
+    site-local ``fec0::/10`` and 6to4 ``2002::/16`` are refused (a 6to4 address reaches the IPv4 address it
+    embeds, private ones included), and an IPv4-mapped, NAT64 (``64:ff9b::/96``) or Teredo address is judged
+    by the IPv4 address it carries."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in SITE_LOCAL:
+            return "site-local"
+        if ip.sixtofour is not None or ip in SIX_TO_FOUR:
+            return "6to4"
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            reason = refused_address(str(embedded))
+            return f"NAT64 of {reason}" if reason else None
+        elif ip.teredo is not None:
+            reason = refused_address(str(ip.teredo[1]))
+            return f"Teredo to {reason}" if reason else None
     for kind in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
