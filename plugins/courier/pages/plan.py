@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from courier.http import HttpSettings, RetryPolicy, origin
+from courier.params import run_folder_name
 from courier.webhooks.policy import TargetRefused
 
 DEFAULT_BATCH_SIZE = 125
@@ -203,7 +204,8 @@ class RunLayout:
 
     @classmethod
     def for_run(cls, storage_base: str, dag_id: str, run_id: str) -> RunLayout:
-        return cls(f"{storage_base.rstrip('/')}/pages/{path_segment(dag_id)}/{path_segment(run_id)}")
+        folder = run_folder_name(path_segment(run_id))  # "." and "..": refused, never a folder above
+        return cls(f"{storage_base.rstrip('/')}/pages/{path_segment(dag_id)}/{folder}")
 
     @property
     def plan(self) -> str:
