@@ -33,7 +33,7 @@ from courier.pages.plan import (
     resolve_links,
     result_url,
 )
-from courier.pages.records import union_columns
+from courier.pages.records import text_cell, union_columns
 from courier.params import ParamError, storage_param
 from courier.storage import open_write
 
@@ -182,14 +182,14 @@ def merge_parts(parts: list[tuple[str, list[str]]], report_url: str) -> tuple[in
     rows = 0
     with open_write(path_of(report_url)) as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow([text_cell(column) for column in columns])
         for url, expected in parts:
             with open_read(path_of(url)) as stream:
                 reader = csv.reader(stream)
                 header = next(reader, [])
-                if header != expected:
+                if header != [text_cell(column) for column in expected]:  # parts are written guarded
                     raise FanoutFailed(f"{url} has columns {header}, its result says {expected}")
-                where = {name: position for position, name in enumerate(header)}
+                where = {name: position for position, name in enumerate(expected)}
                 picks = [where.get(name) for name in columns]
                 for row in reader:
                     writer.writerow(["" if i is None else row[i] for i in picks])
