@@ -5,8 +5,8 @@ Fetch every page of a paginated API in parallel and merge them into one CSV — 
 with one pod per page (1000 mapped tasks run at ~1.4 tasks/s here and stop at 1024).
 
 1. **list_and_plan**: `GET {links_endpoint}` (a path relative to the connection's host) through
-   `paged_api_default`; the links (absolute or relative; another origin only with `allow_other_hosts`, and
-   never with the connection's credentials) under `links_key` are split into batches — at most `max_batches`
+   `paged_api_default`; the links (absolute or relative; another origin only when the connection's extra
+   `allow_other_hosts` is true, each passing its address policy, never with the connection's credentials) under `links_key` are split into batches — at most `max_batches`
    (default 64) whatever the page count — and each batch's links are written to object storage.
 2. **fetch_batch** (mapped, one per batch, named "batch i/n · pages a-b"): fetches its pages concurrently
    (async httpx, `concurrency` in flight, each page retried up to `page_attempts` times honouring
@@ -49,9 +49,6 @@ from courier.pages.operators import fetch_batches
         "concurrency": Param(32, type="integer", minimum=1, maximum=1024, description="pages in flight per batch"),
         "page_attempts": Param(5, type="integer", minimum=1, maximum=20, description="tries per page"),
         "max_failed_pages": Param(0, type="integer", minimum=0, description="failed pages tolerated"),
-        "allow_other_hosts": Param(
-            False, type="boolean", description="follow links to other origins (never with credentials)"
-        ),
         "storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base"),
     },
 )

@@ -267,6 +267,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive("webhook_timeout", 300),
     ),
     Setting(
+        "webhook_dns_timeout",
+        "3",
+        "Seconds the API waits, in all, for the name lookups of one request's webhook URLs (timers, job callback "
+        "URLs); a name not answered by then is refused with a 422. Lookups run on the event loop, never in a thread.",
+        _positive("webhook_dns_timeout", 60),
+    ),
+    Setting(
         "timer_horizon",
         str(30 * 24 * 3600),
         "How far ahead (seconds) a timer may be scheduled; default 30 days.",
@@ -362,6 +369,7 @@ class CourierConfig:
     webhook_allow_private_targets: bool
     webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_timeout: float = 15.0
+    webhook_dns_timeout: float = 3.0
     timer_horizon: float = 30 * 24 * 3600.0
     webhook_allowed_hosts: tuple[str, ...] = ()
     timer_trigger_queues: tuple[str, ...] = ()

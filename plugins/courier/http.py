@@ -1,6 +1,7 @@
 """The shared HTTP layer: an Airflow connection becomes an httpx client; requests retry the way APIs need.
 
-Retried: connection errors and timeouts, 408, 429 and 5xx, with exponential backoff and full jitter;
+Retried: what :mod:`courier.webhooks.retry` retries (connection errors and timeouts, 408, 429, and 5xx but
+501 and 505: the one rule webhooks use too), with exponential backoff and jitter;
 a ``Retry-After`` header (seconds or HTTP-date) replaces the computed delay, clamped to
 ``RetryPolicy.max_retry_after``. Everything else is returned to the caller to interpret.
 Airflow's HTTP hooks do not honour ``Retry-After`` and their async hook does not retry 429; that is why
@@ -22,9 +23,14 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from courier.webhooks.policy import TargetRefused, check_url
+from courier.webhooks.policy import host_allowed as host_allowed  # the allowed_hosts rule, re-exported
+from courier.webhooks.retry import retryable
+
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset(code for code in range(400, 600) if retryable(code))
+"""The statuses :func:`courier.webhooks.retry.retryable` retries, as a set (a policy may narrow it)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,12 @@ class HttpSettings:
     The connection's credentials (basic auth, token, ``extra.headers``) go only to the base URL's origin: a
     request hook strips them from any request to another origin (an absolute URL, a page link, a redirect).
     ``extra.allowed_hosts`` lists the other hosts a run's endpoint param may name (never with credentials).
+
+    **Address policy** (:meth:`check_destination`, on every request its clients send, redirects included):
+    the base URL's origin is the connection's own (an operator chose it); any other host must be in
+    ``extra.allowed_hosts`` when that is set, and must otherwise resolve to public addresses only
+    (:mod:`courier.webhooks.policy`: no loopback, private, link-local such as 169.254.169.254, ...). A refused
+    request raises :class:`~courier.webhooks.policy.TargetRefused` before anything is sent, and is not retried.
     """
 
     base_url: str
@@ -119,15 +131,47 @@ class HttpSettings:
         if not self.allowed_hosts and self.extra.get("allowed_hosts"):  # built from an extra, not a connection
             object.__setattr__(self, "allowed_hosts", _allowed_hosts(self.extra["allowed_hosts"]))
 
+    def check_destination(self, url: str | httpx.URL) -> None:
+        """Raise :class:`TargetRefused` unless this connection's clients may send a request to ``url``."""
+        if origin(url) == origin(self.base_url):
+            return
+        host = origin(url)[1]
+        if self.allowed_hosts:
+            if host_allowed(host, self.allowed_hosts):
+                return
+            where = f"the connection {self.conn_id}" if self.conn_id else self.base_url
+            raise TargetRefused(
+                f"{url} is refused: its host {host!r} is neither {where}'s nor in its allowed_hosts extra "
+                f"({', '.join(self.allowed_hosts)})"
+            )
+        try:
+            check_url(str(url), allow_private=False)
+        except TargetRefused as exc:
+            raise TargetRefused(f"{url} is refused: {exc}") from None
+
     def client_kwargs(
         self, *, asynchronous: bool = False, response_hooks: Sequence[Callable[..., Any]] = ()
     ) -> dict[str, Any]:
-        """The ``httpx.Client`` (or, ``asynchronous``, ``AsyncClient``) arguments, credential guard included."""
-        guard = self.strip_foreign_credentials
+        """The ``httpx.Client`` (or, ``asynchronous``, ``AsyncClient``) arguments: the address policy
+        (:meth:`check_destination`, once per origin and client) and the credential guard run on every
+        request, redirects included."""
+        checked: set[str] = set()  # origins that passed, per client
+
+        def guard(request: httpx.Request) -> None:
+            where = "{}://{}:{}".format(*origin(request.url))
+            if where not in checked:
+                self.check_destination(request.url)
+                checked.add(where)
+            self.strip_foreign_credentials(request)
+
         if asynchronous:
 
             async def async_guard(request: httpx.Request) -> None:
-                guard(request)
+                where = "{}://{}:{}".format(*origin(request.url))
+                if where not in checked:  # the lookup off the event loop
+                    await asyncio.to_thread(self.check_destination, request.url)
+                    checked.add(where)
+                self.strip_foreign_credentials(request)
 
             request_hook: Callable[..., Any] = async_guard
         else:
@@ -189,18 +233,6 @@ class HttpSettings:
         if not same and not (self.allowed_hosts and host_allowed(host, self.allowed_hosts)):
             raise refused
         return text
-
-
-def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
-    """Whether ``host`` is in the allow list (an empty list allows every host)."""
-    if not allowed_hosts:
-        return True
-    host = host.lower().rstrip(".")
-    for pattern in allowed_hosts:
-        pattern = pattern.lower().rstrip(".")
-        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return True
-    return False
 
 
 def _absolute_like(text: str) -> bool:

@@ -27,6 +27,15 @@ def real_path(path: Path) -> Path:
     return path.expanduser().resolve(strict=False)
 
 
+def run_folder_name(run_id: str) -> str:
+    """``run_id`` as the name of its run's folder; :class:`ParamError` for ``.`` and ``..``: valid Airflow run
+    ids that would name the run folders' folder itself, or the one above it (every writer of a run folder
+    calls this: pages' ``RunLayout``, specs' ``run_folder``)."""
+    if run_id in (".", ".."):
+        raise ParamError(f"run id {run_id!r} names no folder of its own: trigger the run with another run id")
+    return run_id
+
+
 def local_storage_root(base: str) -> Path | None:
     """The real folder of a ``file:///`` storage base, None for object stores."""
     if not base.startswith("file://"):

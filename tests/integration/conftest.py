@@ -120,3 +120,21 @@ def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
     forget()
     return forget
+
+
+@pytest.fixture
+def no_system_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Any blocking name lookup (``socket.getaddrinfo``) hangs as a name server that never answers would
+    (20 s), and is recorded: the request path must not make one (nor send a query off loopback)."""
+    import socket
+    import time
+
+    called: list[str] = []
+
+    def hang(host: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        called.append(str(host))
+        time.sleep(20)
+        raise socket.gaierror(socket.EAI_AGAIN, "no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    return called

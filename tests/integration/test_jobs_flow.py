@@ -347,6 +347,37 @@ def test_private_callback_url_is_422_when_private_targets_are_refused(
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "callback_url"]
 
 
+def test_callback_names_that_never_resolve_are_422_within_the_deadline(
+    courier: tuple[TestClient, str], courier_db: str, monkeypatch: pytest.MonkeyPatch, no_system_lookups: list[str]
+) -> None:
+    """Security review #23, M1, for job callbacks: a name server that never answers (a real UDP server on
+    loopback swallowing every query) costs a submit at most [courier] webhook_dns_timeout, on the event loop;
+    a batch naming more than MAX_HOSTS callback hosts is 422 naming the limit."""
+    from courier.webhooks import policy
+    from tests.dnsstub import DnsStub
+
+    client, _ = courier
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_DNS_TIMEOUT", "1")
+    file_id = _push(client, b"x\n")["file_id"]
+    with DnsStub({}) as stub:
+        monkeypatch.setattr(policy, "NAME_SERVERS", (stub.address,), raising=False)
+        started = time.monotonic()
+        one = client.post(
+            "/jobs", json={"files_to_process": [file_id], "callback_url": "https://cb.blackhole.example/"}
+        )
+        elapsed = time.monotonic() - started
+        jobs = [{"files_to_process": [file_id], "callback_url": f"https://c{i}.blackhole.example/"} for i in range(60)]
+        many = client.post("/jobs/batch", json={"jobs": jobs})
+    assert one.status_code == 422 and "did not answer within 1s" in one.text, one.text
+    assert one.json()["detail"][0]["loc"] == ["body", "callback_url"]
+    assert elapsed < 4, f"answered after {elapsed:.1f}s (deadline 1 s)"
+    assert many.status_code == 422 and f"at most {policy.MAX_HOSTS}" in many.text, many.text
+    assert stub.queries and no_system_lookups == []
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (0,)
+
+
 def test_upload_past_the_limit_is_413_and_keeps_nothing(
     courier: tuple[TestClient, str], courier_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,9 +127,9 @@ def test_an_absolute_links_endpoint_is_refused_before_any_request(
     listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, other = listeners
-    _connect(monkeypatch, home)
+    _connect(monkeypatch, home, allow_other_hosts=True)
     for endpoint in _other_urls(other):
-        request = FanoutRequest.from_params({"links_endpoint": endpoint, "allow_other_hosts": True})
+        request = FanoutRequest.from_params({"links_endpoint": endpoint})
         with pytest.raises(ValueError, match=r"links_endpoint = .* is refused"):
             list_and_plan(request, "paginated_fanout", "run-ssrf")
     assert other.seen == [] and home.seen == []
@@ -150,9 +150,9 @@ def test_page_links_to_another_host_are_fetched_without_credentials(
     listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, other = listeners
-    _connect(monkeypatch, home)
+    _connect(monkeypatch, home, allow_other_hosts=True, allowed_hosts=["localhost"])  # other: loopback, listed
     home.links = ["/page/0", f"{other.url}/page/1", f"{other.url}/page/2"]
-    request = FanoutRequest.from_params({"allow_other_hosts": True})
+    request = FanoutRequest.from_params({})
     for batch in list_and_plan(request, "paginated_fanout", "run-links"):
         run_batch(batch["batch_path"], batch["out_path"])
     assert merge(request, "paginated_fanout", "run-links")["rows"] == 3
@@ -165,7 +165,7 @@ def test_a_redirect_to_another_host_carries_no_credentials(
     listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch, auth: str
 ) -> None:
     home, other = listeners
-    _connect(monkeypatch, home)
+    _connect(monkeypatch, home, allowed_hosts=["localhost"])  # the other host is on loopback: listed
     if auth == "basic":
         conn = json.loads(os.environ["AIRFLOW_CONN_PAGED_API_DEFAULT"])
         monkeypatch.setenv("AIRFLOW_CONN_PAGED_API_DEFAULT", json.dumps({**conn, "login": "me"}))
@@ -173,6 +173,68 @@ def test_a_redirect_to_another_host_carries_no_credentials(
     assert _snapshot("/redirect")["rows"] == 1
     assert [p for p, _ in home.seen] == ["/redirect"] and home.leaked() == [("/redirect", n) for n in SECRET_HEADERS]
     assert [p for p, _ in other.seen] == ["/data"] and other.leaked() == []
+
+
+# ---------------------------------------------------------------- security review #23, M6: one address policy
+@pytest.mark.parametrize("link", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{port}/page/1"])
+def test_a_run_may_not_widen_where_requests_go(
+    listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch, link: str
+) -> None:
+    """A run conf with allow_other_hosts is refused, naming the connection extra; nothing is planned."""
+    from airflow.exceptions import AirflowFailException
+
+    from courier.params import fail_fast
+
+    home, other = listeners
+    _connect(monkeypatch, home)
+    home.links = ["/page/0", link.format(port=other.port)]
+    refused = pytest.raises(
+        AirflowFailException, match=r"allow_other_hosts is not a run param.*extra allow_other_hosts"
+    )
+    with refused, fail_fast():
+        list_and_plan(FanoutRequest.from_params({"allow_other_hosts": True}), "paginated_fanout", "run-widen")
+    assert home.seen == [] and other.seen == [] and not list(storage.rglob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("link", "reason"),
+    [("http://169.254.169.254/latest/meta-data/", "link-local"), ("http://localhost:{port}/page/1", "loopback")],
+)
+def test_listing_links_to_metadata_or_loopback_are_refused_even_when_other_hosts_are_allowed(
+    listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch, link: str, reason: str
+) -> None:
+    home, other = listeners
+    _connect(monkeypatch, home, allow_other_hosts=True)
+    home.links = ["/page/0", link.format(port=other.port)]
+    with pytest.raises(ValueError, match=f"link 1: .* {reason} address"):
+        list_and_plan(FanoutRequest.from_params({}), "paginated_fanout", "run-links")
+    assert other.seen == [] and not list(storage.rglob("*.json"))
+
+
+def test_listing_links_outside_the_connections_allowed_hosts_are_refused(
+    listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, other = listeners
+    _connect(monkeypatch, home, allow_other_hosts=True, allowed_hosts=["localhost"])
+    home.links = ["/page/0", f"http://127.0.0.2:{other.port}/page/1"]
+    with pytest.raises(ValueError, match=r"link 1: .* neither the connection paged_api_default's nor in its allowed"):
+        list_and_plan(FanoutRequest.from_params({}), "paginated_fanout", "run-links")
+    assert other.seen == []
+
+
+def test_a_redirect_to_a_private_address_is_refused_before_it_is_followed(
+    listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from courier.webhooks.policy import TargetRefused
+
+    home, other = listeners
+    _connect(monkeypatch, home)
+    for target in (f"{other.url}/data", "http://169.254.169.254/latest/meta-data/"):
+        home.redirect_to = target
+        with pytest.raises(TargetRefused, match=r"is refused: host .* resolves to (loopback|link-local) address"):
+            _snapshot("/redirect")
+    assert other.seen == [] and not list(storage.rglob("*.csv"))
+    assert [p for p, _ in home.seen] == ["/redirect", "/redirect"]
 
 
 def test_a_jobs_result_on_another_host_is_fetched_without_credentials(

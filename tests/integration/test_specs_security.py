@@ -61,6 +61,15 @@ def test_an_uploaded_spec_list_is_refused_and_its_command_never_runs(
     assert "Courier's storage (uploaded files are never spec lists)" in _refused(courier_db, "attack", local)
     assert not marker.exists()
 
+    runs = tmp_path / "runs"  # a base runs may write under (security review #23, L3): storage too
+    (runs / "pages").mkdir(parents=True)
+    (runs / "pages" / "specs.json").write_bytes(attack)
+    monkeypatch.setenv("AIRFLOW__COURIER__RUN_STORAGE_BASES", runs.as_uri())
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(tmp_path))
+    written = str(runs / "pages" / "specs.json")
+    assert "Courier's storage (uploaded files are never spec lists)" in _refused(courier_db, "attack", written)
+    assert not marker.exists()
+
     deployed = tmp_path / "deployed"  # the same list deployed by a DAG author under a root does run
     deployed.mkdir()
     (deployed / "specs.json").write_bytes(attack)

@@ -107,40 +107,76 @@ def test_batch_of_1000_in_one_call(client: TestClient, courier_db: str) -> None:
 
 
 def test_a_batch_resolves_each_name_once_in_parallel_and_the_limit_is_named(
-    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch, no_system_lookups: list[str]
 ) -> None:
-    """1000 timers to 40 names whose lookups take 0.2 s each: one lookup per name, at most 16 at a time."""
-    import socket
-    import threading
+    """1000 timers to 40 names whose lookups take 0.2 s each (a real name server on loopback): one query
+    per name, all in parallel."""
     import time
 
-    from courier.timers import policy
+    from courier.webhooks import policy
+    from tests.dnsstub import DnsStub
 
     monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
-    lookups: list[str] = []
-    busy, most = [0], [0]
-    lock = threading.Lock()
-
-    def getaddrinfo(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
-        with lock:
-            lookups.append(host)
-            busy[0] += 1
-            most[0] = max(most[0], busy[0])
-        time.sleep(0.2)
-        with lock:
-            busy[0] -= 1
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
-
-    monkeypatch.setattr(policy.socket, "getaddrinfo", getaddrinfo)
-    timers = [{"url": f"https://h{i % 40}.example/hook/", "delay_seconds": 600} for i in range(1000)]
-    started = time.monotonic()
-    answer = client.post("/timers/batch", json={"timers": timers})
-    elapsed = time.monotonic() - started
+    with DnsStub({f"h{i}.example": "93.184.216.34" for i in range(40)}, delay=0.2) as stub:
+        monkeypatch.setattr(policy, "NAME_SERVERS", (stub.address,), raising=False)
+        timers = [{"url": f"https://h{i % 40}.example/hook/", "delay_seconds": 600} for i in range(1000)]
+        started = time.monotonic()
+        answer = client.post("/timers/batch", json={"timers": timers})
+        elapsed = time.monotonic() - started
     assert answer.status_code == 201, answer.text
-    assert sorted(lookups) == sorted(f"h{i}.example" for i in range(40)), "a name was looked up more than once"
-    assert 1 < most[0] <= policy.LOOKUPS_AT_ONCE, (most, elapsed)  # in parallel, bounded (serially: 40 x 0.2 s)
+    assert stub.names_asked() == sorted(f"h{i}.example" for i in range(40))
+    assert len([q for q in stub.queries if q[1] == "A"]) == 40, "a name was looked up more than once"
+    assert elapsed < 40 * 0.2 / 2, f"lookups not in parallel: {elapsed:.1f}s"
+    assert no_system_lookups == []
     too_many = client.post("/timers/batch", json={"timers": timers + timers[:1]})
     assert too_many.status_code == 422 and "at most 1000" in json.dumps(too_many.json()), too_many.text
+
+
+def test_names_that_never_resolve_answer_422_within_the_deadline_holding_no_thread(
+    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch, no_system_lookups: list[str]
+) -> None:
+    """Security review #23, M1: a batch under a domain whose name server never answers (a real UDP server on
+    loopback that swallows every query) is answered 422 within [courier] webhook_dns_timeout, naming the
+    deadline; no worker thread waits on DNS (concurrent such requests all finish within the deadline)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from courier.webhooks import policy
+    from tests.dnsstub import DnsStub
+
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_DNS_TIMEOUT", "1")
+    with DnsStub({}) as stub:
+        monkeypatch.setattr(policy, "NAME_SERVERS", (stub.address,), raising=False)
+        timers = [{"url": f"https://n{i % 40}.blackhole.example/hook/", "delay_seconds": 600} for i in range(1000)]
+
+        def post() -> tuple[float, int, str]:
+            started = time.monotonic()
+            answer = client.post("/timers/batch", json={"timers": timers})
+            return time.monotonic() - started, answer.status_code, answer.text
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: post(), range(4)))
+    for elapsed, code, text in results:
+        assert code == 422, text
+        assert "did not answer within 1s" in text and "n0.blackhole.example" in text, text
+        assert elapsed < 4, f"answered after {elapsed:.1f}s (deadline 1 s)"
+    assert len(stub.queries) > 0, "the lookups never reached the name server"
+    assert no_system_lookups == [], "a blocking lookup ran on the request path"
+    assert _count(courier_db) == 0
+
+
+def test_a_batch_naming_too_many_hosts_is_422_naming_the_limit(
+    client: TestClient, courier_db: str, monkeypatch: pytest.MonkeyPatch, no_system_lookups: list[str]
+) -> None:
+    from courier.webhooks import policy
+
+    monkeypatch.setenv("AIRFLOW__COURIER__WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+    timers = [{"url": f"https://h{i}.example/hook/", "delay_seconds": 600} for i in range(policy.MAX_HOSTS + 1)]
+    answer = client.post("/timers/batch", json={"timers": timers})
+    assert answer.status_code == 422, answer.text
+    assert f"at most {policy.MAX_HOSTS}" in answer.text and "51 distinct hosts" in answer.text, answer.text
+    assert no_system_lookups == [] and _count(courier_db) == 0
 
 
 def test_list_filters_and_pages(client: TestClient) -> None:

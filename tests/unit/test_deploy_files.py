@@ -19,6 +19,8 @@ import functools
 import json
 import os
 import re
+import subprocess
+import sys
 import tarfile
 import tomllib
 from collections.abc import Iterator
@@ -252,6 +254,60 @@ def test_compose_init_migrates_airflow_then_courier_and_sets_the_admin() -> None
     env = _environment(init)
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".SimpleAuthManager")
+
+
+_WATCH = """
+import os, stat, sys
+folder = os.environ["WATCHED_FOLDER"]
+def watch(event, args):
+    # before a chmod, a rename or the end: no file readable by others may hold the new password
+    if event in ("os.chmod", "os.rename", "cpython._PySys_ClearAuditHooks"):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            info = os.stat(path)
+            with open(path) as f:
+                holds = os.environ["COURIER_ADMIN_PASSWORD"] in f.read()
+            if holds and info.st_mode & 0o077:
+                with open(os.path.join(folder, "..", "violations"), "a") as out:
+                    out.write(f"{name} {oct(info.st_mode & 0o777)} before {event}\\n")
+sys.addaudithook(watch)
+"""
+
+
+def _init_password_script() -> str:
+    init = compose()["services"]["airflow-init"]
+    script = "\n".join(init["command"]) if isinstance(init["command"], list) else init["command"]
+    return script.split("python - <<'PY'\n", 1)[1].split("\nPY", 1)[0]
+
+
+@pytest.mark.parametrize("existing", [None, '{"admin": "old"}\n'])
+def test_compose_init_writes_the_passwords_file_private_from_the_start(tmp_path: Path, existing: str | None) -> None:
+    """Security review #23, L3: the passwords file is never readable by others, not even between its write
+    and a chmod (the init script runs under umask 022; an audit hook looks at every step)."""
+    folder = tmp_path / "courier"
+    folder.mkdir()
+    target = folder / "simple_auth_manager_passwords.json"
+    if existing is not None:
+        target.write_text(existing)
+        target.chmod(0o644)  # written by an older init: the new content must not land in a readable file
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_WATCH)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(hooks),
+        "WATCHED_FOLDER": str(folder),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(target),
+        "COURIER_ADMIN_PASSWORD": "the-new-admin-password",
+    }
+    subprocess.run(
+        [sys.executable, "-c", _init_password_script()], env=env, check=True, preexec_fn=lambda: os.umask(0o022)
+    )
+    violations = (tmp_path / "violations").read_text() if (tmp_path / "violations").exists() else ""
+    assert violations == "", violations
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert json.loads(target.read_text()) == {"admin": "the-new-admin-password"}
+    assert [p.name for p in folder.iterdir()] == [target.name]  # no temporary file left
 
 
 def test_compose_common_airflow_environment() -> None:

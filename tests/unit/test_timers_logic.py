@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from courier.timers import signing
 from courier.timers.models import MAX_PAYLOAD_BYTES, FieldError, TimerIn, plan
-from courier.timers.policy import TargetRefused, check_url, refused_address
 from courier.timers.rules import Status, decide
+from courier.webhooks import signing
+from courier.webhooks.policy import TargetRefused, check_url, refused_address
 
 # The Standard Webhooks specification's published test vector.
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -2,7 +2,7 @@
 
 It checks the Standard Webhooks signature (what a real receiver must do) and tells where each webhook comes
 from by which secret signed it: the job-event secret derived from ``[courier] webhook_secret`` for Courier's
-job events, ``webhook_secret`` itself for timers (:func:`courier.timers.signing.origin`, docs/timers.md). A
+job events, ``webhook_secret`` itself for timers (:func:`courier.webhooks.signing.origin`, docs/timers.md). A
 request to a ``/hooks/jobs/...`` path must be a job event: a timer with a job-shaped body is refused there.
 It drops repeats by ``webhook-id`` (the at-least-once contract), and logs how late each webhook
 arrived against its ``scheduled_for``. Test control under ``/_demo/webhooks``: ``GET`` (what arrived),
@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from courier.timers.signing import SignatureError, origin
+from courier.webhooks.signing import SignatureError, origin
 
 log = logging.getLogger("uvicorn.error")
 JOBS_PATH = "jobs/"  # the demo's job callbacks go to /hooks/jobs/

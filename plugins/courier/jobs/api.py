@@ -26,7 +26,8 @@ from courier.jobs.intake import INTAKE, by_id_only
 from courier.jobs.models import MAX_PAGE, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
-from courier.jobs.submit import BadJobs, Loc, submit
+from courier.jobs.submit import BadJobs, Loc, callback_lookup, submit
+from courier.webhooks.policy import Resolver
 from courier.wire import Rfc3339
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,9 @@ QUOTA_HOURS = 24
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _submit(requests: list[tuple[Loc, JobIn]]) -> list[tuple[JobOut, bool]]:
+def _submit(requests: list[tuple[Loc, JobIn]], resolver: Resolver | None = None) -> list[tuple[JobOut, bool]]:
     try:
-        return submit(requests, JobStore(pooled()))
+        return submit(requests, JobStore(pooled()), resolver)
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
 
@@ -139,8 +140,9 @@ async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response
     try:
         if job.callback_url is None and by_id_only(job):  # the common case: stored with concurrent submits
             out, created = await INTAKE.submit(job)
-        else:  # a callback URL or storage paths to check first
-            ((out, created),) = await run_in_threadpool(_submit, [((), job)])
+        else:  # a callback URL (its name resolved here, on the loop, with a deadline) or storage paths to check
+            resolver = await callback_lookup([((), job)])
+            ((out, created),) = await run_in_threadpool(_submit, [((), job)], resolver)
             if created:
                 start.wake()
     except BadJobs as exc:
@@ -163,11 +165,16 @@ async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response
     },
     openapi_extra=json_request(JobBatchIn),
 )
-def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response) -> JobBatchOut:
+async def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response) -> JobBatchOut:
     """Queue up to 1000 jobs atomically: all are stored (in the order given), or (on any bad job) none, with a
     422 naming each bad field as ``["body", "jobs", <index>, <field>, …]``. A job whose ``idempotency_key``
     exists is that existing job, unchanged (``created`` false), as ``POST /courier/jobs`` answers it."""
-    results = _submit([(("jobs", i), job) for i, job in enumerate(batch.jobs)])
+    requests: list[tuple[Loc, JobIn]] = [(("jobs", i), job) for i, job in enumerate(batch.jobs)]
+    try:
+        resolver = await callback_lookup(requests, batch=True)
+    except BadJobs as exc:
+        raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
+    results = await run_in_threadpool(_submit, requests, resolver)
     created = [new for _, new in results]
     if any(created):
         start.wake()

@@ -1,4 +1,5 @@
-"""Completion webhooks: each final status of a job with a ``callback_url`` becomes a Courier timer due now.
+"""Completion webhooks: each final status of a job with a ``callback_url`` becomes a webhook event due now
+(:mod:`courier.webhooks.events`), queued as a Courier timer.
 
 The timers' dispatcher (``webhook_timers``) delivers it: signed Standard Webhooks headers whose
 ``webhook-id`` (the timer id) is the same on every retry, the URL policy checked again at send time, and the
@@ -9,17 +10,17 @@ idempotency key ``courier-job:<job_id>:<status>`` makes each (job, status) one d
 announced (timers may not take keys starting ``courier-job:``).
 
 Unlike a user's timer, a job event has an ``evt_`` id and is signed with the job-event secret derived from
-``webhook_secret`` (:mod:`courier.timers.signing`): a receiver tells a job event from a timer carrying the
+``webhook_secret`` (:mod:`courier.webhooks.signing`): a receiver tells a job event from a timer carrying the
 same body by which secret verifies it (docs/jobs.md).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from courier.jobs.rules import Status
 from courier.jobs.store import Moved
+from courier.webhooks.events import job_event, schedule
 
 log = logging.getLogger(__name__)
 ANNOUNCED = (Status.SUCCESS, Status.FAILED, Status.DOWNLOADED)
@@ -29,22 +30,10 @@ def notify(moved: Moved, conninfo: str | None = None) -> str | None:
     """Schedule the delivery for ``moved`` if it is final and has a callback; return the delivery id."""
     if moved.status not in ANNOUNCED or not moved.callback_url:
         return None
-    from courier.timers.models import NewTimer, new_id
-    from courier.timers.signing import JOB_EVENT_ID_PREFIX
-    from courier.timers.store import TimerStore
-
-    timer = NewTimer(
-        new_id(JOB_EVENT_ID_PREFIX),
-        moved.callback_url,
-        datetime.now(UTC),
-        {"type": f"job.{moved.status}", "job_id": moved.job_id, "status": str(moved.status)},
-        {},
-        f"courier-job:{moved.job_id}:{moved.status}",
-        None,
-    )
+    event = job_event(moved.job_id, str(moved.status), moved.callback_url)
     try:
-        ((out, _),) = TimerStore(conninfo).create([timer], created_by="courier-jobs")
+        (delivery_id,) = schedule([event], conninfo, created_by="courier-jobs")
     except Exception as exc:  # the job's status is committed; a lost callback is logged, not fatal
         log.warning("job %s: completion callback not scheduled: %s", moved.job_id, exc)
         return None
-    return out.id
+    return delivery_id

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 
 from courier.db.hook import pooled
-from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, host_allowed, settings_for
+from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, settings_for
 from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
+from courier.webhooks.policy import host_allowed
 
 log = logging.getLogger(__name__)
 CONN_ID = "jobs_api_default"

@@ -8,6 +8,7 @@ is not inserted: the existing job is returned as it is (whatever the new body sa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import psycopg
 from courier.jobs.files import FILE_ID_RE, BadReference, base_url, full_path, relative_reference
 from courier.jobs.models import JobIn, JobOut
 from courier.jobs.store import JobStore, NewJob, new_id
+from courier.webhooks.policy import Resolver
 
 Loc = tuple[str | int, ...]
 Error = dict[str, Any]
@@ -33,24 +35,50 @@ def _error(loc: Sequence[str | int], msg: str) -> Error:
     return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
 
 
-def _callback_errors(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
-    """Each callback URL checked as it will be called (with an event id appended): the webhook policy, and a
-    signing secret set. The configuration is read, and names resolved (in parallel), only if a job has one."""
-    wanted = [(loc, job.callback_url) for loc, job in requests if job.callback_url is not None]
+def _callback_urls(requests: Sequence[tuple[Loc, JobIn]]) -> list[tuple[Loc, str]]:
+    """Each callback URL as it will be called (with an event id appended), with the ``loc`` of its job."""
+    from courier.webhooks.events import new_id
+    from courier.webhooks.signing import JOB_EVENT_ID_PREFIX
+
+    return [(loc, job.callback_url + new_id(JOB_EVENT_ID_PREFIX)) for loc, job in requests if job.callback_url]
+
+
+async def callback_lookup(requests: Sequence[tuple[Loc, JobIn]], batch: bool = False) -> Resolver | None:
+    """Resolve the callback URLs' names on the event loop, within ``[courier] webhook_dns_timeout`` (no
+    thread waits on DNS), for :func:`submit`; None when no job has a callback. :class:`BadJobs` when they
+    name more than ``MAX_HOSTS`` distinct hosts."""
+    wanted = _callback_urls(requests)
+    if not wanted:
+        return None
+    from courier.config import load
+    from courier.webhooks.policy import TooManyHosts, aprefetch
+
+    cfg = await asyncio.to_thread(load)
+    try:
+        return await aprefetch(
+            [url for _, url in wanted],
+            cfg.webhook_allow_private_targets,
+            cfg.webhook_allowed_hosts,
+            deadline=cfg.webhook_dns_timeout,
+        )
+    except TooManyHosts as exc:
+        raise BadJobs([_error(("jobs",) if batch else ("callback_url",), str(exc))]) from None
+
+
+def _callback_errors(requests: Sequence[tuple[Loc, JobIn]], resolver: Resolver | None) -> list[Error]:
+    """Each callback URL checked as it will be called: the webhook policy (names answered by ``resolver``,
+    :func:`callback_lookup`; looked up here, blocking, without one), and a signing secret set."""
+    wanted = _callback_urls(requests)
     if not wanted:
         return []
     from courier.config import load
-    from courier.timers.models import new_id as new_timer_id
-    from courier.timers.policy import TargetRefused, check_url, prefetch
-    from courier.timers.signing import JOB_EVENT_ID_PREFIX
+    from courier.webhooks.policy import TargetRefused, check_url, resolve
 
     cfg = load()
-    urls = [url + new_timer_id(JOB_EVENT_ID_PREFIX) for _, url in wanted]
-    resolver = prefetch(urls, cfg.webhook_allow_private_targets, cfg.webhook_allowed_hosts)
     errors: list[Error] = []
-    for (loc, _), url in zip(wanted, urls, strict=True):
+    for loc, url in wanted:
         try:
-            check_url(url, cfg.webhook_allow_private_targets, resolver, cfg.webhook_allowed_hosts)
+            check_url(url, cfg.webhook_allow_private_targets, resolver or resolve, cfg.webhook_allowed_hosts)
         except TargetRefused as exc:
             errors.append(_error((*loc, "callback_url"), str(exc)))
             continue
@@ -112,10 +140,13 @@ def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) 
     return resolved, errors
 
 
-def submit(requests: Sequence[tuple[Loc, JobIn]], store: JobStore) -> list[tuple[JobOut, bool]]:
+def submit(
+    requests: Sequence[tuple[Loc, JobIn]], store: JobStore, resolver: Resolver | None = None
+) -> list[tuple[JobOut, bool]]:
     """Check and store ``requests`` (each with the ``loc`` its errors are reported at) in one transaction;
-    return each job and whether it is new. :class:`BadJobs` naming every bad field of every job: nothing stored."""
-    errors = _callback_errors(requests) + _repeated_keys(requests)
+    return each job and whether it is new. :class:`BadJobs` naming every bad field of every job: nothing stored.
+    ``resolver`` answers the callback URLs' names (:func:`callback_lookup`, the API's request path)."""
+    errors = _callback_errors(requests, resolver) + _repeated_keys(requests)
     ids = sorted({ref for _, job in requests for ref in job.files_to_process if FILE_ID_RE.match(ref)})
     conn: psycopg.Connection[dict[str, Any]]
     with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction

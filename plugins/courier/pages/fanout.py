@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from courier.http import HttpSettings
 from courier.pages.files import base_url, open_read, path_of, read_json, write_json
 from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.plan import (
@@ -32,8 +33,8 @@ from courier.pages.plan import (
     resolve_links,
     result_url,
 )
-from courier.pages.records import union_columns
-from courier.params import storage_param
+from courier.pages.records import text_cell, union_columns
+from courier.params import ParamError, storage_param
 from courier.storage import open_write
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ class FanoutRequest:
     :param batch_size: most links per batch (None: the default, 125).
     :param max_batches: most batches (mapped tasks) whatever the link count; batches grow past it.
     :param max_failed_pages: pages allowed to fail (after their retries) before the run fails.
-    :param allow_other_hosts: follow links to other origins than the listing's (never with the connection's
-        credentials: :class:`courier.http.HttpSettings` strips them from requests to other origins).
     :param storage_base: storage base for this run, under ``[courier] storage_base`` (None: that base).
     :param fetch: how batches fetch pages (connection, records key, concurrency, retries).
     """
@@ -66,15 +65,20 @@ class FanoutRequest:
     batch_size: int | None = None
     max_batches: int = DEFAULT_MAX_BATCHES
     max_failed_pages: int = 0
-    allow_other_hosts: bool = False
     storage_base: str | None = None
     fetch: FetchSettings = field(default_factory=FetchSettings)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], conn_id: str = DEFAULT_CONN_ID) -> FanoutRequest:
-        """Build a request from DAG params (missing keys take the defaults)."""
+        """Build a request from DAG params (missing keys take the defaults). ``allow_other_hosts`` is refused:
+        the connection's extra decides (:func:`allows_other_hosts`), a run may not widen where requests go."""
         defaults = cls()
         fetch_defaults = FetchSettings()
+        if "allow_other_hosts" in params:
+            raise ParamError(
+                f"allow_other_hosts is not a run param: a run may not widen where requests go; set the "
+                f"connection {conn_id}'s extra allow_other_hosts (true/false) instead"
+            )
 
         def get(key: str, default: Any) -> Any:
             value = params.get(key)
@@ -87,7 +91,6 @@ class FanoutRequest:
             batch_size=None if params.get("batch_size") is None else int(params["batch_size"]),
             max_batches=int(get("max_batches", defaults.max_batches)),
             max_failed_pages=int(get("max_failed_pages", defaults.max_failed_pages)),
-            allow_other_hosts=bool(get("allow_other_hosts", False)),
             storage_base=storage_param(params.get("storage_base")),
             fetch=FetchSettings(
                 conn_id=conn_id,
@@ -102,6 +105,20 @@ class FanoutRequest:
 
     def layout(self, dag_id: str, run_id: str) -> RunLayout:
         return RunLayout.for_run(base_url(self.storage_base), dag_id, run_id)
+
+
+def allows_other_hosts(settings: HttpSettings) -> bool:
+    """The connection's ``allow_other_hosts`` extra (a JSON boolean, or ``"true"``/``"false"``): whether page
+    links may point to other origins than the listing's."""
+    value = settings.extra.get("allow_other_hosts", False)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise PlanError(
+            f"the connection {settings.conn_id or settings.base_url}'s extra allow_other_hosts is {value!r}: "
+            "give true or false"
+        )
+    return value
 
 
 def list_and_plan(request: FanoutRequest, dag_id: str, run_id: str) -> list[dict[str, str]]:
@@ -120,7 +137,9 @@ def list_and_plan(request: FanoutRequest, dag_id: str, run_id: str) -> list[dict
         )
     hook = PagedApiHook(request.fetch.conn_id, request.fetch.retry_policy())
     listing_url, links = hook.list_links(request.links_endpoint, request.links_key, request.query)
-    resolved = resolve_links(listing_url, links, allow_other_hosts=request.allow_other_hosts)
+    resolved = resolve_links(
+        listing_url, links, allow_other_hosts=allows_other_hosts(hook.settings), settings=hook.settings
+    )
     listed = time.monotonic()
     ranges = plan_batches(len(resolved.urls), request.batch_size, request.max_batches)
     plan_id = uuid.uuid4().hex
@@ -163,14 +182,14 @@ def merge_parts(parts: list[tuple[str, list[str]]], report_url: str) -> tuple[in
     rows = 0
     with open_write(path_of(report_url)) as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow([text_cell(column) for column in columns])
         for url, expected in parts:
             with open_read(path_of(url)) as stream:
                 reader = csv.reader(stream)
                 header = next(reader, [])
-                if header != expected:
+                if header != [text_cell(column) for column in expected]:  # parts are written guarded
                     raise FanoutFailed(f"{url} has columns {header}, its result says {expected}")
-                where = {name: position for position, name in enumerate(header)}
+                where = {name: position for position, name in enumerate(expected)}
                 picks = [where.get(name) for name in columns]
                 for row in reader:
                     writer.writerow(["" if i is None else row[i] for i in picks])

@@ -14,6 +14,7 @@ import httpx
 
 from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, request, settings_for
 from courier.pages.plan import PageRef
+from courier.webhooks.policy import TargetRefused
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class PagedApiHook:
                         return PageOutcome(ref, None, str(exc), loop.time() - began)
                     except httpx.HTTPError as exc:
                         return PageOutcome(ref, None, f"{type(exc).__name__}: {exc}", loop.time() - began)
+                    except TargetRefused as exc:  # the address policy (a redirect to a private address, ...)
+                        return PageOutcome(ref, None, str(exc), loop.time() - began)
                     return PageOutcome(ref, response, None, loop.time() - began)
 
             for finished in asyncio.as_completed([one(ref) for ref in refs]):

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from courier.http import RetryPolicy, origin
+from courier.http import HttpSettings, RetryPolicy, origin
+from courier.params import run_folder_name
+from courier.webhooks.policy import TargetRefused
 
 DEFAULT_BATCH_SIZE = 125
 DEFAULT_MAX_BATCHES = 64
@@ -149,17 +151,21 @@ class ResolvedLinks:
     duplicates: int
 
 
-def resolve_links(listing_url: str, links: Any, *, allow_other_hosts: bool = False) -> ResolvedLinks:
+def resolve_links(
+    listing_url: str, links: Any, *, allow_other_hosts: bool = False, settings: HttpSettings | None = None
+) -> ResolvedLinks:
     """Resolve links (absolute, or relative to the listing URL) into absolute ``http(s)`` URLs.
 
-    Links pointing to another origin than the listing are refused unless ``allow_other_hosts``; even then
-    the connection's credentials never go to them (the HTTP layer strips them from other origins' requests).
-    A link listed twice is fetched once.
+    Links pointing to another origin than the listing are refused unless ``allow_other_hosts`` (the
+    connection's ``allow_other_hosts`` extra, never a run param); even then each must pass the connection's
+    address policy (``settings.check_destination``: in its ``allowed_hosts`` when set, public addresses
+    only otherwise), and the connection's credentials never go to them. A link listed twice is fetched once.
     """
     if not isinstance(links, list):
         raise PlanError(f"the links are a {type(links).__name__}, not a list")
     home = origin(listing_url)
     seen: dict[str, None] = {}
+    passed: set[tuple[str, str, int | None]] = set()
     duplicates = 0
     for position, link in enumerate(links):
         if not isinstance(link, str) or not link.strip():
@@ -170,9 +176,15 @@ def resolve_links(listing_url: str, links: Any, *, allow_other_hosts: bool = Fal
             raise PlanError(f"link {position} ({link!r}) is not an http(s) URL")
         if where != home and not allow_other_hosts:
             raise PlanError(
-                f"link {position} ({url}) points outside {listing_url}'s origin; set allow_other_hosts "
-                "to fetch it (without the connection's credentials)"
+                f"link {position} ({url}) points outside {listing_url}'s origin; set the connection's "
+                "allow_other_hosts extra to fetch it (without the connection's credentials)"
             )
+        if where != home and where not in passed and settings is not None:
+            try:
+                settings.check_destination(url)
+            except TargetRefused as exc:
+                raise PlanError(f"link {position}: {exc}") from None
+            passed.add(where)
         if url in seen:
             duplicates += 1
         seen.setdefault(url, None)
@@ -192,7 +204,8 @@ class RunLayout:
 
     @classmethod
     def for_run(cls, storage_base: str, dag_id: str, run_id: str) -> RunLayout:
-        return cls(f"{storage_base.rstrip('/')}/pages/{path_segment(dag_id)}/{path_segment(run_id)}")
+        folder = run_folder_name(path_segment(run_id))  # "." and "..": refused, never a folder above
+        return cls(f"{storage_base.rstrip('/')}/pages/{path_segment(dag_id)}/{folder}")
 
     @property
     def plan(self) -> str:

@@ -1,4 +1,12 @@
-"""Records → CSV: finding the records in a JSON body, the union of columns, how a value becomes a cell."""
+"""Records → CSV: finding the records in a JSON body, the union of columns, how a value becomes a cell.
+
+**Formula injection guard.** The CSVs Courier writes from an upstream's records (``api_snapshot``'s file,
+``paginated_fanout``'s parts and merged report) are opened in spreadsheets. A text cell or column name
+starting ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read there as a formula, so it is
+written with a ``'`` in front (:func:`text_cell`, as OWASP advises); JSON numbers are written as they are
+(``-5`` stays a number). Files Courier stores as it received them (a jobs processor's result, uploads) are
+not rewritten.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +51,14 @@ def union_columns(column_lists: Iterable[Iterable[str]]) -> list[str]:
     return list(seen)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet shows as text: a ``'`` in front of a would-be formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def cell(value: Any) -> str:
     """Render one value as a CSV cell: null → empty, booleans as JSON, nested values as compact JSON."""
     if value is None:
@@ -50,16 +66,17 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        return text_cell(value)
     if isinstance(value, int | float):
         return json.dumps(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def csv_writer(stream: IO[str], columns: list[str]) -> csv.DictWriter[str]:
-    """Return a writer for ``columns`` (missing values empty) that has already written the header."""
+    """Return a writer for ``columns`` (missing values empty) that has already written the header (names
+    through :func:`text_cell`)."""
     writer = csv.DictWriter(stream, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
+    writer.writer.writerow([text_cell(column) for column in columns])
     return writer
 
 

@@ -96,7 +96,8 @@ def resolve_spec_list(path: str) -> Path:
 
     Relative paths are relative to the project (the folder holding the DAG folder, where ``include/`` lives).
     Links are resolved first, so a link inside a root leading out of it is refused, and so is a file in
-    Courier's local storage (uploads are never spec lists). Raise :class:`SpecListError` naming the roots.
+    Courier's local storage — ``[courier] storage_base`` and every base of ``run_storage_bases`` (uploads and
+    run outputs are never spec lists). Raise :class:`SpecListError` naming the roots.
     """
     from courier.config import load_one
 
@@ -111,9 +112,10 @@ def resolve_spec_list(path: str) -> Path:
         raise _refused(
             path, f"resolves to {real}, outside the spec roots" if real != found else "is outside the spec roots", roots
         )
-    storage = local_storage_root(load_one("storage_base"))
-    if storage is not None and is_inside(real, storage):
-        raise _refused(path, "is in Courier's storage (uploaded files are never spec lists)", roots)
+    for base in (load_one("storage_base"), *load_one("run_storage_bases")):  # every base a run may write under
+        storage = local_storage_root(base)
+        if storage is not None and is_inside(real, storage):
+            raise _refused(path, "is in Courier's storage (uploaded files are never spec lists)", roots)
     return real
 
 

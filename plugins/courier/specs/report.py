@@ -49,10 +49,12 @@ CONTENT_TYPES = {
 
 
 def run_folder(run_id: str, storage_base: str | None = None) -> ObjectStoragePath:
-    """Return ``{storage_base}/specs/spec_matrix/<run id>``."""
+    """Return ``{storage_base}/specs/spec_matrix/<run id>`` (:class:`~courier.params.ParamError` for the run
+    ids ``.`` and ``..``, which would name a folder above the run's)."""
+    from courier.params import run_folder_name
     from courier.storage import storage_base as base
 
-    return base(storage_base) / "specs" / DAG_ID / run_id
+    return base(storage_base) / "specs" / DAG_ID / run_folder_name(run_id)
 
 
 def artifact_prefix(spec_id: str, browser: str, viewport: str) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from courier.api.auth import CurrentUser
 from courier.api.bodies import json_body, json_request
@@ -23,9 +24,9 @@ from courier.timers.models import (
     new_id,
     plan,
 )
-from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
+from courier.webhooks.policy import TooManyHosts, aprefetch
 
 router = APIRouter(prefix="/timers", tags=["timers"])
 CREATE_RATE = RateLimit("timer_create_rate", "timers")
@@ -38,24 +39,30 @@ def _rate_limited(user: CurrentUser, count: int) -> None:
     CREATE_RATE.take(user.get_name(), count, float(load_one("timer_create_rate")))
 
 
-def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewTimer]:
-    """Apply the checks that need configuration, the clock or DNS; 422 naming every bad field, 503 if unset."""
+async def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]], field: str | None = None) -> list[NewTimer]:
+    """Apply the checks that need configuration, the clock or DNS; 422 naming every bad field, 503 if unset.
+
+    The request's names are resolved on the event loop within ``[courier] webhook_dns_timeout`` (no worker
+    thread waits on DNS), at most ``MAX_HOSTS`` of them (422 naming the limit at ``field``)."""
     from courier.config import load
 
-    cfg = load()
+    cfg = await run_in_threadpool(load)
     if not cfg.webhook_secret:
         raise ApiError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "timers are disabled: [courier] webhook_secret is not set (deliveries are always signed)",
         )
-    now = datetime.now(UTC)
     ids = [new_id() for _ in requests]
-    # every name of the batch resolved once, in parallel (policy.LOOKUPS_AT_ONCE), before the checks
-    resolver = prefetch(
-        [request.url + timer_id for (_, request), timer_id in zip(requests, ids, strict=True)],
-        cfg.webhook_allow_private_targets,
-        cfg.webhook_allowed_hosts,
-    )
+    try:
+        resolver = await aprefetch(
+            [request.url + timer_id for (_, request), timer_id in zip(requests, ids, strict=True)],
+            cfg.webhook_allow_private_targets,
+            cfg.webhook_allowed_hosts,
+            deadline=cfg.webhook_dns_timeout,
+        )
+    except TooManyHosts as exc:
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), loc=("body", field or "url")) from None
+    now = datetime.now(UTC)
     planned, errors = [], []
     for (loc, request), timer_id in zip(requests, ids, strict=True):
         try:
@@ -91,11 +98,14 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
     },
     openapi_extra=json_request(TimerIn),
 )
-def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response, user: CurrentUser) -> TimerOut:
+async def create_timer(
+    request: Annotated[TimerIn, json_body(TimerIn)], response: Response, user: CurrentUser
+) -> TimerOut:
     """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now);
     429 past ``[courier] timer_create_rate`` timers of this user in the minute."""
     _rate_limited(user, 1)
-    ((timer, created),) = TimerStore().create(_checked([((), request)]))
+    planned = await _checked([((), request)])
+    ((timer, created),) = await run_in_threadpool(TimerStore().create, planned)
     if not created:
         response.status_code = status.HTTP_200_OK
     return timer
@@ -108,12 +118,13 @@ def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Resp
     responses=error_responses(400, 413, 415, 429),
     openapi_extra=json_request(TimerBatchIn),
 )
-def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], user: CurrentUser) -> list[TimerOut]:
-    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none; 429 past
-    ``[courier] timer_create_rate`` timers of this user in the minute (each timer of the batch counts)."""
+async def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], user: CurrentUser) -> list[TimerOut]:
+    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none. Their URLs may name
+    at most 50 distinct hosts (a 422 names the limit); 429 past ``[courier] timer_create_rate`` timers of this
+    user in the minute (each timer of the batch counts)."""
     _rate_limited(user, len(batch.timers))
-    planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
-    return [timer for timer, _ in TimerStore().create(planned)]
+    planned = await _checked([(("timers", i), t) for i, t in enumerate(batch.timers)], "timers")
+    return [timer for timer, _ in await run_in_threadpool(TimerStore().create, planned)]
 
 
 @router.get("/{timer_id}", response_model=TimerOut, responses=error_responses(404))

@@ -12,8 +12,8 @@ share one database; the SQL of every step below is in :mod:`courier.timers.store
 * **send** - sleep to the exact instant and POST ``{id, scheduled_for, fired_at, payload}`` to
   ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt; job events
   signed with the job-event key). The URL policy is applied to ``url + id`` and, at connect time, by the
-  client's resolver (:class:`~courier.timers.policy.CheckedResolver`) to the addresses connected to;
-  redirects are not followed;
+  client's resolver (:class:`~courier.webhooks.policy.CheckedResolver`) to the addresses connected to;
+  redirects are not followed, at most 16 KiB of an answer is read, never decompressed (:mod:`courier.webhooks.send`);
 * **record** - write the outcome and the attempt in batches, release the lease;
 * **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
   the dispatchers' table (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
@@ -50,20 +50,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import psycopg
 from aiohttp.abc import AbstractResolver
 
-from courier import __version__
 from courier.db.hook import CourierDbHook, source
-from courier.http import parse_retry_after
 from courier.stats.emit import Recorder
-from courier.timers import signing
 from courier.timers import store as queue
 from courier.timers.models import Claimed, Delivery
-from courier.timers.policy import CheckedResolver, TargetRefused, check_target
 from courier.timers.rules import Status, decide
 from courier.timers.settings import DispatcherSettings
+from courier.webhooks import send, signing
 
 __all__ = ["Dispatcher", "DispatcherSettings", "claim_statement"]
 
@@ -134,14 +130,9 @@ class Dispatcher:
         log.info("Timer dispatcher %s starting (horizon %.1fs, poll %.2fs)", self.name, s.horizon, s.poll_interval)
         # aiohttp, not httpx, on this one hot path: measured on the 2-core development machine against the
         # same loopback receiver, httpx's AsyncClient sends ~700 requests/s, aiohttp ~12,000 (docs/timers.md).
-        async with aiohttp.ClientSession(
-            # the URL policy at connect time: the addresses checked are the ones connected to (policy.py);
-            # the cache holds checked answers only
-            connector=aiohttp.TCPConnector(
-                limit=s.max_in_flight, ttl_dns_cache=60, resolver=CheckedResolver(s.allow_private, self._lookup)
-            ),
-            timeout=aiohttp.ClientTimeout(total=s.timeout),
-            headers={"user-agent": f"Courier/{__version__}", "content-type": "application/json"},
+        # the URL policy at connect time, answers bounded and never decompressed (courier.webhooks.send)
+        async with send.session(
+            timeout=s.timeout, allow_private=s.allow_private, max_in_flight=s.max_in_flight, lookup=self._lookup
         ) as session:
             self._session = session
             beat = threading.Thread(
@@ -350,11 +341,6 @@ class Dispatcher:
                 self.stats["lost"] += 1
                 return
             target = held.url + held.id  # the URL checked is the URL requested
-            try:
-                host = check_target(target, self.settings.allow_private, self.settings.allowed_hosts)
-            except TargetRefused as exc:
-                self._finish(Delivery(held, Status.FAILED, started=datetime.now(UTC), error=str(exc)))
-                return
             started = datetime.now(UTC)
             body = json.dumps(
                 {
@@ -367,34 +353,28 @@ class Dispatcher:
             ).encode()
             key = self._job_key if held.id.startswith(signing.JOB_EVENT_ID_PREFIX) else self._key
             headers = {**held.headers, **signing.headers(key, held.id, body, int(started.timestamp()))}
-            clock = time.perf_counter()
-            code: int | None = None
-            error: str | None = None
-            retry_after: float | None = None
-            try:  # a redirect is an answer (3xx: failed, never followed), not a new target
-                async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
-                    await response.read()
-                    code = response.status
-                    retry_after = parse_retry_after(response.headers.get("retry-after"), maximum=24 * 3600)
-            except TargetRefused as exc:  # at connect time: no request was sent
-                self._finish(Delivery(held, Status.FAILED, started, error=str(exc)))
+            s = self.settings
+            answer = await send.send(
+                self._session,
+                target,
+                body,
+                headers,
+                allow_private=s.allow_private,
+                allowed_hosts=s.allowed_hosts,
+                timeout=s.timeout,
+            )
+            if answer.refused:
+                self._finish(Delivery(held, Status.FAILED, started, error=answer.error))
                 return
-            except TimeoutError:
-                error = f"timed out after {self.settings.timeout:g}s"
-            except aiohttp.ClientConnectorDNSError as exc:
-                error = f"DNS lookup of {host!r} failed, nothing sent: {exc.os_error}"[:500]
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
             self.stats["sent"] += 1
-            duration_ms = (time.perf_counter() - clock) * 1000
-            decision = decide(code, held.attempt, self.settings.retry_schedule, retry_after, error)
+            decision = decide(answer.code, held.attempt, s.retry_schedule, answer.retry_after, answer.error)
             next_at = None
             status = decision.status
             if decision.delay is not None:
                 next_at = datetime.fromtimestamp(time.time() + decision.delay, UTC)
                 if held.expire_at is not None and next_at > held.expire_at:
                     status = Status.EXPIRED
-            self._finish(Delivery(held, status, started, duration_ms, code, decision.reason, next_at))
+            self._finish(Delivery(held, status, started, answer.duration_ms, answer.code, decision.reason, next_at))
 
     async def _still_mine(self, timer_id: str) -> bool:
         """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse, one

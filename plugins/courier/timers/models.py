@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,12 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from courier.config import MAX_TIMER_HORIZON
-from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
 from courier.timers.rules import Status
+from courier.webhooks import events
+from courier.webhooks.events import JOB_EVENT_KEY_PREFIX
+from courier.webhooks.policy import Resolver, TargetRefused, check_url, resolve
 from courier.wire import URL_PATTERN, DbText, Rfc3339, db_json_problem, db_text_problem
 
 TIMER_ID_PREFIX = "tmr_"
-RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it
+RESERVED_KEY_PREFIX = JOB_EVENT_KEY_PREFIX  # job events' idempotency keys: a timer taking one would stand in for it
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_HEADERS = 32
@@ -195,8 +196,8 @@ class NewTimer:
 
 def new_id(prefix: str = TIMER_ID_PREFIX) -> str:
     """A URL-safe timer id (it is appended to the target URL). Job events are ``evt_``: only Courier makes those
-    (no API takes an id), and the dispatcher signs them with the job-event key (:mod:`courier.timers.signing`)."""
-    return prefix + secrets.token_hex(12)
+    (no API takes an id), and the dispatcher signs them with the job-event key (:mod:`courier.webhooks.signing`)."""
+    return events.new_id(prefix)
 
 
 def plan(

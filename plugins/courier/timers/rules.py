@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from courier.webhooks.retry import retryable
+
 
 class Status(StrEnum):
     SCHEDULED = "scheduled"
@@ -40,7 +42,6 @@ not every triggerer in turn. The count is the attempts marked without a recorded
 FINAL = (Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
 PROBLEMS = (Status.FAILED, Status.EXPIRED)
 """Final without a delivery: the pages list them as recent problems."""
-RETRYABLE_CODES = frozenset({408, 429})
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,6 @@ class Decision:
     reason: str | None = None
 
 
-def retryable(status_code: int | None) -> bool:
-    """Network errors and timeouts (no status code), 408, 429 and 5xx are retried; other codes are final."""
-    return status_code is None or status_code in RETRYABLE_CODES or status_code >= 500
-
-
 def decide(
     status_code: int | None,
     attempt: int,
@@ -66,7 +62,8 @@ def decide(
 ) -> Decision:
     """Decide after attempt number ``attempt`` (1-based) answered ``status_code`` (None: no answer).
 
-    ``schedule[n-1]`` is the delay before attempt ``n+1``; a ``Retry-After`` longer than it wins.
+    ``schedule[n-1]`` is the delay before attempt ``n+1``; a ``Retry-After`` longer than it wins. What is
+    retried is :func:`courier.webhooks.retry.retryable`, the rule of every outbound call.
     """
     if status_code is not None and 200 <= status_code < 300:
         return Decision(Status.DELIVERED)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -26,6 +27,7 @@ from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
 from courier.timers.models import AttemptOut, Claimed, Delivery, NewTimer, TimerOut
 from courier.timers.rules import Status
+from courier.webhooks.events import Event
 
 CHANNEL = "courier_timers"
 COLUMNS = (
@@ -56,6 +58,14 @@ def list_query(status: Status | None, limit: int, cursor: str | None) -> tuple[s
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql + " ORDER BY created_at DESC, id DESC LIMIT %s", [*args, limit + 1]
+
+
+def enqueue_events(events: Sequence[Event], conninfo: str | None, created_by: str) -> builtins.list[str]:
+    """Queue webhook events (:mod:`courier.webhooks.events`, ``QUEUE``) as timers due now, in one
+    transaction; return each one's timer id (the existing timer's for a key already queued)."""
+    now = datetime.now(UTC)
+    timers = [NewTimer(e.id, e.url, now, e.payload, {}, e.idempotency_key, None) for e in events]
+    return [out.id for out, _ in TimerStore(conninfo).create(timers, created_by=created_by)]
 
 
 class TimerNotFound(LookupError):
