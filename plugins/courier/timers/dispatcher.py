@@ -54,7 +54,7 @@ import aiohttp
 import psycopg
 from aiohttp.abc import AbstractResolver
 
-from courier import __version__
+from courier import __version__, metrics
 from courier.db.hook import CourierDbHook, source
 from courier.http import parse_retry_after
 from courier.stats.emit import Recorder
@@ -111,6 +111,7 @@ class Dispatcher:
         self._own_stats = Recorder(self.db)  # lateness per delivery, into Courier's stats (best effort)
         self._own_stats_at = 0.0
         self._own_stats_task: asyncio.Task[int] | None = None
+        self._meter = metrics.TimerMeter()  # the platform's metrics (courier.metrics), sent once a second
         self._claim_now = asyncio.Event()
         self._heap_changed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -188,6 +189,7 @@ class Dispatcher:
         heartbeat.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.to_thread(self._own_stats.flush), timeout=5)
+        self._meter.flush(force=True)
         await asyncio.gather(recorder, heartbeat, return_exceptions=True)
         self._beat_stop.set()
         await asyncio.to_thread(beat.join, 10)
@@ -226,9 +228,13 @@ class Dispatcher:
         conn: psycopg.Connection[Any] | None = None
         pause = 0.0
         mourned: set[str] = set()
+        gauged = overdue_at = 0.0  # the platform's gauges: heartbeat age each second, overdue timers every 5 s
         try:
             while not self._beat_stop.wait(pause):
                 pause = s.heartbeat_interval
+                if time.monotonic() - gauged >= 1.0:
+                    gauged = time.monotonic()
+                    metrics.dispatcher_heartbeat_age(self.name, gauged - self._beat_ok)
                 if time.monotonic() - self._beat_ok > s.heartbeat_ttl:
                     self._lapsed_at = time.monotonic()  # firings marked before now may have been taken over
                 stalled = time.monotonic() - self._tick
@@ -244,6 +250,9 @@ class Dispatcher:
                     self._beat_ok = beat_at
                     _call_soon(loop, self._alive.set)
                     dead = queue.dead_dispatchers(conn, self.name)
+                    if time.monotonic() - overdue_at >= 5.0:
+                        overdue_at = time.monotonic()
+                        metrics.timer_overdue(queue.overdue_count(conn))
                 except (psycopg.Error, OSError) as exc:
                     log.warning("Timer dispatcher %s: heartbeat lost the database (%s); retrying", self.name, exc)
                     if conn is not None:
@@ -419,9 +428,12 @@ class Dispatcher:
         once a second; a stats failure is logged by the recorder and never touches delivery."""
         try:
             for o in outcomes:
+                lateness = None
                 if o.started is not None:
                     lateness = (o.started.timestamp() - o.timer.due) * 1000
                     self._own_stats.add("courier.timers.lateness_ms", lateness, tags={"outcome": str(o.status)})
+                self._meter.fired(str(o.status), lateness)
+            self._meter.flush()
             idle = self._own_stats_task is None or self._own_stats_task.done()
             if len(self._own_stats) and idle and time.monotonic() - self._own_stats_at >= 1.0:
                 self._own_stats_at = time.monotonic()
