@@ -52,14 +52,17 @@ def _matches(mapping: dict[str, Any], name: str) -> re.Match[str] | None:
     return _glob(str(mapping["match"])).match(name)
 
 
+def _expand(template: str, found: re.Match[str]) -> str:
+    """A label template with ``$n`` replaced by the n-th captured group."""
+    return re.sub(r"\$(\d+)", lambda m: found.group(int(m.group(1))), template)
+
+
 def map_name(mappings: list[dict[str, Any]], name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The first mapping matching ``name`` and the labels it gives (``$n`` replaced), or None."""
     for mapping in mappings:
         found = _matches(mapping, name)
         if found:
-            groups = ("",) + found.groups()
-            labels = {k: re.sub(r"\$(\d+)", lambda m: groups[int(m.group(1))], str(v)) for k, v in (mapping.get("labels") or {}).items()}  # fmt: skip
-            return mapping, labels
+            return mapping, {k: _expand(str(v), found) for k, v in (mapping.get("labels") or {}).items()}
     return None
 
 
