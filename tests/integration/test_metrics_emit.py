@@ -6,8 +6,6 @@ dispatcher firing timers at a real receiver: counters aggregated, lateness sampl
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,44 +16,10 @@ from courier import metrics
 from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 from courier.timers.models import NewTimer, new_id
 from courier.timers.store import TimerStore
+from tests.helpers import StatsdListener
 from tests.unit.test_monitoring import courier_mappings, map_name
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class StatsdListener:
-    """A StatsD server as far as a test needs one: every line received, parsed as (name, value, type)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.lines: list[tuple[str, float, str]] = []
-        self.packets = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="statsd-listener", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            self.packets += 1
-            for line in data.decode().splitlines():
-                name, rest = line.split(":", 1)
-                value, kind = rest.split("|")[:2]
-                self.lines.append((name, float(value), kind))
-
-    def named(self, name: str) -> list[tuple[float, str]]:
-        return [(v, k) for n, v, k in list(self.lines) if n == name]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -177,7 +141,8 @@ async def test_a_dispatcher_sends_aggregated_counts_bounded_lateness_and_its_gau
     assert 0 < len(lateness) <= 16 * len(delivered), len(lateness)
     assert all(0 <= v < 5000 for v, _ in lateness), lateness  # ms after the due time, on a quiet loopback
     ages = statsd.named("airflow.courier.timers.dispatcher.heartbeat_age.d_1_2")
-    assert ages and all(0 <= v < 1.0 for v, _ in ages), ages
+    # a live dispatcher beats every 0.15 s; a loaded machine may delay one beat (the age says so), not all
+    assert ages and all(0 <= v < 5.0 for v, _ in ages) and min(v for v, _ in ages) < 0.5, ages
     assert statsd.named("airflow.courier.timers.overdue") and all(
         v == 0 for v, _ in statsd.named("airflow.courier.timers.overdue")
     )
