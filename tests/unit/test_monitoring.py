@@ -220,3 +220,20 @@ def test_the_checks_catch_a_wrong_name_a_wrong_label_and_bad_syntax() -> None:
         ]
     )
     assert len(problems) == 3, problems
+
+
+def test_the_docs_command_writes_the_mappings_for_a_statsd_exporter(tmp_path: Path) -> None:
+    """docs/DEPLOY.md "Monitoring" gives compose users a command that writes Courier's mappings as a file for
+    ``--statsd.mapping-config``: run exactly that command (its ``uv run python``: this interpreter)."""
+    import shlex
+    import subprocess
+    import sys
+
+    text = (REPO / "docs" / "DEPLOY.md").read_text()
+    section = text[text.index("## Monitoring") :]
+    command = re.search(r"```bash\n(uv run python -c .+?) > courier-statsd-mappings\.yml\n```", section)
+    assert command, "the mappings command in docs/DEPLOY.md"
+    argv = shlex.split(command.group(1))
+    out = subprocess.run([sys.executable, *argv[3:]], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    (tmp_path / "courier-statsd-mappings.yml").write_text(out)
+    assert yaml.safe_load(out) == {"mappings": courier_mappings()}
