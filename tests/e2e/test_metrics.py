@@ -5,24 +5,14 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 
 from courier import metrics
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
-from tests.e2e.test_timers import _dispatcher_deferred
+from tests.e2e.test_timers import _dispatcher_deferred, _wait
 from tests.helpers import StatsdListener
 from tests.unit.test_monitoring import courier_mappings, map_name
-
-
-def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def _total(statsd: StatsdListener, name: str) -> float:
