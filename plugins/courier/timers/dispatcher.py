@@ -220,6 +220,7 @@ class Dispatcher:
     async def _tick_loop(self) -> None:
         while True:
             self._tick = time.monotonic()
+            self._meter.flush()  # the platform's metrics, at most once a second, whether timers fire or not
             await asyncio.sleep(0.1)
 
     def _heartbeat_thread(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -433,7 +434,6 @@ class Dispatcher:
                     lateness = (o.started.timestamp() - o.timer.due) * 1000
                     self._own_stats.add("courier.timers.lateness_ms", lateness, tags={"outcome": str(o.status)})
                 self._meter.fired(str(o.status), lateness)
-            self._meter.flush()
             idle = self._own_stats_task is None or self._own_stats_task.done()
             if len(self._own_stats) and idle and time.monotonic() - self._own_stats_at >= 1.0:
                 self._own_stats_at = time.monotonic()
