@@ -119,6 +119,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # ---------------------------------------------------------------------- the metrics layer
 _lock = threading.Lock()
 _initialised = False
+_warned = False
 
 
 def _ready() -> Any:
@@ -165,8 +166,11 @@ def _send(kind: str, metric: Metric, value: float, label: object | None = None) 
             stats.gauge(stat, float(value))
         else:
             stats.timing(stat, float(value))  # milliseconds, as StatsD timers are
-    except Exception as exc:  # a metric never fails the work it describes
-        log.debug("metric %s not sent: %s", metric.name, exc)
+    except Exception as exc:  # a metric never fails the work it describes; the first failure is logged loudly
+        global _warned
+        level = logging.DEBUG if _warned else logging.WARNING
+        _warned = True
+        log.log(level, "Courier metric %s not sent (later failures are logged at debug): %s", metric.name, exc)
 
 
 def count(metric: Metric, n: int = 1, label: object | None = None) -> None:
@@ -260,6 +264,10 @@ class TimerMeter:
         self._outcomes: Counter[str] = Counter()
         self._lateness_ms: list[float] = []
         self._sent_at = time.monotonic()
+        try:  # initialise the metrics layer now, not on the first beat or flush of a running dispatcher
+            _ready()
+        except Exception as exc:
+            log.debug("metrics not initialised: %s", exc)
 
     def fired(self, outcome: str, lateness_ms: float | None) -> None:
         self._outcomes[outcome] += 1
