@@ -136,3 +136,16 @@ def run(stack: Stack, api: AirflowApi, db_url: str, receiver: str, count: int, r
         "cpu_per_timer_ratio_on_vs_off": round(cpu_on / max(cpu_off, 1e-9), 3),
         "courier_lines_per_timer_on": round(sum(r["courier_lines"] for r in results["on"]) / (count * rounds), 4),
     }
+
+
+if __name__ == "__main__":  # the meter's cost alone, no stack: uv run python bench/_metrics_overhead.py
+    import json
+
+    listener = StatsdListener(prefix="airflow.courier.")
+    try:
+        cost = meter_cost(listener)
+    finally:
+        listener.close()
+    print(
+        json.dumps({"benchmark": "timers_metrics_meter", "command": "uv run python bench/_metrics_overhead.py", **cost})
+    )
