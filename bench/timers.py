@@ -10,6 +10,11 @@ the triggerer; a lean receiver in its own process records each arrival. Lateness
   HTTP task) spread over 60 s -> lateness p50 / p99.
 
 Prints one JSON object. Command: ``uv run python -m bench.timers``.
+
+``--metrics-overhead ROUNDS`` measures instead what Courier's metrics cost the dispatchers
+(``bench/metrics_overhead.py``): ``--burst`` timers due in one second, with ``[metrics] statsd_on`` off and on
+alternating ROUNDS times each on the same stack (the triggerer restarted between rounds), a StatsD listener on
+loopback; triggerer CPU per timer, fires/s and lateness per mode, and the StatsD lines sent per timer.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bench.lib.timer_load import lateness as _lateness
 from bench.lib.timer_load import lean_receiver, wait_for_dispatcher
 from bench.lib.timer_load import schedule as _schedule
 from bench.lib.timer_load import wait_for as _wait_for
+from bench.metrics_overhead import run as metrics_overhead
 from courier.runtime.airflow_api import AirflowApi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,6 +120,7 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=60.0)
     parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--native", type=int, default=50)
+    parser.add_argument("--metrics-overhead", type=int, default=0, metavar="ROUNDS")
     args = parser.parse_args()
     report = json_stdout()
     stack, _home = bench_stack("timers", DAG_FILES)
@@ -123,6 +130,17 @@ def main() -> int:
             api = stack.api()
             db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
             wait_for_dispatcher(api)
+            if args.metrics_overhead:
+                try:
+                    overhead = metrics_overhead(stack, api, db_url, receiver, args.burst, args.metrics_overhead)
+                finally:
+                    api.close()
+                command = (
+                    f"uv run python -m bench.timers --metrics-overhead {args.metrics_overhead} --burst {args.burst}"
+                )
+                print(json.dumps({"benchmark": "timers_metrics_overhead", "command": command, **overhead}, indent=2),
+                      file=report, flush=True)  # fmt: skip
+                return 0
             try:
                 result_accuracy = accuracy(api, db_url, receiver, args.timers, args.spread)
                 result_burst = burst(api, db_url, receiver, args.burst)

@@ -13,6 +13,9 @@ roll-ups older than `[courier] stats_rollup_retention` (30 days).
 
 Runs never overlap (`max_active_runs=1`, plus a database lock) and a rerun changes nothing. All work is SQL
 in the Courier database; only counts go to XCom. See `docs/stats.md`.
+
+**gauges** (after the roll-up, whatever its outcome) sends the platform's periodic gauges through Airflow's
+metrics (`[metrics]`): the roll-up's lag and the jobs per status and stuck (docs/DEPLOY.md, "Monitoring").
 """
 
 from __future__ import annotations
@@ -47,7 +50,15 @@ def stats_rollup() -> None:
 
         return prune()
 
-    rollup() >> prune()
+    @task(trigger_rule="all_done")
+    def gauges() -> dict:
+        from courier.stats.tasks import gauges
+
+        return gauges()
+
+    done = rollup()
+    done >> prune()
+    done >> gauges()
 
 
 stats_rollup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from typing import Any
 
 
@@ -51,3 +52,42 @@ def api_app(role: str = "admin", username: str = "tester") -> Any:
     app = create_app()
     app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username=username, role=role)
     return app
+
+
+class StatsdListener:
+    """A StatsD server on loopback as far as a test needs one: every line received, parsed as (name, value,
+    type)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix  # keep only the lines whose name starts with it (a stack sends Airflow's too)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lines: list[tuple[str, float, str]] = []
+        self.packets = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="statsd-listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                continue
+            self.packets += 1
+            for line in data.decode(errors="replace").splitlines():
+                if not line.startswith(self.prefix) or ":" not in line:
+                    continue
+                name, rest = line.split(":", 1)
+                value, kind = rest.split("|")[:2]
+                self.lines.append((name, float(value), kind))
+
+    def named(self, name: str) -> list[tuple[float, str]]:
+        return [(v, k) for n, v, k in list(self.lines) if n == name]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

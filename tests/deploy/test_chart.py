@@ -437,3 +437,17 @@ def test_the_courier_image_everywhere(rendered: Render) -> None:
     assert not others, f"containers not on {image}: {others}"
     names = {where for where, c in _all_containers(rendered) if c["image"] == image}
     assert any(n.endswith("/api-server") for n in names) and any(n.endswith("/scheduler") for n in names)
+
+
+def test_the_statsd_exporter_gets_courier_mappings_after_the_charts_own(rendered: Render) -> None:
+    """The chart's StatsD exporter reads its mappings from the ``-statsd`` ConfigMap: Courier's
+    (``statsd.extraMappings``, docs/DEPLOY.md "Monitoring") must be there, after the chart's own."""
+    import yaml
+
+    [config] = [o for o in rendered.of_kind("ConfigMap") if o["metadata"]["name"].endswith("-statsd")]
+    mappings = yaml.safe_load(config["data"]["mappings.yml"])["mappings"]
+    courier = [m for m in mappings if str(m["match"]).startswith("airflow.courier.")]
+    assert courier, "no Courier mapping in the StatsD exporter's configuration"
+    assert mappings[-len(courier) :] == courier, "Courier's mappings come after the chart's own"
+    names = {m["name"] for m in courier}
+    assert {"courier_timers_fired_total", "courier_timers_lateness_seconds", "courier_jobs_status"} <= names

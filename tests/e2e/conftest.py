@@ -13,7 +13,7 @@ import pytest
 
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
-from tests.helpers import aws_connection_json, free_port, s3_client
+from tests.helpers import StatsdListener, aws_connection_json, free_port, s3_client
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,16 @@ def e2e_s3() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def stack(e2e_s3: tuple[str, str]) -> Iterator[Stack]:
+def statsd() -> Iterator[StatsdListener]:
+    """The StatsD server every component of the stack sends its metrics to ([metrics] statsd_on, as a deployment
+    configures it): Courier's names are kept (tests/e2e/test_metrics.py), Airflow's are dropped on arrival."""
+    listener = StatsdListener(prefix="airflow.courier.")
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_s3: tuple[str, str], statsd: StatsdListener) -> Iterator[Stack]:
     """The running stack; stopping it at the end must leave no process behind."""
     home = Path(tempfile.mkdtemp(prefix="courier-e2e-"))
     spec_root = home / "e2e-specs"  # where tests deploy their own spec lists (a spec list is code)
@@ -48,6 +57,11 @@ def stack(e2e_s3: tuple[str, str]) -> Iterator[Stack]:
             "AIRFLOW__COURIER__RUN_STORAGE_BASES": f"s3://{e2e_s3[1]},s3://{e2e_s3[1]}-does-not-exist",
             # webhooks only to this machine: the API fuzzer creates timers with generated URLs
             "AIRFLOW__COURIER__WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # metrics over StatsD to the session's listener (UDP on loopback: nothing waits on it)
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         },
         progress=lambda line: print(line, flush=True),
     )

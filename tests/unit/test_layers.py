@@ -20,7 +20,8 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 """Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one."""
 
 BASE = frozenset(
-    {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs", "webhooks"}
+    {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
+    | {"webhooks", "metrics"}
 )
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
 """A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""

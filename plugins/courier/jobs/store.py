@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier import metrics
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import newest_first
 from courier.jobs import rules
@@ -193,6 +194,7 @@ class JobStore:
             if missing:
                 rows = conn.execute(f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = ANY(%s)", (missing,))
                 existing = {r["idempotency_key"]: r for r in rows.fetchall()}
+        metrics.jobs_submitted(len(inserted))  # with a caller's connection, its transaction commits just after
         return [
             (to_out(inserted[j.job_id]), True) if j.job_id in inserted else (to_out(existing[j.idempotency_key]), False)
             for j in jobs
@@ -423,6 +425,18 @@ class JobStore:
             "WHERE job_id = %s AND status = ANY(%s)",
             (report_path, job_id, rules.sources(Status.DOWNLOADED)),
         )
+
+    # ------------------------------------------------------------------ gauges for the platform (courier.metrics)
+    def gauges(self) -> tuple[dict[str, int], int]:
+        """Jobs per status (every status, zeros included) and the jobs ``processing`` past their deadline."""
+        with self.connect() as conn:
+            counts = {str(s): 0 for s in Status}
+            for r in conn.execute("SELECT status, count(*) AS n FROM courier_jobs GROUP BY status"):
+                counts[str(r["status"])] = int(r["n"])
+            stuck = conn.execute(
+                "SELECT count(*) AS n FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
+            ).fetchone()
+        return counts, int(stuck["n"]) if stuck else 0
 
     # ------------------------------------------------------------------ figures for the pages (courier.ui.insights)
     def figures(self, bucket_minutes: int, buckets: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from courier import metrics
 from courier.pages.files import path_of, read_json, write_json
 from courier.pages.hook import PagedApiHook, PageOutcome
 from courier.pages.plan import BatchSpec, result_url
@@ -100,6 +101,7 @@ def run_batch(batch_url: str, out_url: str) -> dict[str, Any]:
     statuses: Counter[int] = Counter()
     with tempfile.TemporaryFile(prefix="courier-pages-") as spool:
         spooled, failed, slowest = asyncio.run(_fetch(spec, spool, statuses))
+        metrics.pages_fetched(len(spooled), len(failed))
         fetched = time.monotonic()
         rows, columns = _write_part(spec, spooled, spool, out_url)
     finished = time.monotonic()

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from courier import metrics
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
@@ -145,9 +146,10 @@ class CollectReportOperator(BaseOperator):
             )
             self.log.info("Report %s stored by the trigger: %d rows, %d bytes at %s after %.1fs and %d polls",
                           ticket, stored["rows"], stored["bytes"], stored["path"], event["waited"], event["polls"])  # fmt: skip
-            _record_wait(key.dag_id, float(event["waited"]))
+            _record_wait(key.dag_id, float(event["waited"]), polls)
             return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
+            metrics.report_not_collected(str(event.get("reason") or "error"), polls)
             if event.get("reason") == "malformed":
                 TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
                 raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {event.get('message')}")
@@ -159,6 +161,7 @@ class CollectReportOperator(BaseOperator):
         hook = ReportApiHook(self.report_api_conn_id)
         answer = hook.fetch(ticket)
         if answer.state is not ReportState.READY:
+            metrics.report_not_collected("failed", polls + 1)
             raise ReportNotCollected(f"report {ticket} was ready but the download answered: {answer.message}")
         return self._store(context, ticket, answer.body, polls + 1, float(event["waited"]))
 
@@ -173,10 +176,12 @@ class CollectReportOperator(BaseOperator):
             if answer.state is ReportState.READY:
                 return self._store(context, ticket, answer.body, polls, time.time() - started)
             if answer.state is ReportState.FAILED:
+                metrics.report_not_collected("failed", polls)
                 TicketStore().finish(self._key(context), ticket, "failed", message=answer.message, polls=polls)
                 raise ReportNotCollected(f"report {ticket}: {answer.message}")
             delay = max(self.poll_interval, answer.retry_after or 0.0)
             if time.time() + delay > deadline:
+                metrics.report_not_collected("timeout", polls)
                 TicketStore().count_polls(self._key(context), ticket, polls)
                 raise ReportNotCollected(f"report {ticket} still not ready after {time.time() - started:.0f}s")
             time.sleep(delay)
@@ -189,6 +194,7 @@ class CollectReportOperator(BaseOperator):
                 self.storage_base, key.dag_id, (run.logical_date or run.run_after).isoformat(), ticket, body
             )
         except MalformedReport as exc:
+            metrics.report_not_collected("malformed", polls)
             TicketStore().finish(key, ticket, "failed", message=str(exc), polls=polls)
             raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {exc}") from exc
         TicketStore().finish(
@@ -196,12 +202,14 @@ class CollectReportOperator(BaseOperator):
         )
         self.log.info("Stored report %s: %d rows, %d bytes at %s after %.1fs and %d polls",
                       ticket, stored["rows"], stored["bytes"], stored["path"], waited, polls)  # fmt: skip
-        _record_wait(key.dag_id, waited)
+        _record_wait(key.dag_id, waited, polls)
         return {**stored, "ticket": ticket, "seconds_waited": round(waited, 3), "polls": polls}
 
 
-def _record_wait(dag_id: str, waited: float) -> None:
-    """The report's wait time as a Courier stat (best effort: never fails the collection)."""
+def _record_wait(dag_id: str, waited: float, polls: int) -> None:
+    """The report's wait time as a Courier stat and, with its polls, as the platform's metrics (best effort:
+    never fails the collection)."""
     from courier.stats import emit
 
+    metrics.report_collected(waited, polls)
     emit.record([emit.event("courier.reports.wait_seconds", waited, "timer", {"dag_id": dag_id})])

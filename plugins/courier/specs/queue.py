@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier import metrics
 from courier.db.hook import CourierDbHook, source
 from courier.specs.speclist import Cell
 
@@ -287,6 +288,7 @@ class SpecQueue:
                     claim.key,
                 ),
             )
+        metrics.spec_cell("retried" if status == "queued" else status)  # the cell's new status
         return status
 
     def open_cells(self, run_id: str) -> int:

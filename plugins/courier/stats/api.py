@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import StringConstraints, TypeAdapter
 
+from courier import metrics
 from courier.api.bodies import limited
 from courier.api.errors import ApiError, error_responses
 from courier.db.hook import pooled
@@ -63,6 +64,8 @@ def _store(body: bytes, ndjson: bool, limits: Limits, batch_id: str | None) -> A
         kind = 400 if len(exc.loc) == 1 and "not a JSON" in exc.message else 422
         raise ApiError(kind, exc.message, loc=exc.loc) from None
     accepted, duplicate = StatsStore(pooled()).ingest(batch, batch_id)  # the pool: conninfo resolved once
+    if not duplicate:
+        metrics.stats_ingested(accepted)
     return Accepted(accepted=accepted, duplicate=duplicate)
 
 

@@ -287,6 +287,14 @@ class StatsStore:
             row = conn.execute("SELECT rolled_up_to FROM courier_stats_watermark WHERE id = 1").fetchone()
         return row[0] if row else None
 
+    def lag_seconds(self) -> float | None:
+        """Seconds from the roll-up's watermark to the database's now (None before the first roll-up)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM now() - rolled_up_to)::float8 FROM courier_stats_watermark WHERE id = 1"
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def series(
         self, name: str, tags: dict[str, Any], start: datetime, end: datetime, max_sets: int | None = None
     ) -> list[dict[str, Any]]:

@@ -18,3 +18,19 @@ def prune() -> dict[str, Any]:
     from courier.stats.store import StatsStore
 
     return StatsStore().prune(float(load_one("stats_raw_retention")), float(load_one("stats_rollup_retention")))
+
+
+def gauges() -> dict[str, Any]:
+    """The platform's periodic gauges (:mod:`courier.metrics`), once a minute after the roll-up whatever its
+    outcome: the roll-up's lag (this DAG's own state) and the jobs per status and stuck (the jobs store's
+    counts). A few cheap queries a minute, never one per scrape; returns what it sent."""
+    from courier import metrics
+    from courier.jobs.store import JobStore
+    from courier.stats.store import StatsStore
+
+    lag = StatsStore().lag_seconds()
+    if lag is not None:
+        metrics.stats_rollup_lag(lag)
+    counts, stuck = JobStore().gauges()
+    metrics.jobs_status(counts, stuck)
+    return {"rollup_lag_seconds": lag, "jobs": counts, "jobs_stuck": stuck}

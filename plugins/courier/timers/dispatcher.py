@@ -53,6 +53,7 @@ from typing import Any
 import psycopg
 from aiohttp.abc import AbstractResolver
 
+from courier import metrics
 from courier.db.hook import CourierDbHook, source
 from courier.stats.emit import Recorder
 from courier.timers import store as queue
@@ -107,6 +108,7 @@ class Dispatcher:
         self._own_stats = Recorder(self.db)  # lateness per delivery, into Courier's stats (best effort)
         self._own_stats_at = 0.0
         self._own_stats_task: asyncio.Task[int] | None = None
+        self._meter = metrics.TimerMeter()  # the platform's metrics (courier.metrics), sent once a second
         self._claim_now = asyncio.Event()
         self._heap_changed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -179,6 +181,7 @@ class Dispatcher:
         heartbeat.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.to_thread(self._own_stats.flush), timeout=5)
+        self._meter.flush(force=True)
         await asyncio.gather(recorder, heartbeat, return_exceptions=True)
         self._beat_stop.set()
         await asyncio.to_thread(beat.join, 10)
@@ -209,6 +212,7 @@ class Dispatcher:
     async def _tick_loop(self) -> None:
         while True:
             self._tick = time.monotonic()
+            self._meter.flush()  # the platform's metrics, at most once a second, whether timers fire or not
             await asyncio.sleep(0.1)
 
     def _heartbeat_thread(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -217,9 +221,13 @@ class Dispatcher:
         conn: psycopg.Connection[Any] | None = None
         pause = 0.0
         mourned: set[str] = set()
+        gauged = overdue_at = 0.0  # the platform's gauges: heartbeat age each second, overdue timers every 5 s
         try:
             while not self._beat_stop.wait(pause):
                 pause = s.heartbeat_interval
+                if time.monotonic() - gauged >= 1.0:
+                    gauged = time.monotonic()
+                    metrics.dispatcher_heartbeat_age(self.name, gauged - self._beat_ok)
                 if time.monotonic() - self._beat_ok > s.heartbeat_ttl:
                     self._lapsed_at = time.monotonic()  # firings marked before now may have been taken over
                 stalled = time.monotonic() - self._tick
@@ -235,6 +243,9 @@ class Dispatcher:
                     self._beat_ok = beat_at
                     _call_soon(loop, self._alive.set)
                     dead = queue.dead_dispatchers(conn, self.name)
+                    if time.monotonic() - overdue_at >= 5.0:
+                        overdue_at = time.monotonic()
+                        metrics.timer_overdue(queue.overdue_count(conn))
                 except (psycopg.Error, OSError) as exc:
                     log.warning("Timer dispatcher %s: heartbeat lost the database (%s); retrying", self.name, exc)
                     if conn is not None:
@@ -399,9 +410,11 @@ class Dispatcher:
         once a second; a stats failure is logged by the recorder and never touches delivery."""
         try:
             for o in outcomes:
+                lateness = None
                 if o.started is not None:
                     lateness = (o.started.timestamp() - o.timer.due) * 1000
                     self._own_stats.add("courier.timers.lateness_ms", lateness, tags={"outcome": str(o.status)})
+                self._meter.fired(str(o.status), lateness)
             idle = self._own_stats_task is None or self._own_stats_task.done()
             if len(self._own_stats) and idle and time.monotonic() - self._own_stats_at >= 1.0:
                 self._own_stats_at = time.monotonic()

@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier import metrics
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
@@ -166,6 +167,7 @@ class TimerStore:
             if inserted:
                 earliest = min(r["fire_at"] for r in inserted.values())
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(earliest.timestamp())))
+        metrics.timers_created(len(inserted))  # committed: the transaction ended with the block
         return results
 
     def get(self, timer_id: str) -> TimerOut:
@@ -453,6 +455,24 @@ async def status_of(conn: AsyncConn, timer_id: str) -> tuple[str, str | None] | 
 def heartbeat(conn: psycopg.Connection[Any], owner: str, ttl: float) -> None:
     """Renew ``owner``'s liveness for ``ttl`` s (blocking: the heartbeat thread)."""
     conn.execute(_HEARTBEAT, {"owner": owner, "ttl": ttl})
+
+
+OVERDUE_AFTER = 10.0
+"""Seconds past its next attempt after which an open timer counts as overdue (the ``courier.timers.overdue``
+gauge): a dispatcher marks and sends a due timer well within a second."""
+OVERDUE_CAP = 10_000
+"""The overdue count stops at this: a bounded index range scan in the heartbeat thread, however large a backlog."""
+_OVERDUE = """
+SELECT count(*) FROM (SELECT 1 FROM courier_timers WHERE status IN ({open})
+  AND next_attempt_at < now() - make_interval(secs => %(after)s) LIMIT %(cap)s) overdue
+"""
+
+
+def overdue_count(conn: psycopg.Connection[Any], after: float = OVERDUE_AFTER, cap: int = OVERDUE_CAP) -> int:
+    """Open timers more than ``after`` seconds past their next attempt, counted up to ``cap`` (blocking: the
+    heartbeat thread)."""
+    row = conn.execute(_query(_OVERDUE, open=rules.OPEN), {"after": after, "cap": cap}).fetchone()
+    return int(row[0]) if row else 0
 
 
 def dead_dispatchers(conn: psycopg.Connection[Any], owner: str) -> set[str]:
