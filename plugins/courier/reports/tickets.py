@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
+
+TABLE = "courier_report_tickets"
+"""The table retention names this store's tickets by (``courier db clean --tables``)."""
+# Retention: closed tickets by finish time (a pending ticket is what a retry resumes: never deleted). One row
+# per collection, a few thousand a month: no index of its own is needed.
+_FINISHED = (
+    "SELECT dag_id, run_id, task_id, map_index, ticket_id FROM courier_report_tickets"
+    " WHERE status IN ('collected', 'failed') AND finished_at < %(before)s"
+)
+_FINISHED_COUNT = f"SELECT count(*) AS courier_report_tickets FROM ({_FINISHED}) f"
+_FINISHED_DELETE = f"""
+WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM courier_report_tickets t USING batch
+         WHERE (t.dag_id, t.run_id, t.task_id, t.map_index, t.ticket_id)
+             = (batch.dag_id, batch.run_id, batch.task_id, batch.map_index, batch.ticket_id) RETURNING 1)
+SELECT count(*) AS courier_report_tickets FROM gone
+"""
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,16 @@ class TicketStore:
                 " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
                 (polls, *_where(key, ticket_id)),
             )
+
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete."""
+        return batches.count(self.db, _FINISHED_COUNT, {"before": before})
+
+    def delete_finished(self, before: datetime, batch: int, pause: float = 0.0) -> Iterator[dict[str, int]]:
+        """Delete collected and failed tickets closed before ``before``, ``batch`` per transaction."""
+        yield from batches.delete_in_batches(
+            self.db, _FINISHED_DELETE, {"before": before}, primary=TABLE, batch=batch, pause=pause
+        )
 
     def recent(
         self, filters: dict[str, str | None], limit: int, after: tuple[datetime, str] | None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
 from courier.specs.speclist import Cell
 
@@ -102,6 +103,31 @@ def next_status(outcome_status: str, failures: int, retries: int) -> tuple[str, 
         return "skipped", failures
     failures += 1
     return ("queued" if failures <= retries else "failed"), failures
+
+
+TABLE = "courier_spec_runs"
+"""The table retention names spec runs by (``courier db clean --tables``)."""
+# Retention: runs with a report (finished_at) before the cut-off and no cell still queued or running; a batch
+# deletes their attempts, cells and runs and returns each run's report URL (its folder holds the artifacts).
+_FINISHED = """
+SELECT r.run_id, r.report_url FROM courier_spec_runs r WHERE r.finished_at < %(before)s
+AND NOT EXISTS (SELECT 1 FROM courier_spec_cells c WHERE c.run_id = r.run_id AND c.status IN ('queued', 'running'))
+"""
+_FINISHED_COUNT = f"""
+SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_spec_runs,
+       (SELECT count(*) FROM courier_spec_cells c WHERE c.run_id IN (SELECT run_id FROM ({_FINISHED}) f))
+           AS courier_spec_cells,
+       (SELECT count(*) FROM courier_spec_attempts a WHERE a.run_id IN (SELECT run_id FROM ({_FINISHED}) f))
+           AS courier_spec_attempts
+"""
+_FINISHED_DELETE = f"""
+WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE OF r SKIP LOCKED),
+attempts AS (DELETE FROM courier_spec_attempts a USING batch WHERE a.run_id = batch.run_id RETURNING 1),
+cells AS (DELETE FROM courier_spec_cells c USING batch WHERE c.run_id = batch.run_id RETURNING 1),
+runs AS (DELETE FROM courier_spec_runs r USING batch WHERE r.run_id = batch.run_id RETURNING r.report_url)
+SELECT (SELECT count(*) FROM runs) AS courier_spec_runs, (SELECT count(*) FROM cells) AS courier_spec_cells,
+       (SELECT count(*) FROM attempts) AS courier_spec_attempts, (SELECT array_agg(report_url) FROM runs) AS paths
+"""
 
 
 class SpecQueue:
@@ -297,6 +323,26 @@ class SpecQueue:
                 (run_id,),
             ).fetchone()
         return int(row["n"]) if row else 0
+
+    # ------------------------------------------------------------------ retention
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete."""
+        return batches.count(self.db, _FINISHED_COUNT, {"before": before})
+
+    def delete_finished(
+        self, before: datetime, batch: int, remove_files: Callable[[list[str]], int], pause: float = 0.0
+    ) -> Iterator[dict[str, int]]:
+        """Delete finished runs (reported before ``before``, no open cell) with their cells and attempts,
+        ``batch`` runs per transaction; ``remove_files(report URLs)`` deletes their folders before it commits."""
+        yield from batches.delete_in_batches(
+            self.db,
+            _FINISHED_DELETE,
+            {"before": before},
+            primary=TABLE,
+            batch=batch,
+            remove_files=remove_files,
+            pause=pause,
+        )
 
     # ------------------------------------------------------------------ reading
     def get_run(self, run_id: str) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,6 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
@@ -28,6 +30,8 @@ from courier.timers.models import AttemptOut, Claimed, Delivery, NewTimer, Timer
 from courier.timers.rules import Status
 
 CHANNEL = "courier_timers"
+TABLE = "courier_timers"
+"""The table retention names this store's timers by (``courier db clean --tables``)."""
 COLUMNS = (
     "id, url, status, fire_at, created_at, fired_at, finished_at, attempts, next_attempt_at, expire_at, "
     "idempotency_key, headers, payload, last_error"
@@ -260,6 +264,29 @@ class TimerStore:
             ).fetchone()
         return int(row["n"]) if row else 0
 
+    def dispatchers(self) -> builtins.list[dict[str, Any]]:
+        """Every dispatcher with a row: name, seconds since its last heartbeat (negative: lease still running
+        that long), seconds it has been up. What ``/courier/health`` reports."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT name, extract(epoch FROM now() - alive_until)::float8 AS overdue,"
+                " extract(epoch FROM now() - started_at)::float8 AS up FROM courier_timer_dispatchers ORDER BY name"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ retention
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete: final timers finished before ``before``, and their attempts."""
+        return batches.count(self.db, _query(_FINISHED_COUNT, final=rules.FINAL).as_string(None), {"before": before})
+
+    def delete_finished(self, before: datetime, batch: int, pause: float = 0.0) -> Iterator[dict[str, int]]:
+        """Delete final timers finished before ``before`` with their attempts, ``batch`` timers per transaction
+        (never an open one: the statuses are :data:`rules.FINAL`); yield each batch's counts."""
+        statement = _query(_FINISHED_DELETE, final=rules.FINAL).as_string(None)
+        yield from batches.delete_in_batches(
+            self.db, statement, {"before": before}, primary=TABLE, batch=batch, pause=pause
+        )
+
     def deliveries(self, ids: builtins.list[str]) -> builtins.list[tuple[str, int, float, float | None, int]]:
         """Per timer of ``ids``: status, attempts counted, due and fired (epoch seconds), attempt rows recorded."""
         with self._connect() as conn:
@@ -283,6 +310,20 @@ class TimerStore:
 
 
 # ---------------------------------------------------------------------- the dispatchers' side (asynchronous)
+# Retention: the partial index courier_timers_finished (0013) finds final timers by finish time; a batch locks
+# its timers (SKIP LOCKED: none is waited for) and deletes their attempts and them in one statement.
+_FINISHED = "SELECT id FROM courier_timers WHERE status IN ({final}) AND finished_at < %(before)s"
+_FINISHED_COUNT = f"""
+SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_timers,
+       (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id IN ({_FINISHED})) AS courier_timer_attempts
+"""
+_FINISHED_DELETE = f"""
+WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
+attempts AS (DELETE FROM courier_timer_attempts a USING batch WHERE a.timer_id = batch.id RETURNING 1),
+timers AS (DELETE FROM courier_timers t USING batch WHERE t.id = batch.id RETURNING 1)
+SELECT (SELECT count(*) FROM timers) AS courier_timers, (SELECT count(*) FROM attempts) AS courier_timer_attempts
+"""
+
 _CLAIM = """
 UPDATE courier_timers t
 SET lease_owner = %(owner)s,
