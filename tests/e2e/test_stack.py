@@ -26,6 +26,7 @@ def test_courier_health_requires_a_token(stack: Stack, api: AirflowApi) -> None:
     body = answer.json()
     assert body["status"] == "healthy"
     assert body["database"] == {
+        "status": "healthy",
         "reachable": True,
         "schema_version": latest_version(),
         "latest_schema_version": latest_version(),
@@ -63,3 +64,36 @@ def test_selfcheck_fails_with_a_message_on_bad_storage(api: AirflowApi, e2e_s3: 
     assert states == {"check_database": "success", "check_storage": "failed"}
     log = api.request("GET", f"/api/v2/dags/courier_selfcheck/dagRuns/{run_id}/taskInstances/check_storage/logs/1")
     assert "is not usable" in log.text
+
+
+def test_health_names_a_paused_webhook_timers_with_a_503_then_recovers(stack: Stack, api: AirflowApi) -> None:
+    """Paused, webhook_timers would accept timers and never fire them: the health route must say so."""
+
+    def health() -> httpx.Response:
+        return api.request("GET", "/courier/health")
+
+    _until(lambda: health().status_code == 200, 180, "a healthy /courier/health (dispatchers up)")
+    assert health().json()["parts"]["timers"]["dispatchers"], health().json()
+    api.request("PATCH", "/api/v2/dags/webhook_timers", json={"is_paused": True}).raise_for_status()
+    try:
+        answer = _until(lambda: (r := health()).status_code == 503 and r, 30, "a 503 naming webhook_timers")
+        body = answer.json()
+        assert body["status"] == "unhealthy" and "timers" in body["unhealthy"], body
+        assert "DAG webhook_timers is paused" in body["parts"]["timers"]["problems"], body
+    finally:
+        api.unpause("webhook_timers")
+    healthy = _until(lambda: (r := health()).status_code == 200 and r, 60, "healthy again after unpausing")
+    assert healthy.json()["parts"]["timers"]["status"] == "healthy", healthy.json()
+
+
+def _until(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(1)
