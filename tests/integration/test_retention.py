@@ -222,3 +222,37 @@ def test_db_clean_finds_the_courier_up_home_or_refuses_a_home_without_a_stack(
     assert main(["db", "clean", "--clean-before-timestamp", ts, "--dry-run", "--home", str(home)]) == 0
     out = capsys.readouterr().out
     assert f"the stack in {home}" in out and "courier_jobs: 4 courier_jobs, 4 courier_job_attempts" in out
+
+
+def test_a_batch_finds_its_rows_by_the_retention_indexes_not_by_reading_the_table(courier_db: str) -> None:
+    """Migration 0013: without its partial indexes every batch read the whole table (quadratic in its size)."""
+    from courier.jobs.store import _FINISHED_DELETE as JOBS_DELETE
+    from courier.jobs.store import _final
+    from courier.timers import rules
+    from courier.timers.store import _FINISHED_DELETE as TIMERS_DELETE
+    from courier.timers.store import _query
+
+    with psycopg.connect(courier_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO courier_timers (id, url, fire_at, status, next_attempt_at, finished_at)"
+            " SELECT 't' || g, 'https://e/', now(), CASE WHEN g % 2 = 0 THEN 'scheduled' ELSE 'delivered' END, now(),"
+            " CASE WHEN g % 2 = 0 THEN NULL ELSE now() - interval '1 day' * (g % 60) END FROM generate_series(1, 20000) g"
+        )
+        conn.execute(
+            "INSERT INTO courier_jobs (job_id, status, files_to_process, finished_at) SELECT 'j' || g,"
+            " CASE WHEN g % 2 = 0 THEN 'queued' ELSE 'failed' END, '[]', now() - interval '1 day' * (g % 60)"
+            " FROM generate_series(1, 20000) g"
+        )
+        conn.execute("ANALYZE courier_timers, courier_jobs")
+        params = {"before": CUT, "batch": 1000}
+        timers_plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN " + _query(TIMERS_DELETE, final=rules.FINAL).as_string(None), params
+            ).fetchall()
+        )
+        jobs_plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + _final(JOBS_DELETE), params).fetchall())
+    assert "courier_timers_finished" in timers_plan, timers_plan
+    assert "courier_jobs_finished" in jobs_plan, jobs_plan
+    for table, plan in (("courier_timers", timers_plan), ("courier_jobs", jobs_plan)):
+        assert f"Seq Scan on {table} " not in plan and f"Seq Scan on {table}\n" not in plan, plan

@@ -78,18 +78,19 @@ TABLE = "courier_jobs"
 FILES_TABLE = "courier_job_files"
 """The table retention names pushed files by."""
 
-# Retention. Final jobs by finish time (partial index courier_jobs_finished, 0013); a batch locks its jobs
-# (SKIP LOCKED: a job a download run holds is left for the next clean), deletes their attempts and them, and
-# returns the stored results' paths, which the caller deletes before the batch commits.
+# Retention. Final jobs by finish time, oldest first (partial index courier_jobs_finished, 0013); a batch locks
+# its jobs (SKIP LOCKED: a job a download run holds is left for the next clean), deletes their attempts and them
+# by an array of ids (primary-key lookups, never a join against a scan of the table), and returns the stored
+# results' paths, which the caller deletes before the batch commits.
 _FINISHED = "SELECT job_id FROM courier_jobs WHERE status IN ({final}) AND finished_at < %(before)s"
 _FINISHED_COUNT = f"""
 SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_jobs,
        (SELECT count(*) FROM courier_job_attempts a WHERE a.job_id IN ({_FINISHED})) AS courier_job_attempts
 """
 _FINISHED_DELETE = f"""
-WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
-attempts AS (DELETE FROM courier_job_attempts a USING batch WHERE a.job_id = batch.job_id RETURNING 1),
-jobs AS (DELETE FROM courier_jobs j USING batch WHERE j.job_id = batch.job_id RETURNING j.report_file_path)
+WITH batch AS ({_FINISHED} ORDER BY finished_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
+attempts AS (DELETE FROM courier_job_attempts WHERE job_id = ANY(ARRAY(SELECT job_id FROM batch)) RETURNING 1),
+jobs AS (DELETE FROM courier_jobs WHERE job_id = ANY(ARRAY(SELECT job_id FROM batch)) RETURNING report_file_path)
 SELECT (SELECT count(*) FROM jobs) AS courier_jobs, (SELECT count(*) FROM attempts) AS courier_job_attempts,
        (SELECT array_agg(report_file_path) FROM jobs) AS paths
 """
@@ -107,7 +108,7 @@ AND NOT EXISTS (SELECT 1 FROM courier_jobs j WHERE j.files_to_process @> jsonb_b
 """
 _UNUSED_FILES_DELETE = f"""
 WITH batch AS ({_UNUSED_FILES} LIMIT %(batch)s FOR UPDATE OF f SKIP LOCKED),
-files AS (DELETE FROM courier_job_files f USING batch WHERE f.file_id = batch.file_id RETURNING f.path)
+files AS (DELETE FROM courier_job_files WHERE file_id = ANY(ARRAY(SELECT file_id FROM batch)) RETURNING path)
 SELECT (SELECT count(*) FROM files) AS courier_job_files, (SELECT array_agg(path) FROM files) AS paths
 """
 

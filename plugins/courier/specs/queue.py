@@ -122,9 +122,9 @@ SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_spec_runs,
 """
 _FINISHED_DELETE = f"""
 WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE OF r SKIP LOCKED),
-attempts AS (DELETE FROM courier_spec_attempts a USING batch WHERE a.run_id = batch.run_id RETURNING 1),
-cells AS (DELETE FROM courier_spec_cells c USING batch WHERE c.run_id = batch.run_id RETURNING 1),
-runs AS (DELETE FROM courier_spec_runs r USING batch WHERE r.run_id = batch.run_id RETURNING r.report_url)
+attempts AS (DELETE FROM courier_spec_attempts WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING 1),
+cells AS (DELETE FROM courier_spec_cells WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING 1),
+runs AS (DELETE FROM courier_spec_runs WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING report_url)
 SELECT (SELECT count(*) FROM runs) AS courier_spec_runs, (SELECT count(*) FROM cells) AS courier_spec_cells,
        (SELECT count(*) FROM attempts) AS courier_spec_attempts, (SELECT array_agg(report_url) FROM runs) AS paths
 """
