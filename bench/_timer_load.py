@@ -3,13 +3,19 @@ API, read arrivals back from the lean receiver (``_receiver.py``), turn them int
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from courier.runtime.airflow_api import AirflowApi
+from courier.runtime.postgres import free_port
 
 BATCH = 1000  # timers per POST /courier/timers/batch (the route's maximum)
 
@@ -63,3 +69,17 @@ def wait_for_dispatcher(api: AirflowApi, timeout: float = 120) -> None:
         if time.time() > deadline:
             raise RuntimeError("the webhook_timers dispatcher did not start")
         time.sleep(1)
+
+
+@contextlib.contextmanager
+def receiver_process() -> Iterator[str]:
+    """The lean receiver (``_receiver.py``) in its own process on a free port; its URL. Stopped at the end."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parent / "_receiver.py"), "--port", str(port)]
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

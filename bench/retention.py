@@ -18,8 +18,8 @@ Also the database size before/after, and the machine's load average at start and
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -30,11 +30,11 @@ from typing import Any
 import psycopg
 
 from _stack import bench_stack, json_stdout
-from _timer_load import lateness, schedule, wait_for, wait_for_dispatcher
+from _timer_load import lateness, receiver_process, schedule, wait_for, wait_for_dispatcher
 from courier import retention
 from courier.jobs import store as jobs_store
 from courier.runtime.airflow_api import AirflowApi
-from courier.runtime.postgres import free_port
+from courier.runtime.stack import Stack
 from courier.timers import store as timers_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,87 +129,85 @@ def main() -> int:
     report = json_stdout()
     out: dict[str, Any] = {"load_average_start": _load(), "finished_timers": args.finished, "jobs": args.jobs}
     stack, _home = bench_stack("retention", DAG_FILES)
-    port = free_port()
-    receiver_proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "_receiver.py"), "--port", str(port)])
-    receiver = f"http://127.0.0.1:{port}"
-    try:
-        stack.start()
-        api = stack.api()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
-        wait_for_dispatcher(api)
-        out["seed"] = seed(db_url, args.finished, args.jobs)
-        print(f"retention bench: seeded {out['seed']}", file=sys.stderr, flush=True)
-        cutoff = datetime.now(UTC) - timedelta(days=30)
-        tables = {timers_store.TABLE: cutoff, jobs_store.TABLE: cutoff}
-
-        # the clean, with timers firing meanwhile
-        done: dict[str, Any] = {}
-        stop = threading.Event()
-
-        def clean() -> None:
-            began = time.monotonic()
-            cleaned = retention.clean(tables, batch=args.batch, db=db_url)
-            done.update(seconds=time.monotonic() - began, report=cleaned)
-            stop.set()
-
-        worker = threading.Thread(target=clean)
-        # baseline first: the same load for a fixed time without a clean (estimated from a first pass below)
-        baseline_seconds = 60.0
-        base_ids = steady(api, receiver, args.rate, baseline_seconds)
-        out["baseline"] = measured(api, receiver, base_ids)
-        print(f"retention bench: baseline {out['baseline']}", file=sys.stderr, flush=True)
-        worker.start()
-        during_ids = steady(api, receiver, args.rate, 10.0, stop)
-        worker.join()
-        out["during_clean"] = measured(api, receiver, during_ids)
-        cleaned = done["report"]
-        rows = sum(n for part in cleaned.counts.values() for k, n in part.items() if k != "files")
-        out["clean"] = {
-            "seconds": round(done["seconds"], 1),
-            "deleted": cleaned.counts,
-            "rows_deleted": rows,
-            "rows_per_second": round(rows / done["seconds"]),
-            "batches": cleaned.batches,
-            "batch_size": args.batch,
-        }
-        b99, d99 = out["baseline"]["lateness_ms"]["p99"], out["during_clean"]["lateness_ms"]["p99"]
-        out["p99_ratio"] = round(d99 / b99, 2) if b99 else None
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            out["database_bytes_after_clean"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[
-                0
-            ]  # type: ignore[index]
-
-        # soak: steady load, a clean each cycle keeping `keep` seconds of finished timers
-        sizes = []
-        for _ in range(args.cycles):
-            steady(api, receiver, args.rate, args.cycle)
-            retention.clean({timers_store.TABLE: datetime.now(UTC) - timedelta(seconds=args.keep)}, db=db_url)
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                conn.execute("VACUUM courier_timers, courier_timer_attempts")  # what autovacuum does, now
-                row = conn.execute(_SIZES).fetchone()
-            sizes.append({"timers": row[0], "attempts": row[1], "bytes": row[2]})  # type: ignore[index]
-            print(f"retention bench: soak {sizes[-1]}", file=sys.stderr, flush=True)
-        half = len(sizes) // 2
-        out["soak"] = {
-            "rate": args.rate,
-            "cycle_seconds": args.cycle,
-            "keep_seconds": args.keep,
-            "after_each_cycle": sizes,
-            "rows_growth_second_half": sizes[-1]["timers"] - sizes[half]["timers"] if sizes else None,
-            "created_per_cycle": int(args.rate * args.cycle),
-        }
-        out["load_average_end"] = _load()
-        out["targets"] = {"p99_ratio": TARGET_P99_RATIO}
-        out["targets_met"] = {
-            "p99_ratio": out["p99_ratio"] is not None and out["p99_ratio"] <= TARGET_P99_RATIO,
-            "lost": out["baseline"]["lost"] == 0 and out["during_clean"]["lost"] == 0,
-        }
-    finally:
-        stack.stop()
-        receiver_proc.terminate()
-        receiver_proc.wait(timeout=10)
-    print(__import__("json").dumps(out, default=str), file=report, flush=True)
+    with receiver_process() as receiver:
+        try:
+            _measure(stack, receiver, args, out)
+        finally:
+            stack.stop()
+    print(json.dumps(out, default=str), file=report, flush=True)
     return 0
+
+
+def _measure(stack: Stack, receiver: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    stack.start()
+    api = stack.api()
+    db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+    wait_for_dispatcher(api)
+    out["seed"] = seed(db_url, args.finished, args.jobs)
+    print(f"retention bench: seeded {out['seed']}", file=sys.stderr, flush=True)
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    tables = {timers_store.TABLE: cutoff, jobs_store.TABLE: cutoff}
+
+    # the clean, with timers firing meanwhile
+    done: dict[str, Any] = {}
+    stop = threading.Event()
+
+    def clean() -> None:
+        began = time.monotonic()
+        cleaned = retention.clean(tables, batch=args.batch, db=db_url)
+        done.update(seconds=time.monotonic() - began, report=cleaned)
+        stop.set()
+
+    worker = threading.Thread(target=clean)
+    # baseline first: the same load for a fixed time without a clean (estimated from a first pass below)
+    baseline_seconds = 60.0
+    base_ids = steady(api, receiver, args.rate, baseline_seconds)
+    out["baseline"] = measured(api, receiver, base_ids)
+    print(f"retention bench: baseline {out['baseline']}", file=sys.stderr, flush=True)
+    worker.start()
+    during_ids = steady(api, receiver, args.rate, 10.0, stop)
+    worker.join()
+    out["during_clean"] = measured(api, receiver, during_ids)
+    cleaned = done["report"]
+    rows = sum(n for part in cleaned.counts.values() for k, n in part.items() if k != "files")
+    out["clean"] = {
+        "seconds": round(done["seconds"], 1),
+        "deleted": cleaned.counts,
+        "rows_deleted": rows,
+        "rows_per_second": round(rows / done["seconds"]),
+        "batches": cleaned.batches,
+        "batch_size": args.batch,
+    }
+    b99, d99 = out["baseline"]["lateness_ms"]["p99"], out["during_clean"]["lateness_ms"]["p99"]
+    out["p99_ratio"] = round(d99 / b99, 2) if b99 else None
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        out["database_bytes_after_clean"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+
+    # soak: steady load, a clean each cycle keeping `keep` seconds of finished timers
+    sizes = []
+    for _ in range(args.cycles):
+        steady(api, receiver, args.rate, args.cycle)
+        retention.clean({timers_store.TABLE: datetime.now(UTC) - timedelta(seconds=args.keep)}, db=db_url)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("VACUUM courier_timers, courier_timer_attempts")  # what autovacuum does, now
+            row = conn.execute(_SIZES).fetchone()
+        sizes.append({"timers": row[0], "attempts": row[1], "bytes": row[2]})  # type: ignore[index]
+        print(f"retention bench: soak {sizes[-1]}", file=sys.stderr, flush=True)
+    half = len(sizes) // 2
+    out["soak"] = {
+        "rate": args.rate,
+        "cycle_seconds": args.cycle,
+        "keep_seconds": args.keep,
+        "after_each_cycle": sizes,
+        "rows_growth_second_half": sizes[-1]["timers"] - sizes[half]["timers"] if sizes else None,
+        "created_per_cycle": int(args.rate * args.cycle),
+    }
+    out["load_average_end"] = _load()
+    out["targets"] = {"p99_ratio": TARGET_P99_RATIO}
+    out["targets_met"] = {
+        "p99_ratio": out["p99_ratio"] is not None and out["p99_ratio"] <= TARGET_P99_RATIO,
+        "lost": out["baseline"]["lost"] == 0 and out["during_clean"]["lost"] == 0,
+    }
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -51,3 +53,16 @@ def api_app(role: str = "admin", username: str = "tester") -> Any:
     app = create_app()
     app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username=username, role=role)
     return app
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 2.0) -> Any:
+    """Call ``check`` every ``every`` s until it returns something true (returned) or ``timeout`` s pass
+    (AssertionError naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)

@@ -7,6 +7,7 @@ import httpx
 from courier.db.migrate import latest_version
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
+from tests.helpers import wait_until
 
 
 def test_components_are_healthy_and_heartbeating(stack: Stack) -> None:
@@ -72,28 +73,17 @@ def test_health_names_a_paused_webhook_timers_with_a_503_then_recovers(stack: St
     def health() -> httpx.Response:
         return api.request("GET", "/courier/health")
 
-    _until(lambda: health().status_code == 200, 180, "a healthy /courier/health (dispatchers up)")
+    wait_until(lambda: health().status_code == 200, 180, "a healthy /courier/health (dispatchers up)", every=1)
     assert health().json()["parts"]["timers"]["dispatchers"], health().json()
     api.request("PATCH", "/api/v2/dags/webhook_timers", json={"is_paused": True}).raise_for_status()
     try:
-        answer = _until(lambda: (r := health()).status_code == 503 and r, 30, "a 503 naming webhook_timers")
+        answer = wait_until(
+            lambda: (r := health()).status_code == 503 and r, 30, "a 503 naming webhook_timers", every=1
+        )
         body = answer.json()
         assert body["status"] == "unhealthy" and "timers" in body["unhealthy"], body
         assert "DAG webhook_timers is paused" in body["parts"]["timers"]["problems"], body
     finally:
         api.unpause("webhook_timers")
-    healthy = _until(lambda: (r := health()).status_code == 200 and r, 60, "healthy again after unpausing")
+    healthy = wait_until(lambda: (r := health()).status_code == 200 and r, 60, "healthy again after unpausing", every=1)
     assert healthy.json()["parts"]["timers"]["status"] == "healthy", healthy.json()
-
-
-def _until(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(1)

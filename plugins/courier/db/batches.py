@@ -55,3 +55,43 @@ def count(db: CourierDbHook, statement: str, params: dict[str, Any]) -> dict[str
     with db.connection(dict_row, autocommit=True) as conn:
         row = conn.execute(statement, params).fetchone()  # type: ignore[arg-type]
     return {key: int(value or 0) for key, value in (row or {}).items()}
+
+
+def statements(
+    table: str,
+    key: str,
+    where: str,
+    children: dict[str, str] | None = None,
+    *,
+    order: str | None = None,
+    paths: str | None = None,
+) -> tuple[str, str]:
+    """Return ``(count, delete)``: the count statement and the one-batch delete statement for the rows of
+    ``table`` matching ``where`` (with ``%(before)s``), with their rows in ``children`` (child table -> its column
+    holding ``key``). Each count is named after its table; ``paths``: a column of ``table`` returned as ``paths``.
+
+    A batch locks at most ``%(batch)s`` rows (``order`` first; SKIP LOCKED: nothing is waited for), then deletes
+    the children and the rows **by an array of keys**, which PostgreSQL answers with key lookups (joining the
+    batch instead let it hash-join the batch against a scan of the whole table). The SQL is the owner store's:
+    it calls this with its own table names.
+    """
+    children = children or {}
+    rows = f"SELECT {key} FROM {table} WHERE {where}"
+    counts = [f"(SELECT count(*) FROM ({rows}) f) AS {table}"]
+    counts += [f"(SELECT count(*) FROM {child} WHERE {fk} IN ({rows})) AS {child}" for child, fk in children.items()]
+    count = "SELECT " + ",\n       ".join(counts)
+    picked = f"SELECT {key}{', ' + paths if paths else ''} FROM {table} WHERE {where}"
+    picked += f" ORDER BY {order}" if order else ""
+    steps = [f"batch AS ({picked} LIMIT %(batch)s FOR UPDATE SKIP LOCKED)"]
+    steps += [
+        f"gone_{i} AS (DELETE FROM {child} WHERE {fk} = ANY(ARRAY(SELECT {key} FROM batch)) RETURNING 1)"
+        for i, (child, fk) in enumerate(children.items())
+    ]
+    steps.append(
+        f"gone AS (DELETE FROM {table} WHERE {key} = ANY(ARRAY(SELECT {key} FROM batch)) RETURNING {paths or 1})"
+    )
+    results = [f"(SELECT count(*) FROM gone) AS {table}"]
+    results += [f"(SELECT count(*) FROM gone_{i}) AS {child}" for i, child in enumerate(children)]
+    results += [f"(SELECT array_agg({paths}) FROM gone) AS paths"] if paths else []
+    delete = "WITH " + ",\n".join(steps) + "\nSELECT " + ", ".join(results)
+    return count, delete

@@ -78,38 +78,31 @@ TABLE = "courier_jobs"
 FILES_TABLE = "courier_job_files"
 """The table retention names pushed files by."""
 
-# Retention. Final jobs by finish time, oldest first (partial index courier_jobs_finished, 0013); a batch locks
-# its jobs (SKIP LOCKED: a job a download run holds is left for the next clean), deletes their attempts and them
-# by an array of ids (primary-key lookups, never a join against a scan of the table), and returns the stored
-# results' paths, which the caller deletes before the batch commits.
-_FINISHED = "SELECT job_id FROM courier_jobs WHERE status IN ({final}) AND finished_at < %(before)s"
-_FINISHED_COUNT = f"""
-SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_jobs,
-       (SELECT count(*) FROM courier_job_attempts a WHERE a.job_id IN ({_FINISHED})) AS courier_job_attempts
-"""
-_FINISHED_DELETE = f"""
-WITH batch AS ({_FINISHED} ORDER BY finished_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
-attempts AS (DELETE FROM courier_job_attempts WHERE job_id = ANY(ARRAY(SELECT job_id FROM batch)) RETURNING 1),
-jobs AS (DELETE FROM courier_jobs WHERE job_id = ANY(ARRAY(SELECT job_id FROM batch)) RETURNING report_file_path)
-SELECT (SELECT count(*) FROM jobs) AS courier_jobs, (SELECT count(*) FROM attempts) AS courier_job_attempts,
-       (SELECT array_agg(report_file_path) FROM jobs) AS paths
-"""
+# Retention. Final jobs by finish time, oldest first (partial index courier_jobs_finished, 0013); a batch
+# (db/batches.py) locks them (SKIP LOCKED: a job a download run holds is left for the next clean), deletes their
+# attempts and them, and returns the stored results' paths, which the caller deletes before the batch commits.
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_jobs",
+    "job_id",
+    "status IN ({final}) AND finished_at < %(before)s",
+    {"courier_job_attempts": "job_id"},
+    order="finished_at",
+    paths="report_file_path",
+)
 # Pushed files no job names (any job, open or final: a final job keeps its files until it is deleted itself),
 # uploaded before the cut-off. The GIN index courier_jobs_files (0013) answers "does a job name this path".
-_UNUSED_FILES = """
-SELECT f.file_id FROM courier_job_files f WHERE f.created_at < %(before)s
-AND NOT EXISTS (SELECT 1 FROM courier_jobs j WHERE j.files_to_process @> jsonb_build_array(f.path))
-"""
+_UNUSED_FILES_DELETE = batches.statements(
+    "courier_job_files",
+    "file_id",
+    "created_at < %(before)s AND NOT EXISTS (SELECT 1 FROM courier_jobs j"
+    " WHERE j.files_to_process @> jsonb_build_array(courier_job_files.path))",
+    paths="path",
+)[1]
 # A dry run counts the files the jobs part of the same clean frees too: jobs it would delete name nothing.
 _UNUSED_FILES_COUNT = """
 SELECT count(*) AS courier_job_files FROM courier_job_files f WHERE f.created_at < %(before)s
 AND NOT EXISTS (SELECT 1 FROM courier_jobs j WHERE j.files_to_process @> jsonb_build_array(f.path)
                 AND NOT (j.status IN ({final}) AND j.finished_at < %(jobs_before)s))
-"""
-_UNUSED_FILES_DELETE = f"""
-WITH batch AS ({_UNUSED_FILES} LIMIT %(batch)s FOR UPDATE OF f SKIP LOCKED),
-files AS (DELETE FROM courier_job_files WHERE file_id = ANY(ARRAY(SELECT file_id FROM batch)) RETURNING path)
-SELECT (SELECT count(*) FROM files) AS courier_job_files, (SELECT array_agg(path) FROM files) AS paths
 """
 
 

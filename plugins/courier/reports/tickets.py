@@ -14,18 +14,9 @@ TABLE = "courier_report_tickets"
 """The table retention names this store's tickets by (``courier db clean --tables``)."""
 # Retention: closed tickets by finish time (a pending ticket is what a retry resumes: never deleted). One row
 # per collection, a few thousand a month: no index of its own is needed.
-_FINISHED = (
-    "SELECT dag_id, run_id, task_id, map_index, ticket_id FROM courier_report_tickets"
-    " WHERE status IN ('collected', 'failed') AND finished_at < %(before)s"
-)
-_FINISHED_COUNT = f"SELECT count(*) AS courier_report_tickets FROM ({_FINISHED}) f"
-_FINISHED_DELETE = f"""
-WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
-gone AS (DELETE FROM courier_report_tickets t USING batch
-         WHERE (t.dag_id, t.run_id, t.task_id, t.map_index, t.ticket_id)
-             = (batch.dag_id, batch.run_id, batch.task_id, batch.map_index, batch.ticket_id) RETURNING 1)
-SELECT count(*) AS courier_report_tickets FROM gone
-"""
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_report_tickets", "ctid", "status IN ('collected', 'failed') AND finished_at < %(before)s"
+)  # ctid: the row's address, stable while the batch holds the row's lock (the key has five columns)
 
 
 @dataclass(frozen=True)

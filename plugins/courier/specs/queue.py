@@ -109,25 +109,14 @@ TABLE = "courier_spec_runs"
 """The table retention names spec runs by (``courier db clean --tables``)."""
 # Retention: runs with a report (finished_at) before the cut-off and no cell still queued or running; a batch
 # deletes their attempts, cells and runs and returns each run's report URL (its folder holds the artifacts).
-_FINISHED = """
-SELECT r.run_id, r.report_url FROM courier_spec_runs r WHERE r.finished_at < %(before)s
-AND NOT EXISTS (SELECT 1 FROM courier_spec_cells c WHERE c.run_id = r.run_id AND c.status IN ('queued', 'running'))
-"""
-_FINISHED_COUNT = f"""
-SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_spec_runs,
-       (SELECT count(*) FROM courier_spec_cells c WHERE c.run_id IN (SELECT run_id FROM ({_FINISHED}) f))
-           AS courier_spec_cells,
-       (SELECT count(*) FROM courier_spec_attempts a WHERE a.run_id IN (SELECT run_id FROM ({_FINISHED}) f))
-           AS courier_spec_attempts
-"""
-_FINISHED_DELETE = f"""
-WITH batch AS ({_FINISHED} LIMIT %(batch)s FOR UPDATE OF r SKIP LOCKED),
-attempts AS (DELETE FROM courier_spec_attempts WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING 1),
-cells AS (DELETE FROM courier_spec_cells WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING 1),
-runs AS (DELETE FROM courier_spec_runs WHERE run_id = ANY(ARRAY(SELECT run_id FROM batch)) RETURNING report_url)
-SELECT (SELECT count(*) FROM runs) AS courier_spec_runs, (SELECT count(*) FROM cells) AS courier_spec_cells,
-       (SELECT count(*) FROM attempts) AS courier_spec_attempts, (SELECT array_agg(report_url) FROM runs) AS paths
-"""
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_spec_runs",
+    "run_id",
+    "finished_at < %(before)s AND NOT EXISTS (SELECT 1 FROM courier_spec_cells c"
+    " WHERE c.run_id = courier_spec_runs.run_id AND c.status IN ('queued', 'running'))",
+    {"courier_spec_attempts": "run_id", "courier_spec_cells": "run_id"},
+    paths="report_url",
+)
 
 
 class SpecQueue:

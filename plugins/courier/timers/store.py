@@ -311,19 +311,14 @@ class TimerStore:
 
 # ---------------------------------------------------------------------- the dispatchers' side (asynchronous)
 # Retention: the partial index courier_timers_finished (0013) finds final timers by finish time, oldest first; a
-# batch locks its timers (SKIP LOCKED: none is waited for) and deletes their attempts and them in one statement,
-# by an array of ids (primary-key lookups; joining the CTE let PostgreSQL hash-join it against a scan of the table).
-_FINISHED = "SELECT id FROM courier_timers WHERE status IN ({final}) AND finished_at < %(before)s"
-_FINISHED_COUNT = f"""
-SELECT (SELECT count(*) FROM ({_FINISHED}) f) AS courier_timers,
-       (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id IN ({_FINISHED})) AS courier_timer_attempts
-"""
-_FINISHED_DELETE = f"""
-WITH batch AS ({_FINISHED} ORDER BY finished_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
-attempts AS (DELETE FROM courier_timer_attempts WHERE timer_id = ANY(ARRAY(SELECT id FROM batch)) RETURNING 1),
-timers AS (DELETE FROM courier_timers WHERE id = ANY(ARRAY(SELECT id FROM batch)) RETURNING 1)
-SELECT (SELECT count(*) FROM timers) AS courier_timers, (SELECT count(*) FROM attempts) AS courier_timer_attempts
-"""
+# batch (db/batches.py) locks them, deletes their attempts and them in one statement.
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_timers",
+    "id",
+    "status IN ({final}) AND finished_at < %(before)s",
+    {"courier_timer_attempts": "timer_id"},
+    order="finished_at",
+)
 
 _CLAIM = """
 UPDATE courier_timers t
