@@ -22,8 +22,8 @@ def test_components_are_healthy_and_heartbeating(stack: Stack) -> None:
 def test_courier_health_requires_a_token(stack: Stack, api: AirflowApi) -> None:
     anonymous = httpx.get(f"{stack.url}/courier/health", timeout=10)
     assert anonymous.status_code == 401
-    answer = api.request("GET", "/courier/health")
-    assert answer.status_code == 200
+    # 200 once the timer dispatchers run (a few seconds after start-up; before that: 503, naming them)
+    answer = _healthy(api)
     body = answer.json()
     assert body["status"] == "healthy"
     assert body["database"] == {
@@ -73,7 +73,7 @@ def test_health_names_a_paused_webhook_timers_with_a_503_then_recovers(stack: St
     def health() -> httpx.Response:
         return api.request("GET", "/courier/health")
 
-    wait_until(lambda: health().status_code == 200, 180, "a healthy /courier/health (dispatchers up)", every=1)
+    _healthy(api)
     assert health().json()["parts"]["timers"]["dispatchers"], health().json()
     api.request("PATCH", "/api/v2/dags/webhook_timers", json={"is_paused": True}).raise_for_status()
     try:
@@ -87,3 +87,17 @@ def test_health_names_a_paused_webhook_timers_with_a_503_then_recovers(stack: St
         api.unpause("webhook_timers")
     healthy = wait_until(lambda: (r := health()).status_code == 200 and r, 60, "healthy again after unpausing", every=1)
     assert healthy.json()["parts"]["timers"]["status"] == "healthy", healthy.json()
+
+
+def _healthy(api: AirflowApi, timeout: float = 180) -> httpx.Response:
+    """Wait for ``/courier/health`` to answer 200; on a timeout, fail with the last answer (what is unhealthy)."""
+    last: list[httpx.Response] = []
+
+    def check() -> httpx.Response | None:
+        last[:] = [api.request("GET", "/courier/health")]
+        return last[0] if last[0].status_code == 200 else None
+
+    try:
+        return wait_until(check, timeout, "a 200 from /courier/health", every=1)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last answer {last[0].status_code}: {last[0].text[:3000]}") from None
