@@ -32,6 +32,7 @@ import psycopg
 from _stack import bench_stack, json_stdout
 from _timer_load import lateness, receiver_process, schedule, wait_for, wait_for_dispatcher
 from courier import retention
+from courier.config import CourierConfig
 from courier.jobs import store as jobs_store
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
@@ -119,6 +120,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--pause", type=float, default=None, help="between batches (default [courier] retention_batch_pause)"
+    )
     parser.add_argument("--cycles", type=int, default=6)
     parser.add_argument("--cycle", type=float, default=20.0)
     parser.add_argument("--keep", type=float, default=30.0)
@@ -126,6 +130,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.small:
         args.finished, args.jobs, args.cycles = 50_000, 5_000, 3
+    if args.pause is None:
+        args.pause = CourierConfig.__dataclass_fields__["retention_batch_pause"].default
     report = json_stdout()
     out: dict[str, Any] = {"load_average_start": _load(), "finished_timers": args.finished, "jobs": args.jobs}
     stack, _home = bench_stack("retention", DAG_FILES)
@@ -154,7 +160,7 @@ def _measure(stack: Stack, receiver: str, args: argparse.Namespace, out: dict[st
 
     def clean() -> None:
         began = time.monotonic()
-        cleaned = retention.clean(tables, batch=args.batch, db=db_url)
+        cleaned = retention.clean(tables, batch=args.batch, pause=args.pause, db=db_url)
         done.update(seconds=time.monotonic() - began, report=cleaned)
         stop.set()
 

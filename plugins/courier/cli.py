@@ -168,10 +168,11 @@ def _db_clean(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        batch = args.batch_size or load().retention_batch_size
+        cfg = load()
     except CourierConfigError as exc:
         print(f"courier db clean: {exc}", file=sys.stderr)
         return 1
+    batch = args.batch_size or cfg.retention_batch_size
     before = args.clean_before_timestamp
     cutoffs = dict.fromkeys(tables, before)
     where = f"the stack in {home}" if stack_env is not None else "the deployment's Airflow configuration"
@@ -189,7 +190,7 @@ def _db_clean(args: argparse.Namespace) -> int:
         if not args.yes and input("Delete these rows and their files? [y/N] ").strip().lower() not in ("y", "yes"):
             print("cancelled: nothing deleted")
             return 1
-        done = retention.clean(cutoffs, batch=batch)
+        done = retention.clean(cutoffs, batch=batch, pause=cfg.retention_batch_pause)
     except Exception as exc:  # the database or storage: say what failed, no traceback
         print(f"courier db clean: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

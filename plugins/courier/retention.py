@@ -234,7 +234,7 @@ def _ordered(tables: Iterable[str]) -> list[str]:
 
 def clean_by_config(cfg: CourierConfig, *, dry_run: bool = False) -> Report:
     """What the ``courier_retention`` DAG runs: every part, each with its configured age."""
-    return clean(cutoffs(cfg), dry_run=dry_run, batch=cfg.retention_batch_size)
+    return clean(cutoffs(cfg), dry_run=dry_run, batch=cfg.retention_batch_size, pause=cfg.retention_batch_pause)
 
 
 def run_task() -> dict[str, object]:
