@@ -26,6 +26,7 @@ from courier import domains
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # no schedule: runs only when triggered (domains.ON_DEMAND_DAGS)
     doc_md=__doc__,
     tags=["courier", "smoke"],
     default_args={"retries": 0},  # a self-check should say what is wrong at once, not retry it

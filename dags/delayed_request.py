@@ -34,6 +34,7 @@ from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_t
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # serves the API: runs from creation on every deployment (domains.SERVICE_DAGS)
     max_active_runs=16,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],

@@ -25,6 +25,7 @@ from courier.jobs.operators import download_results
     schedule=MultipleCronTriggerTimetable("0 0-21/3 * * *", "30 1-22/3 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # serves the API: runs from creation on every deployment (domains.SERVICE_DAGS)
     max_active_runs=2,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],

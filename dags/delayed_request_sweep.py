@@ -25,6 +25,7 @@ from courier.jobs.operators import sweep_jobs
     schedule="*/15 * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # serves the API: runs from creation on every deployment (domains.SERVICE_DAGS)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],

@@ -35,6 +35,7 @@ from courier.pages.operators import fetch_batches
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # no schedule: runs only when triggered (domains.ON_DEMAND_DAGS)
     doc_md=__doc__,
     tags=["courier", "pages", "smoke"],
     max_active_runs=4,

@@ -41,6 +41,7 @@ from courier.specs.operators import spec_workers
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # no schedule: runs only when triggered (domains.ON_DEMAND_DAGS)
     doc_md=__doc__,
     tags=["courier", "specs", "smoke"],
     max_active_runs=4,

@@ -13,7 +13,12 @@ They share the timers through leases in the database and heartbeat every 0.15 s:
 triggerer is killed), the other takes its timers over within a second. With `[courier]
 timer_trigger_queues` (set by `courier up --triggerers 2`) each runs on its own triggerer. A restarted
 triggerer resumes its dispatcher; a failed task retries, and a continuous DAG starts a new run when a run
-ends. See `docs/timers.md`.
+ends. Not paused at creation: it serves `POST /courier/timers`.
+
+Without `[courier] webhook_secret` both tasks fail at once (no retry), naming the setting, and the DAG pauses
+itself after that one failed run (`max_consecutive_failed_dag_runs=1`) instead of failing run after run;
+`/courier/health` then answers 503 naming the DAG and the setting. Set the secret, then unpause the DAG.
+See `docs/timers.md`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ from courier.timers.operators import TimerDispatcherOperator
     schedule="@continuous",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # serves the API: runs from creation on every deployment (domains.SERVICE_DAGS)
     max_active_runs=1,
+    # A run fails only when a dispatcher cannot start after all its retries — a configuration error such as a
+    # missing [courier] webhook_secret (failed at once, no retry). A @continuous DAG would start the next run
+    # at once and fail it again, run after run: instead the scheduler pauses the DAG after that one failed run,
+    # and /courier/health answers 503 naming the DAG and the setting until it is fixed and the DAG unpaused.
+    max_consecutive_failed_dag_runs=1,
     doc_md=__doc__,
     tags=["courier", "timers"],
     default_args={"retries": 5, "retry_delay": timedelta(seconds=5)},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -91,3 +93,16 @@ class StatsdListener:
         self._stop.set()
         self._thread.join(5)
         self.sock.close()
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 2.0) -> Any:
+    """Call ``check`` every ``every`` s until it returns something true (returned) or ``timeout`` s pass
+    (AssertionError naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -110,22 +111,97 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_env(home: Path) -> dict[str, str] | None:
+    """The environment of the ``courier up`` stack in ``home`` (its ``env.sh``: Airflow's home and
+    configuration, the connections), or None when ``home`` holds no stack."""
+    env_file = home / "env.sh"
+    if not env_file.exists():
+        return None
+    env: dict[str, str] = {}
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
 def _airflow(args: argparse.Namespace) -> int:
     """Run an ``airflow`` command against the embedded stack's home."""
     from courier.runtime.stack import Stack
 
     home = Path(os.environ.get("COURIER_HOME", ".courier")).resolve()
-    env_file = home / "env.sh"
-    if not env_file.exists():
+    stack_env = _stack_env(home)
+    if stack_env is None:
         print(f"courier airflow: no stack found in {home}; run `courier up` first", file=sys.stderr)
         return 1
-    env = dict(os.environ)
-    for line in env_file.read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
     argv = Stack(home=home)._airflow_argv() + args.rest
-    os.execvpe(argv[0], argv, env)
+    os.execvpe(argv[0], argv, {**os.environ, **stack_env})
     return 0  # pragma: no cover
+
+
+def _timestamp(raw: str) -> datetime:
+    """``--clean-before-timestamp``: ISO 8601 / RFC 3339, as ``airflow db clean`` takes it (no zone: UTC)."""
+    try:
+        at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a timestamp: {raw!r} (use e.g. 2026-11-01T00:00:00+00:00)") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _db_clean(args: argparse.Namespace) -> int:
+    """``courier db clean``: delete what is finished before a timestamp, in batches (see courier.retention)."""
+    home_given = args.home is not None
+    home = Path(args.home or os.environ.get("COURIER_HOME", ".courier")).expanduser().resolve()
+    stack_env = _stack_env(home)
+    if stack_env is None and home_given:
+        print(f"courier db clean: no stack found in {home} (no env.sh); run `courier up` first", file=sys.stderr)
+        return 1
+    if stack_env is not None:  # the `courier up` stack's configuration, as `courier airflow` uses it
+        os.environ.update(stack_env)
+    # else: the deployment's Airflow configuration (courier_db connection, [courier] settings), as tasks read it
+    from courier import retention
+    from courier.config import CourierConfigError, load
+
+    tables = [t.strip() for t in (args.tables or ",".join(retention.TABLES)).split(",") if t.strip()]
+    unknown = sorted(set(tables) - set(retention.TABLES))
+    if unknown:
+        print(f"courier db clean: unknown table(s) {', '.join(unknown)}; choose from {', '.join(retention.TABLES)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        cfg = load()
+    except CourierConfigError as exc:
+        print(f"courier db clean: {exc}", file=sys.stderr)
+        return 1
+    batch = args.batch_size or cfg.retention_batch_size
+    before = args.clean_before_timestamp
+    cutoffs = dict.fromkeys(tables, before)
+    where = f"the stack in {home}" if stack_env is not None else "the deployment's Airflow configuration"
+    print(f"courier db clean: finished before {before.isoformat()} in {', '.join(tables)} (database from {where})")
+    try:
+        found = retention.clean(cutoffs, dry_run=True)
+        for table, counts in found.counts.items():
+            print(f"  {table}: {_counts(counts)}")
+        if args.dry_run:
+            print("dry run: nothing deleted")
+            return 0
+        if not found.total():
+            print("nothing to delete")
+            return 0
+        if not args.yes and input("Delete these rows and their files? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("cancelled: nothing deleted")
+            return 1
+        done = retention.clean(cutoffs, batch=batch, pause=cfg.retention_batch_pause)
+    except Exception as exc:  # the database or storage: say what failed, no traceback
+        print(f"courier db clean: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for table, counts in done.counts.items():
+        print(f"  deleted {table}: {_counts(counts)}")
+    print(f"done in {done.batches} batch(es) of at most {batch}")
+    return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,9 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--smoke-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     up.set_defaults(func=_up)
 
-    db = sub.add_parser("db", help="the Courier database")
-    db.add_argument("db_command", choices=["migrate", "status"])
-    db.set_defaults(func=_db)
+    db = sub.add_parser("db", help="the Courier database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("migrate", help="apply pending migrations").set_defaults(func=_db)
+    db.add_parser("status", help="the schema version").set_defaults(func=_db)
+    clean = db.add_parser(
+        "clean",
+        help="delete finished timers, jobs, files, report tickets and spec runs older than a timestamp",
+        description="Like `airflow db clean`: delete what is finished before --clean-before-timestamp, in batches of "
+        "short transactions; never anything still open. The database: the `courier up` stack in --home / "
+        "COURIER_HOME when it holds one, else the deployment's Airflow configuration (courier_db).",
+    )
+    clean.add_argument("--clean-before-timestamp", required=True, type=_timestamp, metavar="TS",
+                       help="delete what finished before this time (ISO 8601; no zone: UTC)")  # fmt: skip
+    clean.add_argument(
+        "--tables", help="comma-separated tables (each part by its main table); default all: --dry-run lists them"
+    )
+    clean.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    clean.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    clean.add_argument("--batch-size", type=int, help="rows per transaction (default [courier] retention_batch_size)")
+    clean.add_argument("--home", help="a `courier up` home (default COURIER_HOME, else .courier/ if it holds a stack)")
+    clean.set_defaults(func=_db_clean)
 
     af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
     af.add_argument("rest", nargs=argparse.REMAINDER)

@@ -23,6 +23,7 @@ DELAYED_REQUEST_DOWNLOAD = "delayed_request_download"
 STATS_ROLLUP = "stats_rollup"
 SPEC_MATRIX = "spec_matrix"
 COURIER_SELFCHECK = "courier_selfcheck"
+COURIER_RETENTION = "courier_retention"
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,28 @@ def pages() -> tuple[Page, ...]:
 
 
 def dag_ids() -> tuple[str, ...]:
-    """Every DAG Courier ships (``dags/``)."""
-    return (*(dag_id for domain in DOMAINS for dag_id in domain.dag_ids), COURIER_SELFCHECK)
+    """Every DAG Courier ships (``dags/``): the domains', and the house's own (self-check, retention)."""
+    return (*(dag_id for domain in DOMAINS for dag_id in domain.dag_ids), COURIER_SELFCHECK, COURIER_RETENTION)
+
+
+SERVICE_DAGS = (
+    WEBHOOK_TIMERS,
+    DELAYED_REQUEST,
+    DELAYED_REQUEST_SWEEP,
+    DELAYED_REQUEST_DOWNLOAD,
+    STATS_ROLLUP,
+    COURIER_RETENTION,
+)
+"""The DAGs that serve the API (what it accepts is done by them): ``is_paused_upon_creation=False`` on every
+deployment path, and ``/courier/health`` reports each of them."""
+
+ON_DEMAND_DAGS = (COURIER_SELFCHECK, PAGINATED_FANOUT, SPEC_MATRIX)
+"""DAGs without a schedule (they run when triggered): also not paused at creation, so a trigger runs."""
+
+UPSTREAM_SCHEDULED_DAGS = (REPORT_COLLECTOR, API_SNAPSHOT)
+"""DAGs that call a user's upstream on a schedule: paused at creation unless the deployment says otherwise
+(``[core] dags_are_paused_at_creation``; ``courier up`` sets it to False for its demo upstream), so a new
+install does not call an upstream whose connection is still the demo's."""
 
 
 def governing_dags() -> dict[str, str | None]:

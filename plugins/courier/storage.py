@@ -81,3 +81,24 @@ def open_write(path: ObjectStoragePath) -> contextlib.AbstractContextManager[IO[
 def open_write_bytes(path: ObjectStoragePath) -> contextlib.AbstractContextManager[IO[bytes]]:
     """Open ``path`` for writing bytes in chunks; the object appears (or is replaced) only if the block succeeds."""
     return _staged(path, "wb")
+
+
+def path_of(url: str) -> ObjectStoragePath:
+    """Return the object at a storage URL Courier recorded (``file:///…`` or ``s3://…``, through ``aws_default``)."""
+    if url.startswith("s3://"):
+        return ObjectStoragePath(url, conn_id=AWS_CONN_ID)
+    return ObjectStoragePath(url)
+
+
+def remove(path: ObjectStoragePath) -> int:
+    """Delete the object or the folder (with everything under it) at ``path``; a missing one is not an error.
+    Return how many objects were deleted. On a local file system an emptied parent folder is left in place."""
+    fs, key = path.fs, path.path
+    if not fs.exists(key):
+        return 0
+    if fs.isdir(key):
+        found = [name for name in fs.find(key) if name != key]
+        fs.rm(key, recursive=True)
+        return len(found)
+    fs.rm(key)
+    return 1

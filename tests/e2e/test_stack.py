@@ -7,6 +7,7 @@ import httpx
 from courier.db.migrate import latest_version
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
+from tests.helpers import wait_until
 
 
 def test_components_are_healthy_and_heartbeating(stack: Stack) -> None:
@@ -21,11 +22,12 @@ def test_components_are_healthy_and_heartbeating(stack: Stack) -> None:
 def test_courier_health_requires_a_token(stack: Stack, api: AirflowApi) -> None:
     anonymous = httpx.get(f"{stack.url}/courier/health", timeout=10)
     assert anonymous.status_code == 401
-    answer = api.request("GET", "/courier/health")
-    assert answer.status_code == 200
+    # 200 once the timer dispatchers run (a few seconds after start-up; before that: 503, naming them)
+    answer = _healthy(api)
     body = answer.json()
     assert body["status"] == "healthy"
     assert body["database"] == {
+        "status": "healthy",
         "reachable": True,
         "schema_version": latest_version(),
         "latest_schema_version": latest_version(),
@@ -63,3 +65,39 @@ def test_selfcheck_fails_with_a_message_on_bad_storage(api: AirflowApi, e2e_s3: 
     assert states == {"check_database": "success", "check_storage": "failed"}
     log = api.request("GET", f"/api/v2/dags/courier_selfcheck/dagRuns/{run_id}/taskInstances/check_storage/logs/1")
     assert "is not usable" in log.text
+
+
+def test_health_names_a_paused_webhook_timers_with_a_503_then_recovers(stack: Stack, api: AirflowApi) -> None:
+    """Paused, webhook_timers would accept timers and never fire them: the health route must say so."""
+
+    def health() -> httpx.Response:
+        return api.request("GET", "/courier/health")
+
+    _healthy(api)
+    assert health().json()["parts"]["timers"]["dispatchers"], health().json()
+    api.request("PATCH", "/api/v2/dags/webhook_timers", json={"is_paused": True}).raise_for_status()
+    try:
+        answer = wait_until(
+            lambda: (r := health()).status_code == 503 and r, 30, "a 503 naming webhook_timers", every=1
+        )
+        body = answer.json()
+        assert body["status"] == "unhealthy" and "timers" in body["unhealthy"], body
+        assert "DAG webhook_timers is paused" in body["parts"]["timers"]["problems"], body
+    finally:
+        api.unpause("webhook_timers")
+    healthy = wait_until(lambda: (r := health()).status_code == 200 and r, 60, "healthy again after unpausing", every=1)
+    assert healthy.json()["parts"]["timers"]["status"] == "healthy", healthy.json()
+
+
+def _healthy(api: AirflowApi, timeout: float = 180) -> httpx.Response:
+    """Wait for ``/courier/health`` to answer 200; on a timeout, fail with the last answer (what is unhealthy)."""
+    last: list[httpx.Response] = []
+
+    def check() -> httpx.Response | None:
+        last[:] = [api.request("GET", "/courier/health")]
+        return last[0] if last[0].status_code == 200 else None
+
+    try:
+        return wait_until(check, timeout, "a 200 from /courier/health", every=1)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last answer {last[0].status_code}: {last[0].text[:3000]}") from None

@@ -54,3 +54,28 @@ def test_delayed_request_starts_its_successor_after_a_full_claim(dagbag) -> None
     task = dagbag.dags["delayed_request"].get_task("next_run")
     assert isinstance(task, NextRunOperator) and task.upstream_task_ids == {"claim"}
     assert task.trigger_dag_id == "delayed_request"
+
+
+def test_service_and_on_demand_dags_run_from_creation_upstream_scheduled_ones_follow_the_deployment(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """The DAGs behind the API are never paused at creation, whatever ``dags_are_paused_at_creation`` says;
+    the ones that call a user's upstream on a schedule keep the deployment's default (docs/DEPLOY.md)."""
+    from courier import domains
+
+    assert set(domains.SERVICE_DAGS) | set(domains.ON_DEMAND_DAGS) | set(domains.UPSTREAM_SCHEDULED_DAGS) == set(
+        dagbag.dags
+    )
+    for dag_id in (*domains.SERVICE_DAGS, *domains.ON_DEMAND_DAGS):
+        assert dagbag.dags[dag_id].is_paused_upon_creation is False, dag_id
+    for dag_id in domains.UPSTREAM_SCHEDULED_DAGS:
+        assert dagbag.dags[dag_id].is_paused_upon_creation is None, dag_id
+        assert dagbag.dags[dag_id].schedule is not None, dag_id
+    for dag_id in domains.ON_DEMAND_DAGS:
+        assert dagbag.dags[dag_id].schedule is None, dag_id
+
+
+def test_webhook_timers_pauses_itself_after_one_failed_run(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """A dispatcher that cannot start (no webhook_secret) fails its run once; the continuous DAG must not start
+    the next run to fail it again (the scheduler pauses it: ``max_consecutive_failed_dag_runs``)."""
+    dag = dagbag.dags["webhook_timers"]
+    assert dag.max_consecutive_failed_dag_runs == 1
+    assert all(task.retries > 0 for task in dag.tasks)  # transient failures are still retried in place

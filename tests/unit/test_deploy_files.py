@@ -590,3 +590,17 @@ def test_deploy_doc_creates_every_secret_key_the_helm_values_read() -> None:
     for entry in values["secret"]:
         assert entry["secretName"] in created, f"DEPLOY.md never creates the secret {entry['secretName']}"
         assert f"--from-literal={entry['secretKey']}=" in doc, f"DEPLOY.md never sets {entry['secretKey']}"
+
+
+def test_no_deployment_path_changes_which_dags_start_paused() -> None:
+    """The service DAGs run from creation by their own ``is_paused_upon_creation=False``; the DAGs that call a
+    user's upstream on a schedule start paused because compose and the chart keep Airflow's default
+    (``dags_are_paused_at_creation = True``), as docs/DEPLOY.md says. Neither file may change that silently."""
+    for name, service in compose()["services"].items():
+        env = _environment(service)
+        assert "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" not in env, name
+    assert "dags_are_paused_at_creation" not in (helm_values()["config"].get("core") or {})
+    assert "dags_are_paused_at_creation" not in (chart_values()["config"].get("core") or {})
+    for values in (helm_values(), chart_values()):
+        for entry in values.get("env") or []:
+            assert entry.get("name") != "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"

@@ -25,7 +25,7 @@ BASE = frozenset(
 )
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
 """A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""
-TOP = {"selfcheck": "domain", "api": "interface", "ui": "interface", "plugin": "interface"}
+TOP = {"selfcheck": "domain", "retention": "domain", "api": "interface", "ui": "interface", "plugin": "interface"}
 TOP |= {"runtime": "entry", "cli": "entry", "demo": "entry"}
 
 

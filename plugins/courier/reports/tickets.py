@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
+
+TABLE = "courier_report_tickets"
+"""The table retention names this store's tickets by (``courier db clean --tables``)."""
+# Retention: closed tickets by finish time (a pending ticket is what a retry resumes: never deleted). One row
+# per collection, a few thousand a month: no index of its own is needed.
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_report_tickets", "ctid", "status IN ('collected', 'failed') AND finished_at < %(before)s"
+)  # ctid: the row's address, stable while the batch holds the row's lock (the key has five columns)
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,16 @@ class TicketStore:
                 " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s AND ticket_id = %s",
                 (polls, *_where(key, ticket_id)),
             )
+
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete."""
+        return batches.count(self.db, _FINISHED_COUNT, {"before": before})
+
+    def delete_finished(self, before: datetime, batch: int, pause: float = 0.0) -> Iterator[dict[str, int]]:
+        """Delete collected and failed tickets closed before ``before``, ``batch`` per transaction."""
+        yield from batches.delete_in_batches(
+            self.db, _FINISHED_DELETE, {"before": before}, primary=TABLE, batch=batch, pause=pause
+        )
 
     def recent(
         self, filters: dict[str, str | None], limit: int, after: tuple[datetime, str] | None

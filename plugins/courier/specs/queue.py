@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
 from courier.specs.speclist import Cell
 
@@ -103,6 +104,20 @@ def next_status(outcome_status: str, failures: int, retries: int) -> tuple[str, 
         return "skipped", failures
     failures += 1
     return ("queued" if failures <= retries else "failed"), failures
+
+
+TABLE = "courier_spec_runs"
+"""The table retention names spec runs by (``courier db clean --tables``)."""
+# Retention: runs with a report (finished_at) before the cut-off and no cell still queued or running; a batch
+# deletes their attempts, cells and runs and returns each run's report URL (its folder holds the artifacts).
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_spec_runs",
+    "run_id",
+    "finished_at < %(before)s AND NOT EXISTS (SELECT 1 FROM courier_spec_cells c"
+    " WHERE c.run_id = courier_spec_runs.run_id AND c.status IN ('queued', 'running'))",
+    {"courier_spec_attempts": "run_id", "courier_spec_cells": "run_id"},
+    paths="report_url",
+)
 
 
 class SpecQueue:
@@ -299,6 +314,26 @@ class SpecQueue:
                 (run_id,),
             ).fetchone()
         return int(row["n"]) if row else 0
+
+    # ------------------------------------------------------------------ retention
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete."""
+        return batches.count(self.db, _FINISHED_COUNT, {"before": before})
+
+    def delete_finished(
+        self, before: datetime, batch: int, remove_files: Callable[[list[str]], int], pause: float = 0.0
+    ) -> Iterator[dict[str, int]]:
+        """Delete finished runs (reported before ``before``, no open cell) with their cells and attempts,
+        ``batch`` runs per transaction; ``remove_files(report URLs)`` deletes their folders before it commits."""
+        yield from batches.delete_in_batches(
+            self.db,
+            _FINISHED_DELETE,
+            {"before": before},
+            primary=TABLE,
+            batch=batch,
+            remove_files=remove_files,
+            pause=pause,
+        )
 
     # ------------------------------------------------------------------ reading
     def get_run(self, run_id: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
+from courier.db import batches
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
@@ -31,6 +32,8 @@ from courier.timers.rules import Status
 from courier.webhooks.events import Event
 
 CHANNEL = "courier_timers"
+TABLE = "courier_timers"
+"""The table retention names this store's timers by (``courier db clean --tables``)."""
 COLUMNS = (
     "id, url, status, fire_at, created_at, fired_at, finished_at, attempts, next_attempt_at, expire_at, "
     "idempotency_key, headers, payload, last_error"
@@ -274,6 +277,29 @@ class TimerStore:
             ).fetchone()
         return int(row["n"]) if row else 0
 
+    def dispatchers(self) -> builtins.list[dict[str, Any]]:
+        """Every dispatcher with a row: name, seconds since its last heartbeat (negative: lease still running
+        that long), seconds it has been up. What ``/courier/health`` reports."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT name, extract(epoch FROM now() - alive_until)::float8 AS overdue,"
+                " extract(epoch FROM now() - started_at)::float8 AS up FROM courier_timer_dispatchers ORDER BY name"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ retention
+    def count_finished(self, before: datetime) -> dict[str, int]:
+        """What :meth:`delete_finished` would delete: final timers finished before ``before``, and their attempts."""
+        return batches.count(self.db, _query(_FINISHED_COUNT, final=rules.FINAL).as_string(None), {"before": before})
+
+    def delete_finished(self, before: datetime, batch: int, pause: float = 0.0) -> Iterator[dict[str, int]]:
+        """Delete final timers finished before ``before`` with their attempts, ``batch`` timers per transaction
+        (never an open one: the statuses are :data:`rules.FINAL`); yield each batch's counts."""
+        statement = _query(_FINISHED_DELETE, final=rules.FINAL).as_string(None)
+        yield from batches.delete_in_batches(
+            self.db, statement, {"before": before}, primary=TABLE, batch=batch, pause=pause
+        )
+
     def deliveries(self, ids: builtins.list[str]) -> builtins.list[tuple[str, int, float, float | None, int]]:
         """Per timer of ``ids``: status, attempts counted, due and fired (epoch seconds), attempt rows recorded."""
         with self._connect() as conn:
@@ -297,6 +323,16 @@ class TimerStore:
 
 
 # ---------------------------------------------------------------------- the dispatchers' side (asynchronous)
+# Retention: the partial index courier_timers_finished (0013) finds final timers by finish time, oldest first; a
+# batch (db/batches.py) locks them, deletes their attempts and them in one statement.
+_FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
+    "courier_timers",
+    "id",
+    "status IN ({final}) AND finished_at < %(before)s",
+    {"courier_timer_attempts": "timer_id"},
+    order="finished_at",
+)
+
 _CLAIM = """
 UPDATE courier_timers t
 SET (status, lease_owner, lease_until, finished_at, last_error) = (
