@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from courier.domains import DELAYED_REQUEST
 from courier.jobs.store import JobStore
+from courier.links import JobsLink
 
 BATCH = 125
 """Jobs per mapped ``process`` task at least."""
@@ -55,6 +56,7 @@ class ProcessJobsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("job_ids",)
+    operator_extra_links = (JobsLink(),)
 
     def __init__(self, *, job_ids: list[str], batch_label: str = "", poll_interval: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -68,6 +70,8 @@ class ProcessJobsOperator(BaseOperator):
         from courier.jobs.trigger import JobsTrigger
 
         owner = context["run_id"]
+        if self.job_ids:
+            JobsLink.persist(context, self.job_ids[0])
         stepper, http = stepper_for(owner)
         works = [w for w in stepper.store.owned(owner, self.job_ids) if w.upstream_id is None]
 

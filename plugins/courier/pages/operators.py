@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from courier.kubernetes import mapped_by_mode
+from courier.links import FanoutManifestLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +37,7 @@ class FetchBatchOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("batch_path", "out_path")
     ui_color = "#e8f4fd"
+    operator_extra_links = (FanoutManifestLink(),)
 
     def __init__(self, *, batch_path: str, out_path: str, batch_label: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from courier.links import ReportCollectionLink
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
@@ -40,6 +41,7 @@ class CollectReportOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("storage_base",)
     ui_color = "#e8f4ea"
+    operator_extra_links = (ReportCollectionLink(),)
 
     def __init__(
         self,
