@@ -24,6 +24,8 @@ BASE = frozenset(
         "connections",
         "conntest",
         "links",
+        "assets",
+        "lineage",
         "http",
         "params",
         "wire",
