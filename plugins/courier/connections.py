@@ -280,72 +280,65 @@ def parse_extras(extras: tuple[Extra, ...], raw: Mapping[str, Any] | None, conn_
     return values
 
 
-_HTTP_FORM = {
-    "relabeling": {"host": "Base URL or host", "login": "Login (basic auth)", "password": "Password or token"},
-    "placeholders": {"host": "https://api.example.com", "schema": "https (when Host has no scheme)"},
-}
+def _http_type(conn_type: str, hook_class: str, hook_name: str, default_conn_id: str, *extras: Extra) -> ConnectionType:
+    """A Courier HTTP connection type: the shared HTTP extras and form, plus ``extras``."""
+    return ConnectionType(
+        conn_type=conn_type,
+        hook_class=hook_class,
+        hook_name=hook_name,
+        default_conn_id=default_conn_id,
+        legacy_type="http",
+        extras=(*HTTP_EXTRAS, *extras),
+        relabeling={"host": "Base URL or host", "login": "Login (basic auth)", "password": "Password or token"},
+        placeholders={"host": "https://api.example.com", "schema": "https (when Host has no scheme)"},
+    )
 
-REPORT_API = ConnectionType(
-    conn_type="courier_report_api",
-    hook_class="courier.reports.hook.ReportApiHook",
-    hook_name="Courier report API",
-    default_conn_id="report_api_default",
-    legacy_type="http",
-    extras=(
-        *HTTP_EXTRAS,
-        Extra("request_method", "string", "Request method", "How a report is requested.", "POST", ("POST", "GET")),
-        Extra(
-            "request_path",
-            "string",
-            "Request path",
-            "Path that requests a report and answers a ticket id.",
-            default="/request_report",
-        ),
-        Extra(
-            "report_path",
-            "string",
-            "Report path",
-            "Path of a report; {ticket_id} is replaced by the ticket.",
-            default="/get_report/{ticket_id}",
-        ),
-        Extra(
-            "not_ready_marker",
-            "string",
-            "Not-ready marker",
-            "Text (case-insensitive) in an answer that means 'not ready yet, ask again' rather than an error.",
-            default="report is not ready",
-        ),
+
+REPORT_API = _http_type(
+    "courier_report_api",
+    "courier.reports.hook.ReportApiHook",
+    "Courier report API",
+    "report_api_default",
+    Extra("request_method", "string", "Request method", "How a report is requested.", "POST", ("POST", "GET")),
+    Extra(
+        "request_path",
+        "string",
+        "Request path",
+        "Path that requests a report and answers a ticket id.",
+        default="/request_report",
     ),
-    **_HTTP_FORM,  # type: ignore[arg-type]
-)
-PAGED_API = ConnectionType(
-    conn_type="courier_paged_api",
-    hook_class="courier.pages.hook.PagedApiHook",
-    hook_name="Courier paged API",
-    default_conn_id="paged_api_default",
-    legacy_type="http",
-    extras=(*HTTP_EXTRAS, _test_path("/")),
-    **_HTTP_FORM,  # type: ignore[arg-type]
-)
-JOBS_API = ConnectionType(
-    conn_type="courier_jobs_api",
-    hook_class="courier.jobs.hook.JobsApiHook",
-    hook_name="Courier jobs API (processor)",
-    default_conn_id="jobs_api_default",
-    legacy_type="http",
-    extras=(
-        *HTTP_EXTRAS,
-        _test_path("/jobs/courier-connection-test"),
-        Extra(
-            "max_result_bytes",
-            "integer",
-            "Largest result (bytes)",
-            "A job result larger than this is not stored (the job fails).",
-            default=1 << 30,
-            minimum=1,
-        ),
+    Extra(
+        "report_path",
+        "string",
+        "Report path",
+        "Path of a report; {ticket_id} is replaced by the ticket.",
+        default="/get_report/{ticket_id}",
     ),
-    **_HTTP_FORM,  # type: ignore[arg-type]
+    Extra(
+        "not_ready_marker",
+        "string",
+        "Not-ready marker",
+        "Text (case-insensitive) in an answer that means 'not ready yet, ask again' rather than an error.",
+        default="report is not ready",
+    ),
+)
+PAGED_API = _http_type(
+    "courier_paged_api", "courier.pages.hook.PagedApiHook", "Courier paged API", "paged_api_default", _test_path("/")
+)
+JOBS_API = _http_type(
+    "courier_jobs_api",
+    "courier.jobs.hook.JobsApiHook",
+    "Courier jobs API (processor)",
+    "jobs_api_default",
+    _test_path("/jobs/courier-connection-test"),
+    Extra(
+        "max_result_bytes",
+        "integer",
+        "Largest result (bytes)",
+        "A job result larger than this is not stored (the job fails).",
+        default=1 << 30,
+        minimum=1,
+    ),
 )
 LIBPQ_EXTRAS: tuple[Extra, ...] = (
     Extra(
