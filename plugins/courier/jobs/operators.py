@@ -56,7 +56,8 @@ class ProcessJobsOperator(BaseOperator):
     :param poll_interval: seconds between polls of the processor.
 
     Its outlet (default: the ``courier_job_results`` Asset, :mod:`courier.assets`) gets an event naming the
-    results the batch stored (``paths``, at most :data:`courier.assets.MAX_LISTED`).
+    results the batch stored (``paths``, at most :data:`courier.assets.MAX_LISTED`); its OpenLineage facets name
+    the processor's jobs API as input and those files as outputs.
     """
 
     template_fields: Sequence[str] = ("job_ids",)
@@ -115,6 +116,16 @@ class ProcessJobsOperator(BaseOperator):
                     break
         assets.record(context, assets.JOB_RESULTS, stored=len(paths), job_ids=self.job_ids[: assets.MAX_LISTED],
                       paths=paths, batch=self.batch_label)  # fmt: skip
+        from courier.jobs.hook import JobsApiHook
+
+        self._lineage = ([f"{JobsApiHook().settings.base_url}/jobs"], paths)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the processor's jobs API read and the results stored (at most MAX_LISTED)."""
+        from courier.lineage import operator_lineage
+
+        inputs, outputs = getattr(self, "_lineage", ([], []))
+        return operator_lineage(inputs, outputs)
 
 
 def more_to_claim(batches: list[dict[str, Any]] | None, store: JobStore | None = None) -> bool:
