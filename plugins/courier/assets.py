@@ -59,9 +59,11 @@ def asset(output: Output, storage_base: str | None = None) -> Asset:
 def record(context: Context, output: Output, **extra: Any) -> bool:
     """Put ``extra`` on this task's event for ``output``'s Asset (one of the task's outlets); whether it had one.
 
-    The event is emitted by Airflow when the task succeeds; a task without that outlet records nothing."""
-    for outlet in getattr(context["task"], "outlets", None) or ():
-        if isinstance(outlet, Asset) and outlet.name == output.name:
-            context["outlet_events"][outlet].extra.update(extra)
+    The event is emitted by Airflow when the task succeeds; a task without that outlet (or a context without
+    outlet events: a call outside a task run) records nothing."""
+    events = context.get("outlet_events")
+    for outlet in getattr(context.get("task"), "outlets", None) or ():
+        if events is not None and isinstance(outlet, Asset) and outlet.name == output.name:
+            events[outlet].extra.update(extra)
             return True
     return False
