@@ -10,16 +10,18 @@ interval, so a re-run of an interval (a cleared task, a retry) replaces its file
 manual run without a logical date takes the last complete 15-minute interval. Requests are retried on
 429/5xx and connection errors, honouring `Retry-After`. `endpoint` is a path relative to the connection's
 host (absolute URLs only on hosts its `allowed_hosts` extra lists); `storage_base` a folder under
-`[courier] storage_base`.
+`[courier] storage_base`. Each snapshot updates the `courier_api_snapshots` asset (URI: the snapshots folder;
+the event's `extra` names the file, its rows and the API URL read).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from courier import domains
+from courier.pages.operators import ApiSnapshotOperator
 from courier.pages.snapshot import SNAPSHOT_CRON
 
 
@@ -42,21 +44,7 @@ from courier.pages.snapshot import SNAPSHOT_CRON
     },
 )
 def api_snapshot() -> None:
-    @task
-    def snapshot(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
-        from courier.pages.snapshot import run_snapshot
-        from courier.params import fail_fast
-
-        with fail_fast():  # a refused endpoint or storage_base: no retry
-            return run_snapshot(
-                params or {},
-                dag_run.dag_id,
-                dag_run.data_interval_start,
-                dag_run.data_interval_end,
-                dag_run.run_after,
-            )
-
-    snapshot()
+    ApiSnapshotOperator(task_id="snapshot")  # its outlet: the courier_api_snapshots Asset (courier.assets)
 
 
 api_snapshot()

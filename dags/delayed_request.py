@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import Param, dag
 
-from courier import domains
+from courier import assets, domains
 from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_task
 
 
@@ -47,9 +47,11 @@ def delayed_request() -> None:
         python_callable=claim_task,
         op_kwargs={"owner": "{{ run_id }}", "demo_jobs": "{{ params.demo_jobs | int }}"},
     )
-    ProcessJobsOperator.partial(task_id="process", map_index_template="{{ task.batch_label }}").expand_kwargs(
-        claim.output
-    )
+    ProcessJobsOperator.partial(
+        task_id="process",
+        map_index_template="{{ task.batch_label }}",
+        outlets=[assets.asset(assets.JOB_RESULTS)],  # each batch's stored results (courier.assets)
+    ).expand_kwargs(claim.output)
     # ahead of this run's own batches for a worker slot: the next run's claim should not wait behind them
     NextRunOperator(task_id="next_run", batches=claim.output, priority_weight=100)
 

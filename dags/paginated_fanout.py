@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from courier import domains
+from courier import assets, domains
 from courier.pages.operators import fetch_batches
 
 
@@ -62,13 +62,19 @@ def paginated_fanout() -> None:
         with fail_fast():  # a refused links_endpoint or storage_base: no retry
             return list_and_plan(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
 
-    @task(trigger_rule="all_done")  # write the manifest (naming failed batches) even when a batch failed
-    def merge(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
+    # write the manifest (naming failed batches) even when a batch failed; the merged CSV updates the
+    # courier_fanout_reports asset (courier.assets), its event naming the file
+    @task(trigger_rule="all_done", outlets=[assets.asset(assets.FANOUT)])
+    def merge(params: dict | None = None, dag_run=None, **context) -> dict:  # type: ignore[no-untyped-def]
         from courier.pages.fanout import FanoutRequest, merge
         from courier.params import fail_fast
 
         with fail_fast():
-            return merge(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
+            merged = merge(FanoutRequest.from_params(params or {}), dag_run.dag_id, dag_run.run_id)
+        assets.record(
+            context, assets.FANOUT, path=merged["report"], **{k: v for k, v in merged.items() if k != "report"}
+        )
+        return merged
 
     plan = list_and_plan()
     fetch_batches(plan) >> merge()

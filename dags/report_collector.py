@@ -4,7 +4,7 @@
 Every minute, request one report from the report API (`report_api_default`), wait **deferred** — in the
 triggerer, holding no worker slot — polling every 10 s until it is ready, check the CSV and store it at
 `{storage_base}/reports/report_collector/<logical date>/<ticket>.csv`. Each stored report updates the
-`courier_reports` asset.
+`courier_reports` asset (URI: that folder; the event's `extra` names the file, its rows and bytes, the ticket).
 
 Never two runs at once (`max_active_runs=1`) and no backlog: with `catchup=False` and a cron trigger
 timetable, slots that pass while a run is active are not queued; the next run takes the latest slot and
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag
 
 from courier import domains
-from courier.reports.operators import REPORTS_ASSET, CollectReportOperator
+from courier.reports.operators import CollectReportOperator
 
 
 @dag(
@@ -37,8 +37,7 @@ def report_collector() -> None:
     CollectReportOperator(
         task_id="collect_report",
         poll_interval=10,
-        timeout=timedelta(minutes=30),
-        outlets=[REPORTS_ASSET],
+        timeout=timedelta(minutes=30),  # its outlet: the courier_reports Asset (courier.assets)
     )
 
 

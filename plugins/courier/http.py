@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from courier.connections import HTTP_EXTRAS, Extra, parse_extras
 from courier.webhooks.policy import TargetRefused, check_url
 from courier.webhooks.policy import host_allowed as host_allowed  # the allowed_hosts rule, re-exported
 from courier.webhooks.retry import retryable
@@ -246,21 +247,27 @@ def _allowed_hosts(value: Any) -> tuple[str, ...]:
     return tuple(str(h).strip().lower() for h in items if str(h).strip())
 
 
-def settings_from_connection(conn: Any) -> HttpSettings:
+def settings_from_connection(conn: Any, extras: tuple[Extra, ...] = HTTP_EXTRAS) -> HttpSettings:
     """Read an Airflow connection: host/schema/port → base URL; login+password → basic auth;
     password alone or ``extra.token`` → bearer token; ``extra.headers``, ``extra.timeout``,
     ``extra.connect_timeout``, ``extra.verify``, ``extra.allowed_hosts`` (list or comma-separated).
+
+    Every extra in ``extras`` (a connection type's, :mod:`courier.connections`) is parsed with its type, so
+    ``HttpSettings.extra`` holds typed values with their defaults; a bad one raises
+    :class:`~courier.connections.ConnectionExtraError` naming it. The connection's type is not checked: one of
+    the borrowed type ``http`` is read the same way.
     """
-    extra = dict(conn.extra_dejson or {})
+    conn_id = str(getattr(conn, "conn_id", "") or "")
+    extra = parse_extras(extras, conn.extra_dejson, conn_id)
     host = conn.host or "localhost"
     if "://" in host:
         base = host.rstrip("/")
     else:
         scheme = conn.schema or "http"
         base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-    headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
+    headers = {str(k): str(v) for k, v in (extra["headers"] or {}).items()}
     auth = None
-    token = extra.get("token") or (conn.password if conn.password and not conn.login else None)
+    token = extra["token"] or (conn.password if conn.password and not conn.login else None)
     if token:
         headers.setdefault("Authorization", f"Bearer {token}")
     elif conn.login:
@@ -269,20 +276,20 @@ def settings_from_connection(conn: Any) -> HttpSettings:
         base_url=base,
         headers=headers,
         auth=auth,
-        timeout=float(extra.get("timeout", 30.0)),
-        connect_timeout=float(extra.get("connect_timeout", 10.0)),
-        verify=bool(extra.get("verify", True)),
+        timeout=extra["timeout"],
+        connect_timeout=extra["connect_timeout"],
+        verify=extra["verify"],
         extra=extra,
-        allowed_hosts=_allowed_hosts(extra.get("allowed_hosts")),
-        conn_id=str(getattr(conn, "conn_id", "") or ""),
+        allowed_hosts=_allowed_hosts(extra["allowed_hosts"]),
+        conn_id=conn_id,
     )
 
 
-def settings_for(conn_id: str) -> HttpSettings:
-    """Resolve an Airflow connection id into :class:`HttpSettings`."""
+def settings_for(conn_id: str, extras: tuple[Extra, ...] = HTTP_EXTRAS) -> HttpSettings:
+    """Resolve an Airflow connection id into :class:`HttpSettings` (``extras``: its type's, parsed with their types)."""
     from airflow.sdk import BaseHook
 
-    return settings_from_connection(BaseHook.get_connection(conn_id))
+    return settings_from_connection(BaseHook.get_connection(conn_id), extras)
 
 
 RetryIf = Callable[[httpx.Response], bool]

@@ -22,6 +22,7 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 BASE = frozenset(
     {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
     | {"webhooks", "metrics"}
+    | {"connections", "conntest", "links", "assets", "lineage"}
 )
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
 """A domain module's layer by its name; every other domain module (hook, store, rules, ...) is ``domain``."""

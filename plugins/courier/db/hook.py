@@ -24,6 +24,7 @@ import psycopg
 from airflow.sdk import BaseHook
 from psycopg.conninfo import make_conninfo
 
+from courier.connections import COURIER_DB, parse_extras
 from courier.db import pool
 from courier.db.pool import CONNECT_TIMEOUT, DATABASE_URL_ENV
 
@@ -74,12 +75,10 @@ def conninfo_from_connection(conn: Connection) -> str:
     host = conn.host or "localhost"
     port = f":{conn.port}" if conn.port else ""
     database = quote(conn.schema or "courier", safe="")
-    extra = conn.extra_dejson or {}
-    params = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in sorted(extra.items()) if k in _LIBPQ_PARAMS)
+    extra = parse_extras(COURIER_DB.extras, conn.extra_dejson, str(getattr(conn, "conn_id", "") or ""))
+    libpq = sorted(e.name for e in COURIER_DB.extras if extra[e.name] is not None)
+    params = "&".join(f"{k}={quote(str(extra[k]), safe='')}" for k in libpq)
     return f"postgresql://{auth}{host}{port}/{database}" + (f"?{params}" if params else "")
-
-
-_LIBPQ_PARAMS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
 
 
 class CourierDbHook(BaseHook):
@@ -97,8 +96,8 @@ class CourierDbHook(BaseHook):
 
     conn_name_attr = "courier_db_conn_id"
     default_conn_name = "courier_db"
-    conn_type = "postgres"
-    hook_name = "Courier database"
+    conn_type = COURIER_DB.conn_type
+    hook_name = COURIER_DB.hook_name
 
     def __init__(
         self,
@@ -136,6 +135,32 @@ class CourierDbHook(BaseHook):
                 raise CourierDbNotConfigured(self.courier_db_conn_id) from exc
             raise
         return with_connect_timeout(conninfo_from_connection(conn))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Connect with this hook's Airflow connection (not ``COURIER_DATABASE_URL``: the connection is what is
+        tested) and check that Courier's schema is migrated to this package's version."""
+        from courier.db.migrate import current_version, latest_version
+
+        try:
+            tested = CourierDbHook(url=self.url or self._lookup())
+            with tested.connection(connect_timeout=5) as conn:
+                current = current_version(conn)
+        except CourierDbNotConfigured as exc:
+            return False, str(exc)
+        except (psycopg.Error, ValueError) as exc:
+            return False, f"cannot connect to the Courier database: {str(exc).strip().splitlines()[-1]}"
+        latest = latest_version()
+        if current < latest:
+            return (
+                False,
+                f"connected, but Courier's schema is at version {current} of {latest}: run `courier db migrate`",
+            )
+        if current > latest:
+            return (
+                False,
+                f"connected, but the schema ({current}) is newer than this Courier's ({latest}): upgrade Courier",
+            )
+        return True, f"connected; Courier's schema is at version {current} (this package's latest)"
 
     @contextlib.contextmanager
     def connection(

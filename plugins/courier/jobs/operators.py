@@ -11,8 +11,10 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from courier import assets
 from courier.domains import DELAYED_REQUEST
 from courier.jobs.store import JobStore
+from courier.links import JobsLink
 
 BATCH = 125
 """Jobs per mapped ``process`` task at least."""
@@ -52,11 +54,18 @@ class ProcessJobsOperator(BaseOperator):
     :param job_ids: the batch.
     :param batch_label: readable name of the mapped instance (``jobs 1-125``).
     :param poll_interval: seconds between polls of the processor.
+
+    Its outlet (default: the ``courier_job_results`` Asset, :mod:`courier.assets`) gets an event naming the
+    results the batch stored (``paths``, at most :data:`courier.assets.MAX_LISTED`); its OpenLineage facets name
+    the processor's jobs API as input and those files as outputs.
     """
 
     template_fields: Sequence[str] = ("job_ids",)
+    operator_extra_links = (JobsLink(),)
 
     def __init__(self, *, job_ids: list[str], batch_label: str = "", poll_interval: float = 2.0, **kwargs: Any) -> None:
+        if kwargs.get("outlets") is None:
+            kwargs["outlets"] = [assets.asset(assets.JOB_RESULTS)]
         super().__init__(**kwargs)
         self.job_ids = job_ids
         self.batch_label = batch_label
@@ -68,6 +77,8 @@ class ProcessJobsOperator(BaseOperator):
         from courier.jobs.trigger import JobsTrigger
 
         owner = context["run_id"]
+        if self.job_ids:
+            JobsLink.persist(context, self.job_ids[0])
         stepper, http = stepper_for(owner)
         works = [w for w in stepper.store.owned(owner, self.job_ids) if w.upstream_id is None]
 
@@ -88,7 +99,33 @@ class ProcessJobsOperator(BaseOperator):
         if event.get("status") != "success":
             raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
         self.log.info("%s done: %s", self.batch_label, event.get("stats"))
+        self._record_results(context)
         return dict(event.get("stats") or {})
+
+    def _record_results(self, context: Context) -> None:
+        """Name the results this batch stored in the outlet's asset event (at most MAX_LISTED paths)."""
+        from courier.jobs.rules import Status
+        from courier.storage import storage_base
+
+        store, base, paths = JobStore(), str(storage_base()).rstrip("/"), []
+        for job_id in self.job_ids:
+            status, relative = store.report_location(job_id)
+            if status in (Status.SUCCESS, Status.DOWNLOADED) and relative:
+                paths.append(f"{base}/{relative}")
+                if len(paths) == assets.MAX_LISTED:
+                    break
+        assets.record(context, assets.JOB_RESULTS, stored=len(paths), job_ids=self.job_ids[: assets.MAX_LISTED],
+                      paths=paths, batch=self.batch_label)  # fmt: skip
+        from courier.jobs.hook import JobsApiHook
+
+        self._lineage = ([f"{JobsApiHook().settings.base_url}/jobs"], paths)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the processor's jobs API read and the results stored (at most MAX_LISTED)."""
+        from courier.lineage import operator_lineage
+
+        inputs, outputs = getattr(self, "_lineage", ([], []))
+        return operator_lineage(inputs, outputs)
 
 
 def more_to_claim(batches: list[dict[str, Any]] | None, store: JobStore | None = None) -> bool:

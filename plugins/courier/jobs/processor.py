@@ -22,13 +22,14 @@ from typing import Any
 import httpx
 
 from courier.db.hook import pooled
-from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, settings_for
+from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest
+from courier.jobs.hook import JobsApiHook
 from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
 from courier.webhooks.policy import host_allowed
 
 log = logging.getLogger(__name__)
-CONN_ID = "jobs_api_default"
+CONN_ID = JobsApiHook.default_conn_name
 POLICY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=10.0, max_retry_after=60.0)
 RESULTS_PREFIX = "jobs"
 MAX_RESULT_BYTES = 1 << 30  # a result larger than this (connection extra max_result_bytes) is not stored
@@ -49,7 +50,7 @@ class ProcessorClient(httpx.AsyncClient):
 
 
 def client(settings: HttpSettings | None = None) -> ProcessorClient:
-    return ProcessorClient(settings or settings_for(CONN_ID))
+    return ProcessorClient(settings or JobsApiHook(CONN_ID).settings)
 
 
 class ResultRefused(ValueError):
@@ -115,7 +116,7 @@ async def fetch_result(http: httpx.AsyncClient, result_url: str, job_id: str) ->
     from courier.storage import open_write_bytes, storage_base
 
     settings = http.settings if isinstance(http, ProcessorClient) else HttpSettings(base_url=str(http.base_url))
-    limit = int(settings.extra.get("max_result_bytes", MAX_RESULT_BYTES))
+    limit = int(settings.extra.get("max_result_bytes") or MAX_RESULT_BYTES)
     relative = f"{RESULTS_PREFIX}/{job_id}/report.csv"
     response = await _open_result(http, settings, result_url)
     try:
@@ -144,7 +145,7 @@ async def fetch_result(http: httpx.AsyncClient, result_url: str, job_id: str) ->
 def cancel_upstream(upstream_id: str) -> None:
     """Best effort ``DELETE /jobs/{id}`` (processors that cannot cancel answer 404/405: ignored)."""
     try:
-        with httpx.Client(**settings_for(CONN_ID).client_kwargs()) as http:
+        with httpx.Client(**JobsApiHook(CONN_ID).settings.client_kwargs()) as http:
             http.delete(f"/jobs/{upstream_id}", timeout=5)
     except Exception as exc:
         log.info("upstream job %s not cancelled: %s", upstream_id, exc)

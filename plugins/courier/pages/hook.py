@@ -11,14 +11,17 @@ from functools import cached_property
 from typing import Any
 
 import httpx
+from airflow.sdk import BaseHook
 
+from courier.connections import PAGED_API
+from courier.conntest import check_paths, guarded, probe
 from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, request, settings_for
 from courier.pages.plan import PageRef
 from courier.webhooks.policy import TargetRefused
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = "paged_api_default"
+DEFAULT_CONN_ID = PAGED_API.default_conn_id
 
 
 @dataclass(frozen=True)
@@ -31,20 +34,40 @@ class PageOutcome:
     seconds: float
 
 
-class PagedApiHook:
-    """Reach a paged API through an Airflow HTTP connection (base URL, auth, headers, timeouts).
+class PagedApiHook(BaseHook):
+    """Reach a paged API through a ``courier_paged_api`` connection (base URL, auth, headers, timeouts; one of
+    type ``http`` is read the same way).
 
     :param paged_api_conn_id: the connection id (default ``paged_api_default``).
     :param retry_policy: how each request is retried (429/5xx/transport errors, ``Retry-After`` honoured).
     """
 
-    def __init__(self, paged_api_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None) -> None:
+    conn_name_attr = "paged_api_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = PAGED_API.conn_type
+    hook_name = PAGED_API.hook_name
+
+    def __init__(
+        self, paged_api_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
         self.paged_api_conn_id = paged_api_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
 
     @cached_property
     def settings(self) -> HttpSettings:
-        return settings_for(self.paged_api_conn_id)
+        return settings_for(self.paged_api_conn_id, PAGED_API.extras)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection as a run uses it: typed extras, ``test_path`` on the connection's origin or an
+        allowed host, then one GET of it with the connection's credentials (401/403/5xx fail)."""
+
+        def test() -> tuple[bool, str]:
+            path = str(self.settings.extra["test_path"])
+            check_paths(self.settings, {"test_path": path})
+            return probe(self.settings, "GET", path)
+
+        return guarded(test)
 
     def get(
         self,

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from courier import assets
 from courier.kubernetes import mapped_by_mode
+from courier.links import FanoutManifestLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +38,7 @@ class FetchBatchOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("batch_path", "out_path")
     ui_color = "#e8f4fd"
+    operator_extra_links = (FanoutManifestLink(),)
 
     def __init__(self, *, batch_path: str, out_path: str, batch_label: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -50,6 +53,52 @@ class FetchBatchOperator(BaseOperator):
         return {k: result[k] for k in ("index", "pages", "pages_ok", "rows", "seconds")} | {
             "failed_pages": len(result["failed_pages"])
         }
+
+
+class ApiSnapshotOperator(BaseOperator):
+    """Store one snapshot of an API endpoint as CSV: ``api_snapshot``'s task (the run's params say what to GET).
+
+    The file is ``{storage_base}/snapshots/<dag_id>/<interval>.csv``; XCom carries its path and counts. Its
+    outlet (default: the ``courier_api_snapshots`` Asset, :mod:`courier.assets`) gets an event naming the file;
+    its OpenLineage facets name the API URL read and the file written.
+
+    :param paged_api_conn_id: the API's connection.
+    """
+
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, paged_api_conn_id: str = "paged_api_default", **kwargs: Any) -> None:
+        if kwargs.get("outlets") is None:
+            kwargs["outlets"] = [assets.asset(assets.SNAPSHOTS)]
+        super().__init__(**kwargs)
+        self.paged_api_conn_id = paged_api_conn_id
+        self._lineage: tuple[str, str] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from courier.pages.snapshot import run_snapshot
+        from courier.params import fail_fast
+
+        run = context["dag_run"]
+        with fail_fast():  # a refused endpoint or storage_base: no retry
+            result = run_snapshot(
+                context["params"],
+                run.dag_id,
+                run.data_interval_start,
+                run.data_interval_end,
+                run.run_after,
+                conn_id=self.paged_api_conn_id,
+            )
+        extra = {k: result[k] for k in ("path", "rows", "format", "interval", "source")}
+        assets.record(context, assets.SNAPSHOTS, **extra, columns=len(result["columns"]))
+        self._lineage = (str(result["source"]), str(result["path"]))
+        return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the API URL read and the CSV file written."""
+        from courier.lineage import operator_lineage
+
+        source, path = self._lineage or ("", "")
+        return operator_lineage([source], [path])
 
 
 def fetch_batches(

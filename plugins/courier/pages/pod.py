@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from courier import kubernetes
+from courier.links import FanoutManifestLink
 from courier.pages.cli import fetch_batch_arguments
 from courier.pages.hook import DEFAULT_CONN_ID
 
@@ -43,6 +44,8 @@ class FetchBatchPodOperator(KubernetesPodOperator):
     :param batch_label: the batch's name in the UI.
     :param kwargs: ``KubernetesPodOperator`` arguments (see :func:`pod_arguments`).
     """
+
+    operator_extra_links = (*KubernetesPodOperator.operator_extra_links, FanoutManifestLink())
 
     def __init__(self, *, batch_path: str, out_path: str, batch_label: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("cmds", ["courier"])

@@ -101,7 +101,13 @@ def take_snapshot(request: SnapshotRequest, target_url: str) -> dict[str, Any]:
             columns = columns_of(records)
             rows = write_records(csv_writer(stream, columns), records)
     log.info("snapshot of %s: %d rows, %d columns -> %s", response.url, rows, len(columns), target_url)
-    return {"path": target_url, "rows": rows, "columns": columns, "format": "csv" if is_csv else "json"}
+    return {
+        "path": target_url,
+        "rows": rows,
+        "columns": columns,
+        "format": "csv" if is_csv else "json",
+        "source": str(response.url),
+    }
 
 
 SNAPSHOT_CRON = "*/15 * * * *"
@@ -115,9 +121,10 @@ def run_snapshot(
     data_interval_end: datetime | None,
     run_after: datetime,
     every: timedelta = SNAPSHOT_EVERY,
+    conn_id: str = DEFAULT_CONN_ID,
 ) -> dict[str, Any]:
     """What the ``snapshot`` task does: pick the interval's key, take the snapshot, return path and counts."""
-    request = SnapshotRequest.from_params(params)
+    request = SnapshotRequest.from_params(params, conn_id)
     start, end = snapshot_interval(data_interval_start, data_interval_end, run_after, every)
     return {
         "interval": [start.isoformat(), end.isoformat()],

@@ -1,8 +1,10 @@
 """``ReportApiHook``: the report API over connection ``report_api_default``, sync and async.
 
-Connection: host/port/schema, login+password or a token; ``extra`` may set ``request_method`` (POST by
-default, or GET), ``not_ready_marker`` (default "report is not ready"), ``timeout``, ``connect_timeout``,
-``request_path`` and ``report_path`` (default ``/request_report`` and ``/get_report/{ticket_id}``).
+Connection (type ``courier_report_api``; one of type ``http`` is read the same way): host/port/schema,
+login+password or a token; ``extra`` may set ``request_method`` (POST by default, or GET), ``not_ready_marker``
+(default "report is not ready"), ``timeout``, ``connect_timeout``, ``request_path`` and ``report_path``
+(default ``/request_report`` and ``/get_report/{ticket_id}``), each typed as :data:`courier.connections.REPORT_API`
+declares. Both paths are on the connection's origin or on a host its ``allowed_hosts`` extra lists.
 Transport errors, 5xx and 429 are retried by :mod:`courier.http` (backoff with jitter, ``Retry-After``
 honoured) — except answers that say "not ready", which are classified, not retried.
 """
@@ -17,6 +19,8 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
+from courier.connections import REPORT_API
+from courier.conntest import check_paths, guarded, probe
 from courier.http import HttpSettings, RetryPolicy, arequest, parse_retry_after, request, settings_for
 
 DEFAULT_MARKER = "report is not ready"
@@ -95,8 +99,8 @@ class ReportApiHook(BaseHook):
 
     conn_name_attr = "report_api_conn_id"
     default_conn_name = "report_api_default"
-    conn_type = "http"
-    hook_name = "Courier report API"
+    conn_type = REPORT_API.conn_type
+    hook_name = REPORT_API.hook_name
 
     def __init__(
         self, report_api_conn_id: str = default_conn_name, retry_policy: RetryPolicy | None = None, **kwargs: Any
@@ -109,23 +113,20 @@ class ReportApiHook(BaseHook):
     @property
     def settings(self) -> HttpSettings:
         if self._settings is None:
-            self._settings = settings_for(self.report_api_conn_id)
+            self._settings = settings_for(self.report_api_conn_id, REPORT_API.extras)
         return self._settings
 
     @property
     def marker(self) -> str:
-        return str(self.settings.extra.get("not_ready_marker", DEFAULT_MARKER))
+        return str(self.settings.extra["not_ready_marker"])
 
     def _request_args(self) -> tuple[str, str]:
-        method = str(self.settings.extra.get("request_method", "POST")).upper()
-        if method not in ("GET", "POST"):
-            raise ReportApiError(
-                f"connection {self.report_api_conn_id}: request_method must be GET or POST, not {method}"
-            )
-        return method, str(self.settings.extra.get("request_path", "/request_report"))
+        extra = self.settings.extra
+        return str(extra["request_method"]), self.settings.endpoint(str(extra["request_path"]), "extra request_path")
 
     def _report_path(self, ticket_id: str) -> str:
-        return str(self.settings.extra.get("report_path", "/get_report/{ticket_id}")).format(ticket_id=ticket_id)
+        path = str(self.settings.extra["report_path"]).format(ticket_id=ticket_id)
+        return self.settings.endpoint(path, "extra report_path")
 
     def _retry_if(self) -> Any:
         marker = self.marker.lower()
@@ -159,3 +160,45 @@ class ReportApiHook(BaseHook):
             client, "GET", self._report_path(ticket_id), self.retry_policy, retry_if=self._retry_if()
         )
         return classify(response, self.marker, self.retry_policy.max_retry_after)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection as a collection uses it: typed extras, both paths on allowed hosts, credentials
+        accepted by ``request_path``, and the answer to the new ticket is ready or carries the not-ready marker.
+
+        This requests one report from the server (the only way to see what "not ready" looks like there).
+        """
+
+        def test() -> tuple[bool, str]:
+            method, path = self._request_args()
+            check_paths(self.settings, {"report_path": self._report_path("TICKET")})
+            ticket: list[str] = []
+
+            def take_ticket(response: httpx.Response) -> tuple[bool, str]:
+                try:
+                    ticket.append(parse_ticket(response))
+                except ReportApiError as exc:
+                    return False, f"{method} {path}: {exc}"
+                return True, ""
+
+            ok, message = probe(self.settings, method, path, take_ticket)
+            if not ok:
+                return ok, message
+            report = self._report_path(ticket[0])
+            ok, message = probe(self.settings, "GET", report, lambda r: self._judge(r, ticket[0]))
+            return ok, message
+
+        return guarded(test)
+
+    def _judge(self, response: httpx.Response, ticket: str) -> tuple[bool, str]:
+        answer = classify(response, self.marker, self.retry_policy.max_retry_after)
+        if answer.state is ReportState.READY:
+            return True, f"ticket {ticket} requested and its report was ready at once (HTTP 200)"
+        if answer.state is ReportState.NOT_READY:
+            return True, f"ticket {ticket} requested; the server says not ready ({answer.message}): marker recognised"
+        if response.status_code in (202, 425, 503):
+            return False, (
+                f"ticket {ticket} requested, but the report answer (HTTP {response.status_code}) does not contain the "
+                f"not_ready_marker extra {self.marker!r}: Courier would fail collections instead of waiting "
+                f"(body: {response.text[:200]!r})"
+            )
+        return False, f"ticket {ticket} requested, but its report path answered {answer.message}"

@@ -7,18 +7,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, BaseOperator, Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
-from courier import metrics
+from courier import assets, metrics
+from courier.links import ReportCollectionLink
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 from courier.reports.slots import as_datetime, cron_expression, skipped_slots, superseded
 from courier.reports.tickets import TaskKey, TicketStore
 from courier.reports.trigger import ReportReadyTrigger
-
-REPORTS_ASSET = Asset(name="courier_reports", uri="courier://reports/report_collector")
 
 
 class ReportNotCollected(RuntimeError):
@@ -29,7 +28,9 @@ class CollectReportOperator(BaseOperator):
     """Collect one report: request a ticket (or resume this task's pending one), wait, store the CSV.
 
     Stored at ``{storage_base}/reports/<dag_id>/<logical date>/<ticket>.csv``. Returns small metadata
-    (path, rows, bytes, ticket, seconds waited, polls, skipped slots) through XCom.
+    (path, rows, bytes, ticket, seconds waited, polls, skipped slots) through XCom. Its outlet (default: the
+    ``courier_reports`` Asset, :mod:`courier.assets`) gets an event whose ``extra`` names the stored file; its
+    OpenLineage facets name the report API as input and the file as output.
 
     :param report_api_conn_id: connection of the report API.
     :param poll_interval: seconds between polls while the report is not ready.
@@ -41,6 +42,7 @@ class CollectReportOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("storage_base",)
     ui_color = "#e8f4ea"
+    operator_extra_links = (ReportCollectionLink(),)
 
     def __init__(
         self,
@@ -53,8 +55,11 @@ class CollectReportOperator(BaseOperator):
         skip_superseded: bool = True,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("outlets") is None:
+            kwargs["outlets"] = [assets.asset(assets.REPORTS)]
         super().__init__(**kwargs)
         self.report_api_conn_id = report_api_conn_id
+        self._lineage: tuple[str, str] | None = None  # (report URL read, file written), set when stored
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = deferrable
@@ -147,6 +152,7 @@ class CollectReportOperator(BaseOperator):
             self.log.info("Report %s stored by the trigger: %d rows, %d bytes at %s after %.1fs and %d polls",
                           ticket, stored["rows"], stored["bytes"], stored["path"], event["waited"], event["polls"])  # fmt: skip
             _record_wait(key.dag_id, float(event["waited"]), polls)
+            self._stored(context, ticket, stored)
             return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
             metrics.report_not_collected(str(event.get("reason") or "error"), polls)
@@ -203,7 +209,23 @@ class CollectReportOperator(BaseOperator):
         self.log.info("Stored report %s: %d rows, %d bytes at %s after %.1fs and %d polls",
                       ticket, stored["rows"], stored["bytes"], stored["path"], waited, polls)  # fmt: skip
         _record_wait(key.dag_id, waited, polls)
+        self._stored(context, ticket, stored)
         return {**stored, "ticket": ticket, "seconds_waited": round(waited, 3), "polls": polls}
+
+    def _stored(self, context: Context, ticket: str, stored: dict[str, Any]) -> None:
+        """Name the stored file in the outlet's asset event and in the lineage."""
+        run = context["dag_run"]
+        slot = (run.logical_date or run.run_after).isoformat()
+        assets.record(context, assets.REPORTS, **stored, ticket=ticket, slot=slot)
+        hook = ReportApiHook(self.report_api_conn_id)
+        self._lineage = (f"{hook.settings.base_url}{hook._report_path(ticket)}", str(stored["path"]))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the report API read (the report's URL) and the CSV file written."""
+        from courier.lineage import operator_lineage
+
+        source, path = self._lineage or ("", "")
+        return operator_lineage([source], [path])
 
 
 def _record_wait(dag_id: str, waited: float, polls: int) -> None:

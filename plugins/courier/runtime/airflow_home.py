@@ -102,6 +102,8 @@ def write_airflow_cfg(settings: AirflowSettings, metadata_url: str, stack_secret
         "simple_auth_manager_users": ",".join(f"{user}:{role}" for user, role in USERS.items()),
         "simple_auth_manager_passwords_file": str(airflow_home / "simple_auth_manager_passwords.json"),
         "execution_api_server_url": f"{settings.url}/execution/",
+        # the Connection form's Test button and `airflow connections test` (Courier's hooks test Courier's rules)
+        "test_connection": "Enabled",
     }
     cfg["database"] = {"sql_alchemy_conn": metadata_url}
     cfg["api"] = {

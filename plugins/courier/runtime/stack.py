@@ -23,6 +23,7 @@ import psycopg
 
 from courier import domains
 from courier.config import courier_home
+from courier.connections import CONNECTION_TYPES
 from courier.db import migrate as db_migrate
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.airflow_home import (
@@ -42,6 +43,18 @@ log = logging.getLogger(__name__)
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
+CONN_TYPES = {t.default_conn_id: t.conn_type for t in CONNECTION_TYPES}
+"""The Courier connection type of each connection ``courier up`` defines (``spec_site_default`` stays ``http``)."""
+
+
+def connection_value(conn_id: str, url: str) -> str:
+    """An ``AIRFLOW_CONN_*`` value for ``url`` with the connection's Courier type (its form and Test button)."""
+    conn_type = CONN_TYPES.get(conn_id)
+    if conn_type is None or "://" not in url:
+        return url
+    if conn_id == "courier_db":  # a libpq URL: its scheme names the type, the rest is read as before
+        return f"{conn_type.replace('_', '-')}://{url.partition('://')[2]}"
+    return json.dumps({"conn_type": conn_type, "host": url})
 
 
 def default_api_workers() -> int:
@@ -233,7 +246,7 @@ class Stack:
         for conn_id in (conn_id for domain in domains.DOMAINS for conn_id in domain.connections):
             key = f"AIRFLOW_CONN_{conn_id.upper()}"
             if key not in os.environ and key not in self.extra_env:
-                self.env[key] = self.demo_url
+                self.env[key] = connection_value(conn_id, self.demo_url)
         self.progress(f"  ok  demo upstream on {self.demo_url}")
 
     def _admin_password(self) -> str:
@@ -281,7 +294,7 @@ class Stack:
         env.update(
             AIRFLOW_HOME=str(self.airflow_home),
             COURIER_HOME=str(self.home),
-            AIRFLOW_CONN_COURIER_DB=courier_url,
+            AIRFLOW_CONN_COURIER_DB=connection_value("courier_db", courier_url),
             PYTHONUNBUFFERED="1",
         )
         env.setdefault("AIRFLOW__COURIER__STORAGE_BASE", (self.home / "data").as_uri())

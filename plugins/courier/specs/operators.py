@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from courier.kubernetes import mapped_by_mode
+from courier.links import SpecMatrixLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +37,7 @@ class SpecWorkerOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("run_id",)
     ui_color = "#f3e8fd"
+    operator_extra_links = (SpecMatrixLink(),)
 
     def __init__(
         self,

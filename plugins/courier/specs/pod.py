@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from courier import kubernetes
+from courier.links import SpecMatrixLink
 from courier.specs.cli import short_label, work_arguments
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class SpecWorkerPodOperator(KubernetesPodOperator):
     :param storage_base: override ``[courier] storage_base`` for the artifacts.
     :param kwargs: ``KubernetesPodOperator`` arguments (see :func:`pod_arguments`).
     """
+
+    operator_extra_links = (*KubernetesPodOperator.operator_extra_links, SpecMatrixLink())
 
     def __init__(
         self,

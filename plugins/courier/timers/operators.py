@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from courier.config import CourierConfigError
+from courier.links import TimerLink
 from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
 
 
@@ -76,6 +77,7 @@ class ScheduleWebhookOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("url", "payload", "headers", "idempotency_key", "fire_at")
     ui_color = "#e8f4fd"
+    operator_extra_links = (TimerLink(),)
 
     def __init__(
         self,
@@ -135,6 +137,7 @@ class ScheduleWebhookOperator(BaseOperator):
         self.log.info(
             "%s timer %s for %s at %s", "Scheduled" if created else "Reusing", timer.id, timer.url, timer.fire_at
         )
+        TimerLink.persist(context, timer.id)
         result = timer.model_dump(mode="json", exclude={"payload", "attempt_log"})
         if not self.wait_for_delivery:
             return result
