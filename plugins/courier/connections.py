@@ -323,7 +323,19 @@ REPORT_API = _http_type(
     ),
 )
 PAGED_API = _http_type(
-    "courier_paged_api", "courier.pages.hook.PagedApiHook", "Courier paged API", "paged_api_default", _test_path("/")
+    "courier_paged_api",
+    "courier.pages.hook.PagedApiHook",
+    "Courier paged API",
+    "paged_api_default",
+    _test_path("/"),
+    Extra(
+        "allow_other_hosts",
+        "boolean",
+        "Allow other hosts",
+        "paginated_fanout follows listing links to other origins than the listing's (each checked by the address "
+        "policy and the allowed hosts; never sent the connection's credentials). A run cannot widen this.",
+        default=False,
+    ),
 )
 JOBS_API = _http_type(
     "courier_jobs_api",
