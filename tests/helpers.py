@@ -51,3 +51,13 @@ def api_app(role: str = "admin", username: str = "tester") -> Any:
     app = create_app()
     app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username=username, role=role)
     return app
+
+
+def dag_bag(dag_folder: str, **kwargs: Any) -> Any:
+    """Parse ``dag_folder`` with Airflow's ``DagBag`` (what the dag-processor runs); it moved from
+    ``airflow.models.dagbag`` (Airflow 3.1, tests/compat) to ``airflow.dag_processing.dagbag`` (3.2)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder, **kwargs)
