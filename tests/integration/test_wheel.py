@@ -33,6 +33,11 @@ def test_wheel_contents(tmp_path: Path) -> None:
     shipped_sql = {n for n in names if n.startswith("courier/db/migrations/") and n.endswith(".sql")}
     on_disk = {f"courier/db/migrations/{p.name}" for p in (REPO / "plugins/courier/db/migrations").glob("*.sql")}
     assert shipped_sql == on_disk
+    # the DAG bundle and the shipped spec suite ride in the package (courier.bundle), one file per repo file
+    dags = {f"courier/dags/{p.name}" for p in (REPO / "dags").glob("*.py")}
+    specs = {f"courier/include/{p.relative_to(REPO / 'include')}" for p in (REPO / "include").rglob("*") if p.is_file()}
+    assert dags <= names and specs <= names
+    assert "courier/include/specs/specs.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "courier = courier.plugin:CourierPlugin" in text
