@@ -61,3 +61,26 @@ def dag_bag(dag_folder: str, **kwargs: Any) -> Any:
     except ImportError:
         from airflow.models.dagbag import DagBag
     return DagBag(dag_folder=dag_folder, **kwargs)
+
+
+def build_wheel(out_dir: Any) -> Any:
+    """Build Courier's wheel from the working tree into ``out_dir`` with uv; return its path."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    uv = [found] if (found := shutil.which("uv")) else [sys.executable, "-m", "uv"]
+    result = subprocess.run(
+        [*uv, "build", "--wheel", "--out-dir", str(out_dir), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = Path(out_dir).glob("airflow_courier-*.whl")
+    return wheel

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.helpers import build_wheel
 
 CACHE = REPO / ".courier" / "compat"
 TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-timeout", "jsonschema", "pyyaml", "standardwebhooks")
@@ -129,15 +130,7 @@ def build_env(progress: object = print) -> CompatEnv:
     began = time.monotonic()
     CACHE.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="courier-compat-wheel-"))
-    built = subprocess.run(
-        [*_uv(), "build", "--wheel", "--out-dir", str(out), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
-    )
-    assert built.returncode == 0, built.stderr
-    (wheel,) = out.glob("airflow_courier-*.whl")
+    wheel = build_wheel(out)
     version = newest_python()
     python = find_python(version)
     pins = lowest_pins()

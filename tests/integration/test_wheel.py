@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from tests.conftest import REPO
-
-
-def _uv() -> list[str]:
-    found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
+from tests.helpers import build_wheel
 
 
 def test_wheel_contents(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*_uv(), "build", "--wheel", "--out-dir", str(tmp_path), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
-    )
-    assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("airflow_courier-*.whl")
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "courier/py.typed" in names
     assert "courier/plugin.py" in names
