@@ -182,7 +182,9 @@ def _wait(what: str, check: object, timeout: float, team: ExistingAirflow) -> ob
 
 
 def _json(output: str) -> list[dict[str, object]]:
-    return json.loads(output[output.index("[") :]) if "[" in output else []  # type: ignore[no-any-return]
+    """The JSON list an ``airflow … --output json`` printed (its last line starting with ``[``), else []."""
+    line = next((line for line in reversed(output.splitlines()) if line.startswith("[")), "[]")
+    return json.loads(line)  # type: ignore[no-any-return]
 
 
 def test_a_team_following_the_doc_gets_the_dags_and_a_green_selfcheck(
