@@ -87,6 +87,9 @@ RUN --mount=type=bind,from=uv,source=/tmp/uv/bin/uv,target=/usr/local/bin/uv \
 #    triggerer and the API server (which never read DAG bundles) import it from there.
 COPY --chown=50000:0 README.md /tmp/courier-src/
 COPY --chown=50000:0 plugins/ /tmp/courier-src/plugins/
+# the wheel carries the DAG bundle and the shipped spec suite (courier/dags, courier/include; courier.bundle)
+COPY --chown=50000:0 dags/ /tmp/courier-src/dags/
+COPY --chown=50000:0 include/ /tmp/courier-src/include/
 RUN --mount=type=bind,from=uv,source=/tmp/uv/bin/uv,target=/usr/local/bin/uv \
     --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
     offline=(); if ls /tmp/wheelhouse/*.whl >/dev/null 2>&1; then offline=(--no-index --find-links /tmp/wheelhouse); fi \
@@ -117,10 +120,9 @@ assert "courier.provider_info:get_provider_info" in {e.value for e in eps(group=
 
 # 4. DAGs are baked into the image at Airflow's default DAG folder ($AIRFLOW_HOME/dags): the Helm values
 #    disable DAG persistence and git-sync, so every component and every worker pod sees the same DAGs
-#    as the image tag. include/ holds the non-Python assets the DAGs and tasks read (spec lists, sample
-#    data, SQL templates); it goes next to them, at /opt/airflow/include.
+#    as the image tag. include/ (spec lists and their checks) is not copied here: the installed wheel holds
+#    it (courier/include), where spec_matrix finds the shipped suite.
 COPY --chown=50000:0 dags/ /opt/airflow/dags/
-COPY --chown=50000:0 include/ /opt/airflow/include/
 
 # 5. Runtime defaults.
 #    - No example DAGs: only Courier's DAGs appear in the UI (the chart and compose set it again).

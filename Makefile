@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: demo smoke test test-unit test-integration test-e2e test-deploy lint format bench sync uv clean browsers docker-tools
+.PHONY: demo smoke test test-unit test-integration test-e2e test-deploy test-compat lint format bench sync uv clean browsers docker-tools
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -47,10 +47,12 @@ demo: sync browsers
 smoke: sync
 	$(UV) run --frozen courier up --smoke
 
-## All four test layers: unit (no I/O), integration (real PostgreSQL, S3 protocol, HTTP), e2e (real Airflow),
-## deploy (the image built and docker compose run on a Docker engine, see docs/DEPLOY.md).
+## All five test layers: unit (no I/O), integration (real PostgreSQL, S3 protocol, HTTP), e2e (real Airflow),
+## deploy (the image built and docker compose run on a Docker engine, see docs/DEPLOY.md) on uv.lock's newest
+## Airflow, then compat: the wheel on the lowest Airflow and newest Python pyproject.toml allows.
 test: sync browsers docker-tools
 	$(UV) run --frozen pytest tests/unit tests/integration tests/e2e tests/deploy
+	$(MAKE) --no-print-directory test-compat
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit
@@ -60,6 +62,11 @@ test-e2e: sync
 	$(UV) run --frozen pytest tests/e2e
 test-deploy: sync docker-tools
 	$(UV) run --frozen pytest tests/deploy
+## The tested range's other end (tests/compat): the built wheel in a fresh virtualenv with the lowest Airflow and
+## providers and the newest Python (CPython 3.13, pyenv's or COURIER_COMPAT_PYTHON), cached in .courier/compat
+## by the wheel's hash; unit tests, DAG parsing, plugin/provider loading, a stack run, DEPLOY.md's guest install.
+test-compat: sync
+	$(UV) run --frozen pytest tests/compat
 
 lint: sync
 	$(UV) run --frozen ruff check plugins dags tests bench

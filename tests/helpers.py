@@ -106,3 +106,36 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def dag_bag(dag_folder: str, **kwargs: Any) -> Any:
+    """Parse ``dag_folder`` with Airflow's ``DagBag`` (what the dag-processor runs); it moved from
+    ``airflow.models.dagbag`` (Airflow 3.1, tests/compat) to ``airflow.dag_processing.dagbag`` (3.2)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder, **kwargs)
+
+
+def build_wheel(out_dir: Any) -> Any:
+    """Build Courier's wheel from the working tree into ``out_dir`` with uv; return its path."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    uv = [found] if (found := shutil.which("uv")) else [sys.executable, "-m", "uv"]
+    result = subprocess.run(
+        [*uv, "build", "--wheel", "--out-dir", str(out_dir), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = Path(out_dir).glob("airflow_courier-*.whl")
+    return wheel

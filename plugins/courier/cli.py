@@ -204,6 +204,18 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing"
 
 
+def _bundle_config(args: argparse.Namespace) -> int:
+    """Print ``[dag_processor] dag_bundle_config_list`` as configured here, with Courier's bundle added."""
+    from courier.bundle import dags_folder, with_courier
+    from courier.internals import conf
+
+    if args.path:
+        print(dags_folder())
+        return 0
+    print(with_courier(conf().get("dag_processor", "dag_bundle_config_list", fallback="")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="courier", description="Reliable HTTP work on Apache Airflow 3.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
     af.add_argument("rest", nargs=argparse.REMAINDER)
     af.set_defaults(func=_airflow)
+
+    bundle = sub.add_parser(
+        "bundle-config",
+        help="print [dag_processor] dag_bundle_config_list with Courier's DAG bundle (the installed DAGs) added",
+    )
+    bundle.add_argument("--path", action="store_true", help="print only the bundle's DAG folder")
+    bundle.set_defaults(func=_bundle_config)
 
     from courier import domains
 

@@ -266,8 +266,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "spec_roots",
         "",
-        "Comma-separated absolute folders whose spec lists spec_matrix may run, besides the DAG bundle's "
-        "include/specs/. A spec list is code (its specs' run commands run on the workers): a run's spec_list "
+        "Comma-separated absolute folders whose spec lists spec_matrix may run, besides the shipped suite "
+        "(include/specs/ of the installed Courier bundle). A spec list is code (its specs' run commands run on the workers): a run's spec_list "
         "must be a file under one of these folders (links resolved; none may lead out).",
         _path_list,
     ),
@@ -483,9 +483,9 @@ class CourierConfig:
 
 
 def _raw_value(setting: Setting) -> str:
-    from airflow.configuration import conf
+    from courier.internals import conf
 
-    value = conf.get(SECTION, setting.key, fallback=None)
+    value = conf().get(SECTION, setting.key, fallback=None)
     return setting.default_text() if value is None else str(value)
 
 

@@ -88,6 +88,6 @@ def fail_fast() -> Iterator[None]:
     try:
         yield
     except ParamError as exc:
-        from airflow.exceptions import AirflowFailException
+        from courier.internals import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc

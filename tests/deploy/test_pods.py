@@ -245,7 +245,7 @@ def test_spec_worker_pods_in_the_image_record_what_local_workers_record(
     pods = build_pods(pod_tasks(monkeypatch, settings)[("spec_matrix", "worker")], workers)
     secrets = docs_secrets(AIRFLOW_CONN_COURIER_DB=courier_db, AIRFLOW_CONN_AWS_DEFAULT=aws_connection_json(s3_server))
     # The one addition to the pod: the folder of the spec list, which the plan recorded as the cells' working
-    # directory (on a cluster, the list and its checks are in the image, under /opt/airflow/include).
+    # directory (on a cluster, the list and its checks are in the image, in the installed wheel, courier/include).
     folder = str(spec_list.parent)
     for pod in pods:
         run_pod(pod, secrets, "--volume", f"{folder}:{folder}:ro")

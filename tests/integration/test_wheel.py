@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from tests.conftest import REPO
-
-
-def _uv() -> list[str]:
-    found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
+from tests.helpers import build_wheel
 
 
 def test_wheel_contents(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*_uv(), "build", "--wheel", "--out-dir", str(tmp_path), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
-    )
-    assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("airflow_courier-*.whl")
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "courier/py.typed" in names
     assert "courier/plugin.py" in names
     shipped_sql = {n for n in names if n.startswith("courier/db/migrations/") and n.endswith(".sql")}
     on_disk = {f"courier/db/migrations/{p.name}" for p in (REPO / "plugins/courier/db/migrations").glob("*.sql")}
     assert shipped_sql == on_disk
+    # the DAG bundle and the shipped spec suite ride in the package (courier.bundle), one file per repo file
+    dags = {f"courier/dags/{p.name}" for p in (REPO / "dags").glob("*.py")}
+    specs = {f"courier/include/{p.relative_to(REPO / 'include')}" for p in (REPO / "include").rglob("*") if p.is_file()}
+    assert dags <= names and specs <= names
+    assert "courier/include/specs/specs.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "courier = courier.plugin:CourierPlugin" in text

@@ -69,12 +69,18 @@ class ThreadRecordingAuthManager(SimpleAuthManager):  # type: ignore[misc]
 
 @pytest.fixture
 def recording_auth_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from airflow.api_fastapi.app import _AuthManagerState
+    import airflow.api_fastapi.app as app_module
+
+    def forget() -> None:  # Airflow's cached auth manager: a holder class from 3.2, a module global in 3.1
+        if hasattr(app_module, "_AuthManagerState"):
+            app_module._AuthManagerState.instance = None
+        else:
+            app_module.auth_manager = None
 
     monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.ThreadRecordingAuthManager")
-    _AuthManagerState.instance = None
+    forget()
     yield
-    _AuthManagerState.instance = None  # the next test initialises Airflow's own again
+    forget()  # the next test initialises Airflow's own again
 
 
 def test_authorization_runs_on_the_event_loop_only_when_the_auth_manager_needs_no_io() -> None:

@@ -21,7 +21,7 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 
 BASE = frozenset(
     {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
-    | {"webhooks", "metrics"}
+    | {"webhooks", "metrics", "internals", "bundle"}
     | {"connections", "conntest", "links", "assets", "lineage"}
 )
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}

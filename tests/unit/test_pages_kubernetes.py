@@ -32,11 +32,11 @@ K8S_SETTINGS = {
 
 def parse_fanout(monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]) -> Any:
     """Parse ``dags/paginated_fanout.py`` with ``[courier]`` settings from the environment; return the DAG."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dag_bag
 
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    bag = DagBag(dag_folder=str(REPO / "dags" / "paginated_fanout.py"))
+    bag = dag_bag(dag_folder=str(REPO / "dags" / "paginated_fanout.py"))
     assert bag.import_errors == {}
     return bag.dags["paginated_fanout"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from courier.bundle import include_folder
 from courier.http import HttpSettings
 from courier.pages.fanout import FanoutRequest
 from courier.pages.snapshot import SnapshotRequest
@@ -15,9 +16,8 @@ from courier.params import ParamError, storage_param
 from courier.specs.plan import DEFAULT_SPEC_LIST, SpecRunRequest, resolve_spec_list, spec_roots
 from courier.specs.runner import base_environment
 from courier.specs.speclist import SpecListError, load
-from tests.conftest import REPO
 
-ROOT = REPO / "include" / "specs"
+ROOT = include_folder() / "specs"  # the source tree's, or the installed wheel's (tests/compat)
 
 
 def test_the_shipped_spec_list_is_under_the_default_root() -> None:

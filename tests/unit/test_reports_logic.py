@@ -114,10 +114,13 @@ def test_trigger_serialize_round_trip() -> None:
 
 
 def test_cron_expression_of_real_timetables() -> None:
-    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable, DeltaTriggerTimetable
+    # The timetables the DAGs get (Task SDK ones from Airflow 3.2, airflow.timetables' in 3.1: tests/compat).
+    from airflow.sdk import DAG
 
-    assert cron_expression(CronTriggerTimetable("* * * * *", timezone="UTC")) == "* * * * *"
-    assert cron_expression(DeltaTriggerTimetable(timedelta(minutes=5))) is None
+    assert cron_expression(DAG("cron_probe", schedule="* * * * *").timetable) == "* * * * *"
+    assert cron_expression(DAG("cron_probe", schedule="*/15 6-18 * * 1-5").timetable) == "*/15 6-18 * * 1-5"
+    assert cron_expression(DAG("delta_probe", schedule=timedelta(minutes=5)).timetable) is None
+    assert cron_expression(DAG("manual_probe", schedule=None).timetable) is None
 
 
 def test_lazy_context_values_become_plain_datetimes() -> None:

@@ -20,11 +20,11 @@ WORKERS = [
 
 
 def _dag(monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dag_bag
 
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    bag = DagBag(dag_folder=str(REPO / "dags" / "spec_matrix.py"))
+    bag = dag_bag(dag_folder=str(REPO / "dags" / "spec_matrix.py"))
     assert bag.import_errors == {}
     return bag.dags["spec_matrix"]
 

@@ -13,13 +13,13 @@ anything missed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from datetime import UTC, datetime
 
 from courier.domains import DELAYED_REQUEST
+from courier.internals import queued_runs, trigger_run
 
 DAG_ID = DELAYED_REQUEST
 log = logging.getLogger(__name__)
@@ -43,26 +43,10 @@ def wake(now: float | None = None) -> bool:
     return True
 
 
-def _queued_run_exists() -> bool:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        count = session.scalar(select(func.count()).where(DagRun.dag_id == DAG_ID, DagRun.state == DagRunState.QUEUED))
-    return bool(count)
-
-
 def _trigger(run_id: str) -> None:
     try:
-        from airflow.api.common.trigger_dag import trigger_dag
-        from airflow.exceptions import DagRunAlreadyExists
-        from airflow.utils.types import DagRunTriggeredByType
-
-        if _queued_run_exists():
+        if queued_runs(DAG_ID):
             return  # a run that has not started yet will claim this second's jobs (they are committed)
-        with contextlib.suppress(DagRunAlreadyExists):
-            trigger_dag(DAG_ID, run_id=run_id, triggered_by=DagRunTriggeredByType.REST_API)
+        trigger_run(DAG_ID, run_id)  # False: another submit of this second started it (expected)
     except Exception as exc:  # the job is queued either way; the sweep starts a run for it at worst
         log.warning("could not trigger %s (%s); delayed_request_sweep will pick the job up", DAG_ID, exc)

@@ -9,10 +9,12 @@ from croniter import croniter
 
 
 def cron_expression(timetable: Any) -> str | None:
-    """Return the cron expression of a cron timetable (the Task SDK's call it ``expression``), else None."""
-    expression = getattr(timetable, "expression", None)
-    if isinstance(expression, str) and len(expression.split()) in (5, 6):
-        return expression
+    """Return the cron expression of a cron timetable, else None: the Task SDK's (Airflow 3.2+) call it
+    ``expression``; Airflow 3.1's (``airflow.timetables``) show it as their ``summary`` only."""
+    for attribute in ("expression", "summary"):
+        expression = getattr(timetable, attribute, None)
+        if isinstance(expression, str) and len(expression.split()) in (5, 6) and croniter.is_valid(expression):
+            return expression
     return None
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from courier import domains
+from courier import bundle, domains
 from courier.config import courier_home
 from courier.connections import CONNECTION_TYPES
 from courier.db import migrate as db_migrate
@@ -69,12 +69,13 @@ class StackError(RuntimeError):
 
 
 def default_dags_folder() -> Path:
-    """Return ``COURIER_DAGS_FOLDER``, else ``./dags``, else the ``dags/`` beside the source tree."""
+    """Return ``COURIER_DAGS_FOLDER``, else ``./dags``, else the bundle's (the installed package's ``dags/``, or
+    the source tree's: :func:`courier.bundle.dags_folder`)."""
     if env := os.environ.get("COURIER_DAGS_FOLDER"):
         return Path(env).resolve()
     if (Path.cwd() / "dags").is_dir():
         return (Path.cwd() / "dags").resolve()
-    return (Path(__file__).resolve().parents[3] / "dags").resolve()
+    return bundle.dags_folder().resolve()
 
 
 def courier_dag_files(dags_folder: Path) -> list[Path]:

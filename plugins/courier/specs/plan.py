@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,25 +47,16 @@ class SpecRunRequest:
 
 
 def _project_folders() -> list[Path]:
-    """The folders ``include/`` may live in: the DAG folder's parent (the DAG bundle), ``COURIER_DAGS_FOLDER``'s
-    parent, and the source tree (development)."""
-    folders: list[Path] = []
-    try:
-        from airflow.configuration import conf
+    """The folder relative spec list paths (``include/specs/...``) are read from: the bundle's, which holds
+    ``include/`` (the installed package, or the source tree; :mod:`courier.bundle`)."""
+    from courier.bundle import project_folder
 
-        dags_folder = conf.get("core", "dags_folder", fallback=None)
-        if dags_folder:
-            folders.append(Path(dags_folder).parent)
-    except Exception:  # outside Airflow
-        pass
-    if env := os.environ.get("COURIER_DAGS_FOLDER"):
-        folders.append(Path(env).parent)
-    folders.append(Path(__file__).resolve().parents[3])  # the source tree (development)
-    return folders
+    return [project_folder()]
 
 
 def spec_roots() -> list[Path]:
-    """The real folders spec lists may come from: the DAG bundle's ``include/specs/`` and ``[courier] spec_roots``."""
+    """The real folders spec lists may come from: the bundle's ``include/specs/`` and ``[courier] spec_roots``
+    (configuration; never derived from ``[core] dags_folder``)."""
     from courier.config import load_one
 
     roots: list[Path] = []
@@ -94,7 +84,7 @@ def _refused(path: str, why: str, roots: list[Path]) -> SpecListError:
 def resolve_spec_list(path: str) -> Path:
     """Return the real path of the spec list file, which must lie under a spec root (:func:`spec_roots`).
 
-    Relative paths are relative to the project (the folder holding the DAG folder, where ``include/`` lives).
+    Relative paths are relative to the bundle's project folder (where ``include/`` lives, :mod:`courier.bundle`).
     Links are resolved first, so a link inside a root leading out of it is refused, and so is a file in
     Courier's local storage — ``[courier] storage_base`` and every base of ``run_storage_bases`` (uploads and
     run outputs are never spec lists). Raise :class:`SpecListError` naming the roots.

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from airflow.api_fastapi.core_api.security import get_user
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from courier.api.auth import is_allowed
+from courier.api.auth import get_user, is_allowed
 from courier.api.errors import ApiError
 from courier.api.ids import Cursor
 from courier.ui import charts
