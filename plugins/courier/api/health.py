@@ -156,7 +156,7 @@ def part(name: str, problems: list[str], **details: Any) -> PartHealth:
 # ---------------------------------------------------------------------- gathering (I/O)
 def _dags() -> dict[str, DagHealth | None] | str:
     """Every service DAG's state from Airflow, or the error reference when Airflow could not be asked."""
-    from courier.api.airflow_dags import dag_states
+    from courier.internals import dag_states
 
     try:
         states = dag_states([d for names in DOMAIN_DAGS.values() for d in names])
