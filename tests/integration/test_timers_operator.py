@@ -10,6 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from courier.demo import receiver as demo_receiver
+from courier.links import TimerLink
 from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 from courier.timers.operators import ScheduleWebhookOperator, TimerDispatcherOperator, TimerNotDelivered
 from courier.timers.store import TimerStore
@@ -17,16 +18,29 @@ from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
 
 
 def _context(try_number: int = 1) -> Any:
-    ti = SimpleNamespace(dag_id="orders", run_id="manual__1", task_id="remind", map_index=-1, try_number=try_number)
+    """A task instance as far as the operator uses one: its key, and the XComs it pushes (the timer link)."""
+    pushed: dict[str, Any] = {}
+    ti = SimpleNamespace(
+        dag_id="orders",
+        run_id="manual__1",
+        task_id="remind",
+        map_index=-1,
+        try_number=try_number,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+        pushed=pushed,
+    )
     return {"ti": ti}
 
 
 def test_a_retry_reuses_the_timer_of_the_first_try(courier_db: str, receiver: str) -> None:
     operator = ScheduleWebhookOperator(task_id="remind", url=receiver + "/hooks/", delay_seconds=300, payload={"a": 1})
-    first = operator.execute(_context(1))
-    again = operator.execute(_context(2))
+    first_context, again_context = _context(1), _context(2)
+    first = operator.execute(first_context)
+    again = operator.execute(again_context)
     assert first is not None and again is not None
     assert first["id"] == again["id"] and first["status"] == "scheduled"
+    # the task's "Courier timer" link opens that timer, on both tries
+    assert first_context["ti"].pushed == again_context["ti"].pushed == {TimerLink.record_key: first["id"]}
     assert first["idempotency_key"] == "orders/manual__1/remind/-1"
     assert len(TimerStore(courier_db).list(None, 10, None)[0]) == 1
 
