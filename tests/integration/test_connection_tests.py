@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -104,6 +105,19 @@ def test_report_test_checks_the_not_ready_marker(upstream: str, monkeypatch: pyt
     _define(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN, not_ready_marker="pending")
     ok, message = _test("report_api_default")
     assert not ok and "does not contain the not_ready_marker extra 'pending'" in message, message
+
+    # a server under heavy load answers 503 + Retry-After with the marker: not ready, not a failed test
+    configure = {"heavy_load": "on", "load_status": 503}
+    httpx.post(f"{upstream}/_demo/reports/config", json=configure, headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        _define(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN)
+        ok, message = _test("report_api_default")
+        assert ok and "HTTP 503: not ready" in message, message
+        _define(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN, not_ready_marker="x!")
+        ok, message = _test("report_api_default")
+        assert not ok and "(HTTP 503) does not contain the not_ready_marker" in message, message
+    finally:
+        report_api.reset()
 
 
 def test_a_bad_extra_fails_the_test_naming_it(upstream: str, monkeypatch: pytest.MonkeyPatch) -> None:
