@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from courier.http import HttpSettings, RetryPolicy, origin, request
+from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, origin, request
 
-ONCE = RetryPolicy(attempts=1)
+ONCE = RetryPolicy(attempts=1, statuses=frozenset())  # one request; every status is an answer to judge
 AUTH_REFUSED = frozenset({401, 403, 407})
 
 
@@ -29,9 +29,12 @@ def probe(
     method: str,
     path: str,
     interpret: Callable[[httpx.Response], tuple[bool, str]] | None = None,
+    *,
+    interpret_5xx: bool = False,
 ) -> tuple[bool, str]:
     """Send one request with the connection's credentials; fail on refused credentials, 5xx or no answer,
-    otherwise return what ``interpret`` makes of the answer (default: reached)."""
+    otherwise return what ``interpret`` makes of the answer (default: reached). With ``interpret_5xx`` a 5xx goes
+    to ``interpret`` too (an API that says "not ready" with a 503)."""
     target = httpx.URL(settings.base_url).join(path)
     where = f"{method} {target}"
     if origin(target) != origin(settings.base_url):
@@ -39,6 +42,8 @@ def probe(
     try:
         with httpx.Client(**settings.client_kwargs()) as client:
             response = request(client, method, path, ONCE)
+    except RetriesExhausted as exc:  # the one attempt met a transport error
+        return False, f"{where}: no answer ({exc.error!r})"
     except httpx.HTTPError as exc:
         return False, f"{where}: no answer ({type(exc).__name__}: {exc})"
     if response.status_code in AUTH_REFUSED:
@@ -48,7 +53,7 @@ def probe(
             else ("login/password" if settings.auth else "no credentials")
         )
         return False, f"{where}: credentials refused (HTTP {response.status_code}; the connection sends {how})"
-    if response.status_code >= 500:
+    if response.status_code >= 500 and not (interpret is not None and interpret_5xx):
         return False, f"{where}: server error HTTP {response.status_code}: {response.text[:200]!r}"
     if interpret is not None:
         return interpret(response)

@@ -115,7 +115,7 @@ def test_the_cli_lists_courier_and_tests_its_connections(provider_stack: Stack) 
 
     triggers = _courier_airflow(provider_stack, "providers", "triggers", "-o", "json")
     assert {"courier.reports.trigger", "courier.jobs.trigger", "courier.timers.trigger"} <= {
-        t["class"] for t in json.loads(triggers.stdout) if t["package"] == "airflow-courier"
+        t["class"] for t in json.loads(triggers.stdout) if t["package_name"] == "airflow-courier"
     }, triggers.stdout[-2000:]
 
     links = _courier_airflow(provider_stack, "providers", "links", "-o", "json")

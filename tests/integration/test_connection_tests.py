@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -47,6 +48,12 @@ def _define(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, host:
     )
 
 
+def _check(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, host: str, **extra: Any) -> tuple[bool, str]:
+    """Define the connection, then test it."""
+    _define(monkeypatch, conn_id, conn_type, host, **extra)
+    return _test(conn_id)
+
+
 def _test(conn_id: str) -> tuple[bool, str]:
     """What the UI's Test button and ``airflow connections test`` run: the hook of the connection's type."""
     from airflow.models.connection import Connection
@@ -71,17 +78,14 @@ CASES = [
 def test_success_bad_auth_and_disallowed_host(
     upstream: str, monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, path_extra: str, path: str
 ) -> None:
-    _define(monkeypatch, conn_id, conn_type, upstream, token=TOKEN, **{path_extra: path})
-    ok, message = _test(conn_id)
+    ok, message = _check(monkeypatch, conn_id, conn_type, upstream, token=TOKEN, **{path_extra: path})
     assert ok, message
 
-    _define(monkeypatch, conn_id, conn_type, upstream, token="wrong", **{path_extra: path})
-    ok, message = _test(conn_id)
+    ok, message = _check(monkeypatch, conn_id, conn_type, upstream, token="wrong", **{path_extra: path})
     assert not ok and "credentials refused (HTTP 401" in message, message
 
     elsewhere = _other_host(upstream) + path
-    _define(monkeypatch, conn_id, conn_type, upstream, token=TOKEN, **{path_extra: elsewhere})
-    ok, message = _test(conn_id)
+    ok, message = _check(monkeypatch, conn_id, conn_type, upstream, token=TOKEN, **{path_extra: elsewhere})
     assert not ok and f"extra {path_extra} = {elsewhere!r} is refused" in message, message
     assert "allowed_hosts extra lists none" in message
 
@@ -97,18 +101,32 @@ def test_success_bad_auth_and_disallowed_host(
 
 
 def test_report_test_checks_the_not_ready_marker(upstream: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _define(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN)
-    ok, message = _test("report_api_default")
+    ok, message = _check(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN)
     assert ok and "marker recognised" in message, message
 
-    _define(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN, not_ready_marker="pending")
-    ok, message = _test("report_api_default")
+    ok, message = _check(
+        monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN, not_ready_marker="pending"
+    )
     assert not ok and "does not contain the not_ready_marker extra 'pending'" in message, message
+
+    # a server under heavy load answers 503 + Retry-After with the marker: not ready, not a failed test
+    configure = {"heavy_load": "on", "load_status": 503}
+    httpx.post(f"{upstream}/_demo/reports/config", json=configure, headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        ok, message = _check(monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN)
+        assert ok and "HTTP 503: not ready" in message, message
+        ok, message = _check(
+            monkeypatch, "report_api_default", "courier_report_api", upstream, token=TOKEN, not_ready_marker="x!"
+        )
+        assert not ok and "(HTTP 503) does not contain the not_ready_marker" in message, message
+    finally:
+        report_api.reset()
 
 
 def test_a_bad_extra_fails_the_test_naming_it(upstream: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _define(monkeypatch, "paged_api_default", "courier_paged_api", upstream, token=TOKEN, verify="sometimes")
-    ok, message = _test("paged_api_default")
+    ok, message = _check(
+        monkeypatch, "paged_api_default", "courier_paged_api", upstream, token=TOKEN, verify="sometimes"
+    )
     assert not ok and "extra verify = 'sometimes' is invalid: expected true or false" in message
 
 

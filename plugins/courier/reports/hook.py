@@ -184,7 +184,8 @@ class ReportApiHook(BaseHook):
             if not ok:
                 return ok, message
             report = self._report_path(ticket[0])
-            ok, message = probe(self.settings, "GET", report, lambda r: self._judge(r, ticket[0]))
+            # a 503 that carries the marker means "not ready" (a server under load), as it does for a collection
+            ok, message = probe(self.settings, "GET", report, lambda r: self._judge(r, ticket[0]), interpret_5xx=True)
             return ok, message
 
         return guarded(test)
