@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from courier import domains
-from courier.internals import CronDataIntervalTimetable  # airflow.sdk's from Airflow 3.2
 from courier.pages.snapshot import SNAPSHOT_CRON
 
 

@@ -31,9 +31,9 @@ TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-timeout", "jsonschema", "pyyam
 """What tests/unit needs besides Courier, at uv.lock's versions."""
 LAYOUT = "3"  # bump when the way the environment is built changes
 HELD_BACK = {"cryptography": "50.0.2"}
-"""What a team's Airflow 3.1 holds back through Airflow's constraints file (which is on GitHub, not PyPI, so
-not fetched here): Airflow 3.1.8 sets an attribute on ``MultiFernet``, which cryptography 51 made a Rust
-class without one, so storing a connection fails (``airflow connections add``). uv.lock's version, held."""
+"""What a team's older Airflow holds back through Airflow's constraints file (on GitHub, not PyPI, so not
+fetched here): Airflow 3.1.8 sets an attribute on ``MultiFernet``, which cryptography 51 made a Rust class
+without one (``airflow connections add`` fails). uv.lock's version, held for the lowest Airflow too."""
 
 
 def _uv() -> list[str]:
@@ -117,7 +117,7 @@ class CompatEnv:
             k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "COURIER_", "VIRTUAL_ENV", "PYTHON"))
         }
         env.update(PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(self.root))
-        env.update(AIRFLOW__CORE__LOAD_EXAMPLES="False", UV_PYTHON_DOWNLOADS="never")
+        env.update(AIRFLOW__CORE__LOAD_EXAMPLES="False", UV_PYTHON_DOWNLOADS="never", PYTHONDONTWRITEBYTECODE="1")
         env.update(extra)
         return env
 

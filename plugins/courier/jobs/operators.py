@@ -9,9 +9,9 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
 from courier.domains import DELAYED_REQUEST
-from courier.internals import AirflowSkipException
 from courier.jobs.store import JobStore
 
 BATCH = 125

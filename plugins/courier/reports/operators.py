@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
-from courier.internals import AirflowSkipException
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
