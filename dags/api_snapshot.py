@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from courier import domains
-from courier.internals import CronDataIntervalTimetable  # airflow.sdk's from Airflow 3.2
 from courier.pages.operators import ApiSnapshotOperator
 from courier.pages.snapshot import SNAPSHOT_CRON
 

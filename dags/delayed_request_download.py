@@ -14,10 +14,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import dag
+from airflow.sdk import MultipleCronTriggerTimetable, dag
 
 from courier import domains
-from courier.internals import MultipleCronTriggerTimetable  # airflow.sdk's from Airflow 3.2
 from courier.jobs.operators import download_results
 
 

@@ -67,7 +67,8 @@ from courier.specs.operators import spec_workers
 def spec_matrix() -> None:
     @task(retries=0)
     def plan(params: dict | None = None, dag_run=None, ti=None) -> list[dict]:  # type: ignore[no-untyped-def]
-        from courier.internals import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
+
         from courier.specs.plan import SpecRunRequest, plan_run
         from courier.specs.speclist import SpecListError
 
@@ -80,7 +81,8 @@ def spec_matrix() -> None:
 
     @task(trigger_rule="all_done", retries=0)  # report whatever ran, even when a worker died
     def report(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
-        from courier.internals import AirflowException
+        from airflow.sdk.exceptions import AirflowException
+
         from courier.params import storage_param
         from courier.specs.report import write_report
 

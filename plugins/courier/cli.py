@@ -206,13 +206,14 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _bundle_config(args: argparse.Namespace) -> int:
     """Print ``[dag_processor] dag_bundle_config_list`` as configured here, with Courier's bundle added."""
+    from airflow.sdk import conf
+
     from courier.bundle import dags_folder, with_courier
-    from courier.internals import conf
 
     if args.path:
         print(dags_folder())
         return 0
-    print(with_courier(conf().get("dag_processor", "dag_bundle_config_list", fallback="")))
+    print(with_courier(conf.get("dag_processor", "dag_bundle_config_list", fallback="")))
     return 0
 
 

@@ -483,9 +483,9 @@ class CourierConfig:
 
 
 def _raw_value(setting: Setting) -> str:
-    from courier.internals import conf
+    from airflow.sdk import conf
 
-    value = conf().get(SECTION, setting.key, fallback=None)
+    value = conf.get(SECTION, setting.key, fallback=None)
     return setting.default_text() if value is None else str(value)
 
 

@@ -88,6 +88,6 @@ def fail_fast() -> Iterator[None]:
     try:
         yield
     except ParamError as exc:
-        from courier.internals import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc

@@ -35,7 +35,7 @@ def test_the_environment_is_the_bottom_of_the_range(compat_env: CompatEnv) -> No
     versions = json.loads(found.stdout)
     assert versions.pop("python") == compat_env.python_version
     assert versions == {name.split("[")[0]: low for name, low in compat_env.pins.items()}
-    assert versions["apache-airflow"].startswith("3.1.")
+    assert versions["apache-airflow"].startswith("3.2.")  # 3.1's triggerer dies under Courier's triggers
 
 
 def test_unit_tests_pass(compat_env: CompatEnv) -> None:

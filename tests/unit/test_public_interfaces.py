@@ -85,4 +85,4 @@ def test_the_check_sees_a_function_level_internal_import(tmp_path: Path) -> None
 
 def test_the_wrapper_holds_the_internals_task_code_used() -> None:
     names = {name for name, _ in airflow_imports(REPO / "plugins" / "courier" / "internals.py")}
-    assert {"airflow.api.common.trigger_dag", "airflow.models.dagrun", "airflow.configuration"} <= names
+    assert {"airflow.api.common.trigger_dag", "airflow.models.dagrun", "airflow.utils.session"} <= names

@@ -42,9 +42,9 @@ def derive_key(secret: str) -> bytes:
 
 
 def configured_key() -> bytes:
-    from courier.internals import conf
+    from airflow.sdk import conf
 
-    secret = conf().get("api_auth", "jwt_secret", fallback="") or conf().get("core", "fernet_key", fallback="")
+    secret = conf.get("api_auth", "jwt_secret", fallback="") or conf.get("core", "fernet_key", fallback="")
     return derive_key(secret or "")
 
 
@@ -85,11 +85,12 @@ def verify(key: bytes | None, job_id: str, path: str, expires: str, sig: str, no
 
 def api_base_url() -> str:
     """Where the processor reaches the API server: ``[courier] job_file_base_url``, else ``[api] base_url``."""
+    from airflow.sdk import conf
+
     from courier.config import load_one
-    from courier.internals import conf
 
     configured = str(load_one("job_file_base_url"))
-    return configured or (conf().get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    return configured or (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
 
 
 def file_url(relative: str, job_id: str, expires: int, key: bytes | None = None, base_url: str | None = None) -> str:

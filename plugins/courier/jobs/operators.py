@@ -9,10 +9,10 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
 from courier import assets
 from courier.domains import DELAYED_REQUEST
-from courier.internals import AirflowSkipException
 from courier.jobs.store import JobStore
 from courier.links import JobsLink
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
 from courier import assets, metrics
-from courier.internals import AirflowSkipException
 from courier.links import ReportCollectionLink
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report

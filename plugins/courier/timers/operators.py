@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from courier.config import CourierConfigError
-from courier.internals import AirflowFailException
 from courier.links import TimerLink
 from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
 
