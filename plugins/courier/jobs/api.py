@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from courier.api.auth import Caller, Who
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
@@ -26,7 +27,7 @@ from courier.jobs.models import MAX_FILES, FileOut, JobBatchIn, JobBatchOut, Job
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
 from courier.jobs.submit import BadJobs, Loc, submit
-from courier.wire import Rfc3339
+from courier.wire import KeyReused, Rfc3339
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -37,11 +38,28 @@ MAX_FORM_FIELDS = 8
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _submit(requests: list[tuple[Loc, JobIn]]) -> list[tuple[JobOut, bool]]:
+def _submit(requests: list[tuple[Loc, JobIn]], who: Caller) -> list[tuple[JobOut, bool]]:
     try:
-        return submit(requests, JobStore(pooled()))
+        return submit(requests, JobStore(pooled()), who.creator, who.scope)
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
+    except KeyReused as exc:
+        raise _key_reused(exc, [requests[i][0] for i in exc.positions]) from None
+
+
+def _key_reused(exc: KeyReused, locs: list[Loc]) -> ApiError:
+    """The 409 naming each idempotency key the caller used before for another request."""
+    return ApiError(
+        status.HTTP_409_CONFLICT,
+        errors=[
+            {
+                "loc": ["body", *loc, "idempotency_key"],
+                "msg": f"idempotency key {key!r} was used before with another request; use a new key",
+                "type": "conflict",
+            }
+            for loc, key in zip(locs, exc.keys, strict=True)
+        ],
+    )
 
 
 def _not_found(job_id: str) -> ApiError:
@@ -65,7 +83,7 @@ UPLOAD_SCHEMA = {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}}},
     },
 )
-async def push_file(request: Request) -> FileOut:
+async def push_file(request: Request, who: Who) -> FileOut:
     """Upload one file (``multipart/form-data``, field ``file``); 413 past ``[courier] job_max_upload_bytes``.
 
     The body is read only after authorization (``access("jobs")``), and never past the limit: the parser
@@ -86,16 +104,16 @@ async def push_file(request: Request) -> FileOut:
                 loc=("body", "file"),
                 type="missing" if file is None else "value_error",
             )
-        return await run_in_threadpool(_store_file, file, limit)
+        return await run_in_threadpool(_store_file, file, limit, who.creator)
 
 
-def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
+def _store_file(file: StarletteUploadFile, limit: int, creator: str) -> FileOut:
     try:
         file_id, relative, size, sha256 = store_upload(file.file, file.filename, limit)
     except TooLarge:
         raise too_large(limit, "job_max_upload_bytes", loc=("body", "file"), what="the file") from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
-    JobStore(pooled()).add_file(out.model_copy(update={"path": relative}))
+    JobStore(pooled()).add_file(out.model_copy(update={"path": relative}), created_by=creator)
     return out
 
 
@@ -104,22 +122,31 @@ def _store_file(file: StarletteUploadFile, limit: int) -> FileOut:
     response_model=JobOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"model": JobOut, "description": "A job with this idempotency_key exists: it is returned, nothing new."},
-        **error_responses(400, 413, 415),
+        200: {
+            "model": JobOut,
+            "description": "You submitted a job with this idempotency_key from the same request: it is returned, "
+            "nothing new.",
+        },
+        **error_responses(400, 409, 413, 415),
     },
     openapi_extra=json_request(JobIn),
 )
-async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
-    """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
+async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response, who: Who) -> JobOut:
+    """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them.
+
+    ``files_to_process`` names files you pushed, or (as paths) your uploads and your jobs' reports (any file
+    under the storage base with full access). Your ``idempotency_key`` with another body is a 409."""
     try:
         if job.callback_url is None and by_id_only(job):  # the common case: stored with concurrent submits
-            out, created = await INTAKE.submit(job)
+            out, created = await INTAKE.submit(job, who.creator, who.scope)
         else:  # a callback URL or storage paths to check first
-            ((out, created),) = await run_in_threadpool(_submit, [((), job)])
+            ((out, created),) = await run_in_threadpool(_submit, [((), job)], who)
             if created:
                 start.wake()
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
+    except KeyReused as exc:
+        raise _key_reused(exc, [()]) from None
     if not created:
         response.status_code = status.HTTP_200_OK
     return out
@@ -134,15 +161,15 @@ async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response
             "model": JobBatchOut,
             "description": "Every job's idempotency_key exists: they are returned, nothing new.",
         },
-        **error_responses(400, 413, 415),
+        **error_responses(400, 409, 413, 415),
     },
     openapi_extra=json_request(JobBatchIn),
 )
-def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response) -> JobBatchOut:
+def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response, who: Who) -> JobBatchOut:
     """Queue up to 1000 jobs atomically: all are stored (in the order given), or (on any bad job) none, with a
     422 naming each bad field as ``["body", "jobs", <index>, <field>, …]``. A job whose ``idempotency_key``
     exists is that existing job, unchanged (``created`` false), as ``POST /courier/jobs`` answers it."""
-    results = _submit([(("jobs", i), job) for i, job in enumerate(batch.jobs)])
+    results = _submit([(("jobs", i), job) for i, job in enumerate(batch.jobs)], who)
     created = [new for _, new in results]
     if any(created):
         start.wake()
@@ -152,10 +179,10 @@ def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: R
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))
-def get_job(job_id: str) -> JobOut:
-    """The whole job document with every attempt."""
+def get_job(job_id: str, who: Who) -> JobOut:
+    """The whole job document with every attempt (404 for a job that is not yours, unless you have full access)."""
     try:
-        return JobStore(pooled()).get(job_id)
+        return JobStore(pooled()).get(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
 
@@ -166,10 +193,13 @@ def list_jobs(
     since: Rfc3339 | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_FILES)] = 100,
     cursor: str | None = None,
+    *,
+    who: Who,
 ) -> dict[str, Any]:
-    """Jobs, newest first; ``since`` keeps those created at or after it; ``next_cursor`` gives the next page."""
+    """Your jobs (every job with full access), newest first; ``since`` keeps those created at or after it;
+    ``next_cursor`` gives the next page."""
     try:
-        jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor)
+        jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor, who.scope)
     except ValueError:
         raise ApiError(_UNPROCESSABLE, "cursor is not one this API handed out", loc=("query", "cursor")) from None
     return {"jobs": jobs, "next_cursor": next_cursor}
@@ -190,10 +220,10 @@ def _media_type(path: str) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}, "application/octet-stream": {}}}, **error_responses(404, 409)},
 )
-def get_report(job_id: str) -> StreamingResponse:
+def get_report(job_id: str, who: Who) -> StreamingResponse:
     """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
     try:
-        current, relative = JobStore(pooled()).report_location(job_id)
+        current, relative = JobStore(pooled()).report_location(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
     if current not in HAS_REPORT or not relative:
@@ -204,11 +234,11 @@ def get_report(job_id: str) -> StreamingResponse:
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(404, 409))
-def cancel_job(job_id: str) -> JobOut:
+def cancel_job(job_id: str, who: Who) -> JobOut:
     """Cancel a job that is not final (and its upstream job, where the processor allows it): its status becomes
-    ``cancelled`` and the record stays readable; 409 once final."""
+    ``cancelled`` and the record stays readable; 409 once final; 404 for a job that is not yours."""
     try:
-        job, upstream_id = JobStore(pooled()).cancel(job_id)
+        job, upstream_id = JobStore(pooled()).cancel(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
     except JobNotCancellable as exc:

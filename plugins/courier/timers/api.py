@@ -7,14 +7,38 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from courier.api.auth import Who
 from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
 from courier.timers.models import FieldError, NewTimer, TimerBatchIn, TimerIn, TimerOut, TimerPage, new_id, plan
 from courier.timers.policy import prefetch
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
+from courier.wire import KeyReused
 
 router = APIRouter(prefix="/timers", tags=["timers"])
+
+
+def _store(timers: list[NewTimer], who: Who, locs: list[tuple[str | int, ...]]) -> list[tuple[TimerOut, bool]]:
+    """Store ``timers`` as ``who``'s; 409 naming each idempotency key ``who`` used before for another request."""
+    try:
+        return TimerStore().create(timers, created_by=who.creator)
+    except KeyReused as exc:
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            errors=[
+                {
+                    "loc": ["body", *locs[i], "idempotency_key"],
+                    "msg": f"idempotency key {key!r} was used before with another request; use a new key",
+                    "type": "conflict",
+                }
+                for i, key in zip(exc.positions, exc.keys, strict=True)
+            ],
+        ) from None
+
+
+def _not_found(timer_id: str) -> ApiError:
+    return ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id"))
 
 
 def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewTimer]:
@@ -64,15 +88,19 @@ def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]]) -> list[NewT
     responses={
         200: {
             "model": TimerOut,
-            "description": "A timer with this idempotency_key exists: it is returned, nothing new.",
+            "description": "You created a timer with this idempotency_key from the same request: it is returned, "
+            "nothing new.",
         },
-        **error_responses(400, 413, 415),
+        **error_responses(400, 409, 413, 415),
     },
     openapi_extra=json_request(TimerIn),
 )
-def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response) -> TimerOut:
-    """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now)."""
-    ((timer, created),) = TimerStore().create(_checked([((), request)]))
+def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response, who: Who) -> TimerOut:
+    """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now).
+
+    An ``idempotency_key`` is yours alone: sending the same request again returns your timer (200); the key
+    with another body is a 409."""
+    ((timer, created),) = _store(_checked([((), request)]), who, [()])
     if not created:
         response.status_code = status.HTTP_200_OK
     return timer
@@ -82,22 +110,25 @@ def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Resp
     "/batch",
     response_model=list[TimerOut],
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 413, 415),
+    responses=error_responses(400, 409, 413, 415),
     openapi_extra=json_request(TimerBatchIn),
 )
-def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)]) -> list[TimerOut]:
-    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none."""
-    planned = _checked([(("timers", i), t) for i, t in enumerate(batch.timers)])
-    return [timer for timer, _ in TimerStore().create(planned)]
+def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], who: Who) -> list[TimerOut]:
+    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item, or a key you used before with
+    another request: 409) none."""
+    locs: list[tuple[str | int, ...]] = [("timers", i) for i in range(len(batch.timers))]
+    planned = _checked(list(zip(locs, batch.timers, strict=True)))
+    return [timer for timer, _ in _store(planned, who, locs)]
 
 
 @router.get("/{timer_id}", response_model=TimerOut, responses=error_responses(404))
-def get_timer(timer_id: str) -> TimerOut:
-    """A timer's status, times, lateness and every delivery attempt."""
+def get_timer(timer_id: str, who: Who) -> TimerOut:
+    """A timer's status, times, lateness and every delivery attempt (404 for a timer that is not yours, unless
+    you have full access)."""
     try:
-        return TimerStore().get(timer_id)
+        return TimerStore().get(timer_id, who.scope)
     except TimerNotFound:
-        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
+        raise _not_found(timer_id) from None
 
 
 @router.get("", response_model=TimerPage)
@@ -105,10 +136,13 @@ def list_timers(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
+    *,
+    who: Who,
 ) -> dict[str, Any]:
-    """Timers, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Your timers (every timer with full access), newest first; pass ``next_cursor`` back as ``cursor`` for the
+    next page."""
     try:
-        timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
+        timers, next_cursor = TimerStore().list(status_filter, limit, cursor, who.scope)
     except ValueError:
         raise ApiError(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not one this API handed out", loc=("query", "cursor")
@@ -117,12 +151,12 @@ def list_timers(
 
 
 @router.post("/{timer_id}/cancel", response_model=TimerOut, responses=error_responses(404, 409))
-def cancel_timer(timer_id: str) -> TimerOut:
+def cancel_timer(timer_id: str, who: Who) -> TimerOut:
     """Cancel a timer that has not fired: its status becomes ``cancelled`` and the record stays readable
-    (``GET /courier/timers/{id}``); 409 once it is firing or final."""
+    (``GET /courier/timers/{id}``); 409 once it is firing or final; 404 for a timer that is not yours."""
     try:
-        return TimerStore().cancel(timer_id)
+        return TimerStore().cancel(timer_id, who.scope)
     except TimerNotFound:
-        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
+        raise _not_found(timer_id) from None
     except TimerNotCancellable as exc:
         raise ApiError(status.HTTP_409_CONFLICT, str(exc), loc=("path", "timer_id")) from None

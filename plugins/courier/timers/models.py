@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from courier.timers.policy import Resolver, TargetRefused, check_url, resolve
 from courier.timers.rules import Status
-from courier.wire import Rfc3339
+from courier.wire import Rfc3339, fingerprint
 
 TIMER_ID_PREFIX = "tmr_"
 RESERVED_KEY_PREFIX = "courier-job:"  # job events' idempotency keys: a timer taking one would stand in for it
@@ -180,6 +180,8 @@ class NewTimer:
     headers: dict[str, str]
     idempotency_key: str | None
     expire_at: datetime | None
+    request_sha256: str | None = None
+    """The request's :func:`~courier.wire.fingerprint`: its key reused with another request is a conflict."""
 
 
 def new_id(prefix: str = TIMER_ID_PREFIX) -> str:
@@ -219,7 +221,14 @@ def plan(
         raise FieldError((*loc, "url"), f"{exc} (checked with the timer id appended, as it is called)") from None
     expire_at = fire_at + timedelta(seconds=request.expire_after_seconds) if request.expire_after_seconds else None
     return NewTimer(
-        timer_id, request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
+        timer_id,
+        request.url,
+        fire_at,
+        request.payload,
+        request.headers,
+        request.idempotency_key,
+        expire_at,
+        fingerprint(request),
     )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Request, Response
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.db.hook import pooled
 from courier.jobs.rules import Status
@@ -29,12 +30,13 @@ TONES = {
 
 
 @router.get("/jobs")
-def jobs_page(request: Request, user: User, browse: Browsing, status: Status | None = None) -> Response:
-    """Jobs per status over time, the jobs newest first (filter by status, open by id)."""
+def jobs_page(request: Request, user: User, who: Who, browse: Browsing, status: Status | None = None) -> Response:
+    """Jobs per status over time, the jobs (the user's own, every job with full access) newest first (filter by
+    status, open by id)."""
     found = browse.search(request, "jobs")
     if found is not None:
         return found
-    jobs, next_cursor = browse.page(lambda cursor: JobStore(pooled()).page(status, None, 50, cursor))
+    jobs, next_cursor = browse.page(lambda cursor: JobStore(pooled()).page(status, None, 50, cursor, who.scope))
     insight = jobs_insight(6)
     bars = [charts.Bar(b.start.strftime("%H:%M"), {k: float(v) for k, v in b.counts.items()}) for b in insight.buckets]
     chart = charts.bar_chart(
@@ -63,11 +65,15 @@ def jobs_page(request: Request, user: User, browse: Browsing, status: Status | N
 
 @router.get("/jobs/{job_id}")
 def job_page(
-    request: Request, user: User, job_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
+    request: Request,
+    user: User,
+    who: Who,
+    job_id: Annotated[str, Path(min_length=1, max_length=200)],
+    notice: Notice = None,
 ) -> Response:
     """One job with every attempt, its report download and cancel."""
     try:
-        job = JobStore(pooled()).get(job_id)
+        job = JobStore(pooled()).get(job_id, who.scope)
     except JobNotFound:
         raise ApiError(404, f"no job {job_id!r}", loc=("path", "job_id")) from None
     return cancellable_page(request, user, "jobs", "job.html", notice, job=job, params=pretty_json(job.params or None))

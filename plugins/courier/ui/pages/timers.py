@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Request, Response
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotFound, TimerStore
@@ -18,13 +19,14 @@ router = page_router()
 
 
 @router.get("/timers")
-def timers_page(request: Request, user: User, browse: Browsing, status: Status | None = None) -> Response:
-    """Timers by status, newest first; search by id; lateness histogram of the last hour."""
+def timers_page(request: Request, user: User, who: Who, browse: Browsing, status: Status | None = None) -> Response:
+    """Timers by status (the user's own, every timer with full access), newest first; search by id; lateness
+    histogram of the last hour."""
     found = browse.search(request, "timers")
     if found is not None:
         return found
-    listed, next_cursor = browse.page(lambda cursor: TimerStore().list(status, 50, cursor))
-    insight = timers_insight(60)
+    listed, next_cursor = browse.page(lambda cursor: TimerStore().list(status, 50, cursor, who.scope))
+    insight = timers_insight(60, who.scope)
     bars = [
         charts.Bar(bucket_label(b.lower_ms, b.upper_ms), {"fires": float(b.count)}, b.label) for b in insight.histogram
     ]
@@ -59,11 +61,15 @@ def bucket_label(lower: float | None, upper: float | None) -> str:
 
 @router.get("/timers/{timer_id}")
 def timer_page(
-    request: Request, user: User, timer_id: Annotated[str, Path(min_length=1, max_length=200)], notice: Notice = None
+    request: Request,
+    user: User,
+    who: Who,
+    timer_id: Annotated[str, Path(min_length=1, max_length=200)],
+    notice: Notice = None,
 ) -> Response:
     """One timer with every delivery attempt; cancel while it has not fired."""
     try:
-        timer = TimerStore().get(timer_id)
+        timer = TimerStore().get(timer_id, who.scope)
     except TimerNotFound:
         raise ApiError(404, f"There is no timer {timer_id!r}. Check the id, or list the timers.") from None
     return cancellable_page(
