@@ -87,6 +87,17 @@ DAG_IDS = (*(dag_id for domain in DOMAINS for dag_id in domain.dag_ids), COURIER
 """Every DAG Courier ships (``dags/``)."""
 
 
+USER_PREFIX = "user:"
+"""The creator of what a user makes (``created_by``): ``user:<name>``, the name Airflow's auth manager gives the
+user (``get_name()``, which Airflow records as a DAG run's ``triggering_user_name``). What Courier's DAGs make
+without a user is ``dag:<dag_id>``, which no API caller can be."""
+
+
+def run_creator(dag_id: str, triggering_user_name: str | None) -> str:
+    """The creator of what a DAG run makes: the user who triggered the run, else ``dag:<dag_id>``."""
+    return f"{USER_PREFIX}{triggering_user_name}" if triggering_user_name else f"dag:{dag_id}"
+
+
 def governing_dags() -> dict[str, str | None]:
     """Return resource -> the DAG whose access governs it (None: being logged in is enough)."""
     return {**{d.resource: d.dag_id for d in DOMAINS}, **dict.fromkeys(OPEN_RESOURCES)}

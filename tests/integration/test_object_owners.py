@@ -191,3 +191,45 @@ def test_a_user_cannot_read_cancel_or_reuse_another_users_job_or_upload(clients:
     assert {job_id, own.json()["job_id"]} <= _ids(admin.get("/jobs"), "jobs", "job_id")
     assert admin.post("/jobs", json={"files_to_process": [pushed["path"]]}).status_code == 202
     assert admin.post(f"/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+
+
+def test_a_user_cannot_read_another_users_report_ticket_or_spec_run(
+    clients: dict[str, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tickets and spec runs are made by DAG runs: each belongs to the user who triggered the run."""
+    from courier.domains import REPORT_COLLECTOR, run_creator
+    from courier.reports.tickets import TaskKey, TicketStore
+    from courier.specs.queue import SpecQueue
+    from courier.specs.speclist import Cell
+
+    alice, bob, admin = clients["alice"], clients["bob"], clients["admin"]
+    tickets = TicketStore()
+    tickets.add(
+        TaskKey(REPORT_COLLECTOR, "manual__alice", "collect_report"), "T-ALICE", run_creator(REPORT_COLLECTOR, "alice")
+    )
+    tickets.add(
+        TaskKey(REPORT_COLLECTOR, "scheduled__1", "collect_report"), "T-SCHEDULED", run_creator(REPORT_COLLECTOR, None)
+    )
+
+    def tickets_of(client: TestClient) -> set[str]:
+        return _ids(client.get("/reports/collections"), "collections", "ticket_id")
+
+    assert tickets_of(alice) == {"T-ALICE"}
+    assert tickets_of(bob) == set()
+    assert tickets_of(admin) == {"T-ALICE", "T-SCHEDULED"}
+    assert "T-ALICE" not in bob.get("/ui/reports").text and "T-ALICE" in alice.get("/ui/reports").text
+    run_tab = bob.get("/ui/run", params={"dag_id": REPORT_COLLECTOR, "run_id": "manual__alice"})
+    assert run_tab.status_code == 200 and "T-ALICE" not in run_tab.text
+
+    cell = Cell("home", "chromium", "desktop", 1280, 800, ("true",), 10.0, 0)
+    SpecQueue().create_run(
+        "manual__alice_specs", [cell], spec_list="specs.yaml", workdir=str(tmp_path), created_by="user:alice"
+    )
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
+    assert _ids(alice.get("/specs/runs"), "runs", "run_id") == {"manual__alice_specs"}
+    assert _ids(bob.get("/specs/runs"), "runs", "run_id") == set()
+    assert bob.get("/specs/runs/manual__alice_specs").status_code == 404
+    assert bob.get("/ui/specs/manual__alice_specs").status_code == 404
+    assert bob.get("/ui/specs/manual__alice_specs/files/report.html").status_code == 404
+    assert alice.get("/specs/runs/manual__alice_specs").status_code == 200
+    assert admin.get("/specs/runs/manual__alice_specs").status_code == 200

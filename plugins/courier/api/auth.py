@@ -44,7 +44,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends as DependsParam
 
 from courier.api.errors import ApiError
-from courier.domains import governing_dags
+from courier.domains import USER_PREFIX, governing_dags
 
 CurrentUser = Annotated[BaseUser, Depends(get_user)]
 
@@ -56,10 +56,6 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 PER_OBJECT = frozenset({"timers", "jobs", "reports", "specs"})
 """Resources whose objects have a creator (``created_by``): their requests carry a :class:`Caller`."""
-
-USER_PREFIX = "user:"
-"""The creator of what an API caller makes: ``user:<name>``. What Courier's DAGs make is ``dag:<dag_id>``, which
-no caller can be, so a DAG's idempotency keys are out of every caller's reach."""
 
 
 @dataclass(frozen=True)
@@ -82,11 +78,6 @@ class Caller:
 def creator_of(user: BaseUser) -> str:
     """``user:<name>``: the name the auth manager gives the user (Airflow records it as a run's triggering user)."""
     return f"{USER_PREFIX}{user.get_name()}"
-
-
-def creator_of_run(dag_id: str, triggering_user_name: str | None) -> str:
-    """The creator of what a DAG run makes for a user: the user who triggered the run, else ``dag:<dag_id>``."""
-    return f"{USER_PREFIX}{triggering_user_name}" if triggering_user_name else f"dag:{dag_id}"
 
 
 def authenticated() -> DependsParam:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
-from courier.api.auth import RESOURCES, is_allowed
+from courier.api.auth import RESOURCES, caller_for, is_allowed
 from courier.api.errors import ApiError, logged_reference
 from courier.db.hook import pooled
 from courier.jobs.rules import Status as JobStatus
@@ -38,37 +38,37 @@ def readable(user: Any) -> dict[str, bool]:
     return {resource: is_allowed(user, resource, "GET") for resource, dag in RESOURCES.items() if dag}
 
 
-def _timers() -> dict[str, Any]:
-    return {"insight": timers_insight(60)}
+def _timers(scope: str | None) -> dict[str, Any]:
+    return {"insight": timers_insight(60, scope)}
 
 
-def _reports() -> dict[str, Any]:
-    recent, _ = list_collections(limit=5)
-    failed, _ = list_collections(status="failed", limit=3)
+def _reports(scope: str | None) -> dict[str, Any]:
+    recent, _ = list_collections(limit=5, visible_to=scope)
+    failed, _ = list_collections(status="failed", limit=3, visible_to=scope)
     return {"summary": summary(24), "recent": recent, "failed": failed}
 
 
-def _pages() -> dict[str, Any]:
+def _pages(scope: str | None) -> dict[str, Any]:
     return {"recent": list_manifests(limit=5)}
 
 
-def _jobs() -> dict[str, Any]:
-    failed, _ = JobStore(pooled()).page(JobStatus.FAILED, None, 3, None)
+def _jobs(scope: str | None) -> dict[str, Any]:
+    failed, _ = JobStore(pooled()).page(JobStatus.FAILED, None, 3, None, scope)
     return {"insight": jobs_insight(6), "failed": failed}
 
 
-def _stats() -> dict[str, Any]:
+def _stats(scope: str | None) -> dict[str, Any]:
     store = StatsStore()
     watermark = store.watermark()
     lag = (datetime.now(UTC) - watermark).total_seconds() if watermark else None
     return {"names": store.names(), "watermark": watermark, "lag": lag}
 
 
-def _specs() -> dict[str, Any]:
-    return {"recent": run_summaries(5)}
+def _specs(scope: str | None) -> dict[str, Any]:
+    return {"recent": run_summaries(5, scope)}
 
 
-SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
+SECTIONS: dict[str, Callable[[str | None], dict[str, Any]]] = {
     "timers": _timers,
     "reports": _reports,
     "pages": _pages,
@@ -76,7 +76,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "jobs": _jobs,
     "stats": _stats,
 }
-"""Per resource, what its overview section shows (in this order)."""
+"""Per resource, what its overview section shows (in this order), given whose objects the user sees (None: all)."""
 
 
 @router.get("")
@@ -90,7 +90,7 @@ def overview_page(request: Request, user: User) -> Response:
         if not allowed.get(resource):
             continue
         try:
-            sections[resource] = load()
+            sections[resource] = load(caller_for(user, resource).scope)
         except Exception:  # one unavailable domain must not blank the whole dashboard
             problems[resource] = logged_reference(log, f"the {resource} overview failed")
     return render(request, "overview.html", active="overview", sections=sections, problems=problems, allowed=allowed)
@@ -114,13 +114,14 @@ def run_tab(
     if resource is not None and not is_allowed(user, resource, "GET"):
         raise ApiError(403, f"reading Courier {resource} needs read access to the Airflow DAG {dag_id!r}")
     context: dict[str, Any] = {"dag_id": dag_id, "run_id": run_id, "resource": resource, "embedded": True}
+    scope = caller_for(user, resource).scope if resource is not None else None
     if dag_id == RESOURCES["reports"]:
-        context["collections"], _ = list_collections(dag_id=dag_id, run_id=run_id, limit=100)
+        context["collections"], _ = list_collections(dag_id=dag_id, run_id=run_id, limit=100, visible_to=scope)
     elif dag_id == RESOURCES["pages"]:
         context["manifest"] = read_manifest(run_id)
         context.update(manifest_charts(context["manifest"]))
     elif dag_id == RESOURCES["specs"]:
-        context["spec_run"] = run_detail(run_id)  # None: the plan task has not queued this run yet
+        context["spec_run"] = run_detail(run_id, scope)  # None: not queued yet (or not the user's run)
         if context["spec_run"] is not None:
             context.update(spec_matrix(context["spec_run"]))
     return render(request, "run.html", active="", **context)

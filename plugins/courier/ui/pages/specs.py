@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
 
+from courier.api.auth import Who
 from courier.specs.api import no_run, run_detail, run_summaries
 from courier.specs.models import RunOut
 from courier.ui import charts
@@ -65,15 +66,18 @@ def spec_matrix(run: RunOut) -> dict[str, Any]:
 
 
 @router.get("/specs")
-def specs_page(request: Request, user: User) -> Response:
-    """The latest spec_matrix runs with their cells counted by outcome."""
-    return render(request, "specs.html", active="specs", runs=run_summaries(50))
+def specs_page(request: Request, user: User, who: Who) -> Response:
+    """The latest spec_matrix runs (the user's own, every run with full access) with their cells counted by
+    outcome."""
+    return render(request, "specs.html", active="specs", runs=run_summaries(50, who.scope))
 
 
 @router.get("/specs/{run_id}")
-def spec_run_page(request: Request, user: User, run_id: Annotated[str, Path(min_length=1, max_length=250)]) -> Response:
+def spec_run_page(
+    request: Request, user: User, who: Who, run_id: Annotated[str, Path(min_length=1, max_length=250)]
+) -> Response:
     """One spec_matrix run: the matrix coloured by outcome, flaky cells marked, durations, artifacts."""
-    run = run_detail(run_id)
+    run = run_detail(run_id, who.scope)
     if run is None:
         raise no_run(run_id)
     return render(request, "spec_run.html", active="specs", run=run, **spec_matrix(run))
