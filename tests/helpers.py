@@ -72,3 +72,18 @@ class _BearerByDefault:
             if b"authorization" not in names and b"cookie" not in names:
                 scope = {**scope, "headers": [*scope["headers"], (b"authorization", b"Bearer test")]}
         await self.app(scope, receive, send)
+
+
+async def first_event_while_dispatching(trigger: Any, courier_db: str, secret: str, timeout: float = 20.0) -> Any:
+    """Run a real timer dispatcher (private targets allowed: loopback) until ``trigger`` yields its first event."""
+    import asyncio
+
+    from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+
+    dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=secret, allow_private=True))
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        return await asyncio.wait_for(anext(trigger.run()), timeout)
+    finally:
+        dispatcher.stop()
+        await running

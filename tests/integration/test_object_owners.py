@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courier.timers.store import TimerStore
-from tests.helpers import api_app
+from tests.helpers import api_app, first_event_while_dispatching
 
 TARGET = "http://127.0.0.1:9/hooks/"
 
@@ -106,7 +106,6 @@ async def test_a_user_cannot_take_the_operators_default_key(
     from airflow.sdk.exceptions import TaskDeferred
 
     from courier.demo import receiver as demo_receiver
-    from courier.timers.dispatcher import Dispatcher, DispatcherSettings
     from courier.timers.operators import ScheduleWebhookOperator
 
     attacker = clients["alice"].post(
@@ -125,13 +124,7 @@ async def test_a_user_cannot_take_the_operators_default_key(
         await asyncio.to_thread(operator.execute, _context())
     trigger = deferred.value.trigger
     assert trigger.timer_id != attacker.json()["id"]
-    dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=webhook_secret, allow_private=True))
-    running = asyncio.create_task(dispatcher.run())
-    try:
-        event = await asyncio.wait_for(anext(trigger.run()), 20)
-    finally:
-        dispatcher.stop()
-        await running
+    event = await first_event_while_dispatching(trigger, courier_db, webhook_secret)
     assert event.payload["timer_status"] == "delivered"
     result = await asyncio.to_thread(operator.execute_complete, _context(), event.payload)
     assert result["url"] == receiver + "/hooks/" and result["id"] == trigger.timer_id
