@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from courier.domains import run_creator
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
@@ -105,7 +106,8 @@ class CollectReportOperator(BaseOperator):
         else:
             self._skip_if_superseded(context)
             ticket = hook.request_ticket()
-            tickets.add(key, ticket)
+            run = context["dag_run"]
+            tickets.add(key, ticket, run_creator(key.dag_id, getattr(run, "triggering_user_name", None)))
             self.log.info("Requested report ticket %s", ticket)
         started = time.time()
         deadline = started + self.timeout.total_seconds()
