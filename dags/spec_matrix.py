@@ -69,11 +69,13 @@ def spec_matrix() -> None:
     def plan(params: dict | None = None, dag_run=None, ti=None) -> list[dict]:  # type: ignore[no-untyped-def]
         from airflow.sdk.exceptions import AirflowFailException
 
+        from courier.domains import SPEC_MATRIX, run_creator
         from courier.specs.plan import SpecRunRequest, plan_run
         from courier.specs.speclist import SpecListError
 
+        creator = run_creator(SPEC_MATRIX, getattr(dag_run, "triggering_user_name", None))
         try:
-            planned = plan_run(dag_run.run_id, SpecRunRequest.from_params(params or {}))
+            planned = plan_run(dag_run.run_id, SpecRunRequest.from_params(params or {}), created_by=creator)
         except (SpecListError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from exc  # nothing queued; retrying would not help
         ti.xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "workers"})  # counts, reasons

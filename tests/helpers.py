@@ -43,7 +43,11 @@ def s3_client(endpoint_url: str) -> Any:
 
 def api_app(role: str = "admin", username: str = "tester") -> Any:
     """The Courier app with Airflow's ``SimpleAuthManager`` initialised and every request made as a user of
-    ``role`` (``viewer``, ``user``, ``op``, ``admin``): authorization runs for real, authentication is skipped."""
+    ``role`` (``viewer``, ``user``, ``op``, ``admin``): authorization runs for real, authentication is skipped.
+
+    Requests carry ``Authorization: Bearer`` (a client of the API, as the tests mean), unless they set one or
+    a ``Cookie`` themselves: a change carried by the UI cookie alone must come from the same origin
+    (:func:`courier.api.auth.same_origin`)."""
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.security import get_user
@@ -53,7 +57,7 @@ def api_app(role: str = "admin", username: str = "tester") -> Any:
     init_auth_manager()
     app = create_app()
     app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username=username, role=role)
-    return app
+    return _BearerByDefault(app)
 
 
 class StatsdListener:
@@ -139,3 +143,35 @@ def build_wheel(out_dir: Any) -> Any:
     assert result.returncode == 0, result.stderr
     (wheel,) = Path(out_dir).glob("airflow_courier-*.whl")
     return wheel
+
+
+class _BearerByDefault:
+    """An ASGI wrapper adding ``Authorization: Bearer test`` to requests without credentials of their own."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:  # dependency_overrides, routes, state … of the wrapped app
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            names = {name.lower() for name, _ in scope["headers"]}
+            if b"authorization" not in names and b"cookie" not in names:
+                scope = {**scope, "headers": [*scope["headers"], (b"authorization", b"Bearer test")]}
+        await self.app(scope, receive, send)
+
+
+async def first_event_while_dispatching(trigger: Any, courier_db: str, secret: str, timeout: float = 20.0) -> Any:
+    """Run a real timer dispatcher (private targets allowed: loopback) until ``trigger`` yields its first event."""
+    import asyncio
+
+    from courier.timers.dispatcher import Dispatcher, DispatcherSettings
+
+    dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=secret, allow_private=True))
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        return await asyncio.wait_for(anext(trigger.run()), timeout)
+    finally:
+        dispatcher.stop()
+        await running

@@ -39,8 +39,9 @@ class Domain:
     :param other_dags: the domain's other DAGs.
     :param routers: the JSON API's routers, each included behind ``access(resource)``.
     :param page: the router of its page under ``/courier/ui/<resource>``.
-    :param overview: ``() -> dict``: what its section of the overview page shows.
-    :param run_tab: ``(dag_id, run_id) -> dict``: what the "Courier" tab of one of its DAG runs shows.
+    :param overview: ``(scope) -> dict``: what its section of the overview page shows (``scope``: the creator
+        whose objects the user sees, None with full access).
+    :param run_tab: ``(dag_id, run_id, scope) -> dict``: what the "Courier" tab of one of its DAG runs shows.
     :param cli: ``(subparsers) -> None``: adds its ``courier <resource> …`` commands.
     :param demo: the demo upstream's modules (each defines ``router``) that stand in for its upstream.
     :param connections: the Airflow connections to its upstream, pointed at the demo upstream by ``courier up``.
@@ -214,6 +215,17 @@ UPSTREAM_SCHEDULED_DAGS = (REPORT_COLLECTOR, API_SNAPSHOT)
 """DAGs that call a user's upstream on a schedule: paused at creation unless the deployment says otherwise
 (``[core] dags_are_paused_at_creation``; ``courier up`` sets it to False for its demo upstream), so a new
 install does not call an upstream whose connection is still the demo's."""
+
+
+USER_PREFIX = "user:"
+"""The creator of what a user makes (``created_by``): ``user:<name>``, the name Airflow's auth manager gives the
+user (``get_name()``, which Airflow records as a DAG run's ``triggering_user_name``). What Courier's DAGs make
+without a user is ``dag:<dag_id>``, which no API caller can be."""
+
+
+def run_creator(dag_id: str, triggering_user_name: str | None) -> str:
+    """The creator of what a DAG run makes: the user who triggered the run, else ``dag:<dag_id>``."""
+    return f"{USER_PREFIX}{triggering_user_name}" if triggering_user_name else f"dag:{dag_id}"
 
 
 def governing_dags() -> dict[str, str | None]:

@@ -1,11 +1,14 @@
 """Types that request models share across domains (the API layer and the domain models both use them): RFC 3339
-times, and text and JSON PostgreSQL can store (no NUL, no lone surrogate)."""
+times, text and JSON PostgreSQL can store (no NUL, no lone surrogate), a request's fingerprint and the
+idempotency-key conflict (timers and jobs)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 
 
 def _rfc3339_only(value: Any) -> Any:
@@ -79,3 +82,22 @@ DbText = Annotated[str, AfterValidator(_db_text)]
 PostgreSQL could not take it."""
 DbJson = Annotated[Any, AfterValidator(_db_json)]
 """A JSON value stored as ``jsonb``: every string and key checked as :data:`DbText` checks one."""
+
+
+def fingerprint(request: BaseModel) -> str:
+    """SHA-256 of a request as validated (canonical JSON: sorted keys, defaults filled in), so the same request
+    sent twice, however its JSON was spelled, has the same fingerprint; another body has another."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class KeyReused(ValueError):
+    """Idempotency keys that their creator used before for another request (the API's 409, as payment APIs
+    answer it): ``positions`` are the indexes of those requests; nothing was stored for them. ``results`` are what
+    the store call would have returned (for callers answering each request on its own)."""
+
+    def __init__(self, positions: list[int], keys: list[str], results: list[Any] | None = None) -> None:
+        super().__init__(f"idempotency key {keys[0]!r} was used before with another request")
+        self.positions = positions
+        self.keys = keys
+        self.results = results or []

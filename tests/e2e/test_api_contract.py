@@ -63,7 +63,12 @@ def test_service_user_changes_without_admin(stack: Stack) -> None:
         )
         assert created.status_code == 201, created.text
         timer_id = created.json()["id"]
-        seen = viewer.request("GET", f"/courier/timers/{timer_id}")
+        # per object: the viewer does not see the service user's timer (404: its id does not leak), the admin does
+        assert viewer.request("GET", f"/courier/timers/{timer_id}").status_code == 404
+        assert timer_id not in {t["id"] for t in viewer.request("GET", "/courier/timers").json()["timers"]}
+        admin = stack.api()
+        seen = admin.request("GET", f"/courier/timers/{timer_id}")
+        admin.close()
         assert seen.status_code == 200 and seen.json()["status"] == "scheduled", seen.text
         assert viewer.request("POST", f"/courier/timers/{timer_id}/cancel").status_code == 403
         cancelled = service.request("POST", f"/courier/timers/{timer_id}/cancel")

@@ -678,16 +678,21 @@ def test_every_bad_job_of_a_batch_is_named(courier: tuple[TestClient, str], cour
 
 
 def test_batch_idempotency_is_per_job(courier: tuple[TestClient, str], courier_db: str) -> None:
-    """A used key gives back that job unchanged (as POST /courier/jobs does), a new key a new job; a batch that
-    is all repeats is a 200 with nothing new; a key twice in one batch is a 422 on the repeat."""
+    """A used key with the same job gives back that job unchanged (as POST /courier/jobs does), a new key a new
+    job; a batch that is all repeats is a 200 with nothing new; a used key with another body is a 409 naming it,
+    nothing stored; a key twice in one batch is a 422 on the repeat."""
     client, _ = courier
     file_id = _push(client, b"x\n")["file_id"]
     first = _submit(client, {"files_to_process": [file_id], "params": {"v": 1}, "idempotency_key": "order-1"})
     jobs = [
-        {"files_to_process": [file_id], "params": {"v": 2}, "idempotency_key": "order-1"},  # same key, other body
+        {"files_to_process": [file_id], "params": {"v": 1}, "idempotency_key": "order-1"},  # the same job again
         {"files_to_process": [file_id], "idempotency_key": "order-2"},
         {"files_to_process": [file_id]},
     ]
+    other = client.post("/jobs/batch", json={"jobs": [jobs[1], {**jobs[0], "params": {"v": 2}}]})
+    assert other.status_code == 409, other.text
+    assert [e["loc"] for e in other.json()["detail"]] == [["body", "jobs", 1, "idempotency_key"]]
+    assert _count_jobs(courier_db) == 1  # not even the batch's new job
     answer = client.post("/jobs/batch", json={"jobs": jobs})
     assert answer.status_code == 202, answer.text
     body = answer.json()

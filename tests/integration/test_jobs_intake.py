@@ -16,6 +16,7 @@ from courier.jobs import intake
 from courier.jobs.models import JobIn, JobOut
 from courier.jobs.store import JobStore, NewJob
 from courier.jobs.submit import BadJobs
+from courier.wire import KeyReused, fingerprint
 from tests.helpers import api_app
 
 
@@ -29,21 +30,26 @@ def woken(monkeypatch: pytest.MonkeyPatch, courier_db: str) -> list[float | None
     return calls
 
 
+CREATOR = "user:tester"
+"""The user of the intake's requests here (``api_app``'s ``tester`` with the user-level role)."""
+
+
 def _file(courier_db: str, file_id: str = "file_" + "a" * 32) -> str:
     with psycopg.connect(courier_db) as conn:
         conn.execute(
-            "INSERT INTO courier_job_files (file_id, path, bytes, sha256) VALUES (%s, %s, 1, 'x')",
-            (file_id, f"jobs/files/{file_id}/a.csv"),
+            "INSERT INTO courier_job_files (file_id, path, bytes, sha256, created_by) VALUES (%s, %s, 1, 'x', %s)",
+            (file_id, f"jobs/files/{file_id}/a.csv", CREATOR),
         )
     return file_id
 
 
 def _flush_together(jobs: list[dict[str, Any]]) -> list[tuple[JobOut, bool] | BaseException]:
-    """Hand ``jobs`` to one flush, as concurrent requests waiting together would be; return each answer."""
+    """Hand ``jobs`` to one flush, as concurrent requests of one user waiting together would be; return each
+    answer."""
 
     async def go() -> list[tuple[JobOut, bool] | BaseException]:
         loop = asyncio.get_running_loop()
-        waiting = [intake._Waiting(JobIn.model_validate(j), loop, loop.create_future()) for j in jobs]
+        waiting = [intake._Waiting(JobIn.model_validate(j), CREATOR, CREATOR, loop, loop.create_future()) for j in jobs]
         await asyncio.to_thread(intake.flush, waiting)
         return list(await asyncio.gather(*(w.answer for w in waiting), return_exceptions=True))
 
@@ -52,22 +58,28 @@ def _flush_together(jobs: list[dict[str, Any]]) -> list[tuple[JobOut, bool] | Ba
 
 def test_one_flush_answers_each_request_with_its_own_outcome(courier_db: str, woken: list[float | None]) -> None:
     file_id = _file(courier_db)
-    ((kept, _),) = JobStore(courier_db).create_many([NewJob("job_kept", ["jobs/files/x"], {"v": 1}, "used-key", None)])
+    used = {"files_to_process": [file_id], "params": {"v": 1}, "idempotency_key": "used-key"}
+    kept_job = NewJob("job_kept", ["jobs/files/x"], {"v": 1}, "used-key", None, CREATOR, fingerprint(JobIn(**used)))
+    ((kept, _),) = JobStore(courier_db).create_many([kept_job])
     answers = _flush_together(
         [
             {"files_to_process": [file_id], "params": {"n": 0}},
             {"files_to_process": ["file_" + "b" * 32]},  # no such pushed file
-            {"files_to_process": [file_id], "params": {"v": 2}, "idempotency_key": "used-key"},
+            used,  # the same request again: the job it made
+            {**used, "params": {"v": 2}},  # the key with another body: a conflict (409)
+            {"files_to_process": [file_id], "idempotency_key": "new-key"},
             {"files_to_process": [file_id], "idempotency_key": "new-key"},
             {"files_to_process": [file_id], "params": {"other": True}, "idempotency_key": "new-key"},
         ]
     )
-    new, bad, repeat, first, second = answers
+    new, bad, repeat, reused, first, second, other = answers
     assert isinstance(new, tuple) and new[1] is True and new[0].files_to_process == [f"jobs/files/{file_id}/a.csv"]
     assert isinstance(bad, BadJobs) and bad.errors[0]["loc"] == ["body", "files_to_process", 0]
     assert isinstance(repeat, tuple) and repeat == (kept, False) and repeat[0].params == {"v": 1}
+    assert isinstance(reused, KeyReused) and reused.keys == ["used-key"]
     assert isinstance(first, tuple) and isinstance(second, tuple)
     assert (first[1], second[1]) == (True, False) and first[0].job_id == second[0].job_id  # one key, one job
+    assert isinstance(other, KeyReused) and other.keys == ["new-key"]
     with psycopg.connect(courier_db) as conn:
         assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (3,)
     assert len(woken) == 1  # one wake-up for the flush
@@ -171,14 +183,17 @@ def test_a_batch_with_a_value_postgresql_refuses_is_a_422_naming_it(
 
 def test_a_flush_whose_statement_fails_stores_the_others_one_by_one(courier_db: str, woken: list[float | None]) -> None:
     """Defence in depth: a value that got past the models (here built without them) fails the shared insert;
-    the flush then stores each job on its own, so only that request fails."""
+    the flush then stores each job on its own, as its own creator's, so only that request fails."""
     file_id = _file(courier_db)
 
     async def go() -> list[tuple[JobOut, bool] | BaseException]:
         loop = asyncio.get_running_loop()
         jobs = [JobIn.model_validate({"files_to_process": [file_id], "params": {"n": i}}) for i in range(5)]
         jobs.insert(2, JobIn.model_construct(files_to_process=[file_id], params={"x": "\u0000"}, idempotency_key=None))
-        waiting = [intake._Waiting(job, loop, loop.create_future()) for job in jobs]
+        creators = [f"user:u{i}" for i in range(len(jobs))]  # full access (scope None): the file is usable by all
+        waiting = [
+            intake._Waiting(job, by, None, loop, loop.create_future()) for job, by in zip(jobs, creators, strict=True)
+        ]
         await asyncio.to_thread(intake.flush, waiting)
         return list(await asyncio.gather(*(w.answer for w in waiting), return_exceptions=True))
 
@@ -188,5 +203,7 @@ def test_a_flush_whose_statement_fails_stores_the_others_one_by_one(courier_db: 
     assert all(isinstance(a, tuple) and a[1] for a in good), good
     assert sorted(a[0].params["n"] for a in good if isinstance(a, tuple)) == list(range(5))
     with psycopg.connect(courier_db) as conn:
-        assert conn.execute("SELECT count(*) FROM courier_jobs").fetchone() == (5,)
+        stored = conn.execute("SELECT (params->>'n')::int, created_by FROM courier_jobs ORDER BY 1").fetchall()
+    # each job is its request's creator's (requests 0, 1, then 3.. after the bad one at 2)
+    assert stored == [(n, f"user:u{n if n < 2 else n + 1}") for n in range(5)], stored
     assert woken  # the stored ones are announced

@@ -253,3 +253,22 @@ def test_a_failed_collection_records_its_polls_and_no_size(report_server: str, c
         op._wait_here(_context(key.run_id), ReportApiHook(), "T999999", time.time(), time.time() + 30)
     row = _collection(key.run_id)
     assert (row.status, row.polls, row.rows, row.size_bytes) == ("failed", 1, None, None)
+
+
+@pytest.mark.parametrize(("triggered_by", "creator"), [("alice", "user:alice"), (None, "dag:report_collector")])
+def test_a_ticket_belongs_to_the_user_who_triggered_the_run(
+    report_server: str, courier_db: str, triggered_by: str | None, creator: str
+) -> None:
+    """Per object (README, Permissions): the collection of a run alice triggered is alice's; a scheduled run's
+    is the DAG's, which only full access sees."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    op = CollectReportOperator(task_id="collect_report", poll_interval=0.2)
+    context = _context("manual__owned")
+    context["dag_run"].triggering_user_name = triggered_by
+    context["dag"] = SimpleNamespace(timetable=None)  # triggered by hand: no schedule slots to count
+    context["ti"].xcom_push = lambda **_: None
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    assert [c.run_id for c in list_collections(visible_to=creator)[0]] == ["manual__owned"]
+    assert list_collections(visible_to="user:bob")[0] == []

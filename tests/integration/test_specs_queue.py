@@ -396,7 +396,8 @@ def test_api_reads_runs_and_cells(courier_db: str, storage: Path, tmp_path: Path
         refused = client.get("/specs/runs/api-run")
         assert refused.status_code == 403 and "spec_matrix" in refused.text
     app = create_app()
-    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="tester", role="viewer")
+    # a run nobody triggered (no creator): read with full access (``op``); per-object reads: test_object_owners.py
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="tester", role="op")
     with TestClient(app) as client:
         listing = client.get("/specs/runs")
         assert listing.status_code == 200, listing.text

@@ -126,6 +126,7 @@ def _drive(owner: str, job_ids: list[str]) -> None:
 
 
 def test_jobs_record_duration_and_outcome_once_per_final_status(processor: str, courier_db: str) -> None:
+    from courier.api.auth import Caller
     from courier.jobs.api import cancel_job
     from courier.jobs.operators import sweep_jobs
 
@@ -134,7 +135,7 @@ def test_jobs_record_duration_and_outcome_once_per_final_status(processor: str, 
         store.create(NewJob(new_id(), [], params, None, None))[0].job_id
         for params in ({"key": "ok"}, {"key": "bad", "fail": True}, {"key": "c"}, {"key": "s"})
     )
-    assert cancel_job(cancelled).status == "cancelled"
+    assert cancel_job(cancelled, Caller("user:admin", full_access=True)).status == "cancelled"
     _drive("run-1", [ok, bad])  # bad fails, is retried once in place, fails for good
     store.claim("dead-run", 1, 900)
     with psycopg.connect(courier_db, autocommit=True) as conn:  # the owner died after its retry

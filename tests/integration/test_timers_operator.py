@@ -11,10 +11,10 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from courier.demo import receiver as demo_receiver
 from courier.links import TimerLink
-from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 from courier.timers.operators import ScheduleWebhookOperator, TimerDispatcherOperator, TimerNotDelivered
 from courier.timers.store import TimerStore
 from courier.timers.trigger import TimerDeliveredTrigger, TimerDispatchTrigger
+from tests.helpers import first_event_while_dispatching
 
 
 def _context(try_number: int = 1) -> Any:
@@ -59,13 +59,7 @@ async def test_wait_for_delivery_defers_until_delivered(courier_db: str, receive
         await asyncio.to_thread(operator.execute, _context())
     trigger = deferred.value.trigger
     assert isinstance(trigger, TimerDeliveredTrigger)
-    dispatcher = Dispatcher(courier_db, DispatcherSettings(secret=webhook_secret, allow_private=True))
-    running = asyncio.create_task(dispatcher.run())
-    try:
-        event = await asyncio.wait_for(anext(trigger.run()), 20)
-    finally:
-        dispatcher.stop()
-        await running
+    event = await first_event_while_dispatching(trigger, courier_db, webhook_secret)
     assert event.payload == {"status": "success", "timer_id": trigger.timer_id, "timer_status": "delivered"}
     result = await asyncio.to_thread(operator.execute_complete, _context(), event.payload)
     assert result["status"] == "delivered" and result["lateness_ms"] >= 0

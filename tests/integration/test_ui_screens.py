@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 TARGET = "http://127.0.0.1:9/hooks/"
-MakeClient = Callable[[str | None], TestClient]
+MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def make_client(courier_db: str, webhook_secret: str, storage: Path) -> Iterator[MakeClient]:
-    """A client of the Courier app acting as a SimpleAuthManager user of ``role`` (None: anonymous)."""
+    """A client of the Courier app acting as a SimpleAuthManager user of ``role`` (None: anonymous), named
+    ``<role>-user`` unless ``name`` is given. A user sees their own timers and jobs (``op`` and ``admin``: all)."""
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.security import get_user
@@ -34,12 +35,14 @@ def make_client(courier_db: str, webhook_secret: str, storage: Path) -> Iterator
     init_auth_manager()
     clients: list[TestClient] = []
 
-    def make(role: str | None) -> TestClient:
+    def make(role: str | None, name: str | None = None) -> TestClient:
         app = create_app()
+        headers = {}
         if role is not None:
-            user = SimpleAuthManagerUser(username=f"{role}-user", role=None if role == "none" else role)
+            user = SimpleAuthManagerUser(username=name or f"{role}-user", role=None if role == "none" else role)
             app.dependency_overrides[get_user] = lambda: user
-        client = TestClient(app, root_path="/courier")  # mounted there, as in the API server
+            headers = {"Authorization": "Bearer test"}  # a client of the API (the UI cookie: test_cross_origin.py)
+        client = TestClient(app, root_path="/courier", headers=headers)  # mounted there, as in the API server
         clients.append(client)
         return client
 
@@ -122,7 +125,7 @@ def test_collections_route_pages_filters_and_reads_the_stored_size(
     _ticket(courier_db, "run-1", "t-1", "collected", now - timedelta(minutes=3), 42.5, stored.as_uri())
     _ticket(courier_db, "run-2", "t-2", "failed", now - timedelta(minutes=2), 5, None)
     _ticket(courier_db, "run-3", "t-3", "pending", now - timedelta(seconds=30), 0, None)
-    client = make_client("viewer")
+    client = make_client("op")
 
     first = client.get("/reports/collections", params={"limit": 2})
     assert first.status_code == 200, first.text
@@ -187,7 +190,7 @@ def test_timers_insight_counts_histogram_and_problems(make_client: MakeClient, c
             " last_error = 'HTTP 500' WHERE id = %s",
             (ids[1],),
         )
-    insight = make_client("viewer").get("/insights/timers").json()
+    insight = make_client("op").get("/insights/timers").json()
     assert insight["counts"] == {"scheduled": 1, "delivered": 1, "failed": 1}
     assert insight["fired_in_window"] == 2 and insight["late_now"] == 0
     counts = {b["label"]: b["count"] for b in insight["histogram"]}
@@ -205,7 +208,8 @@ def _button(html: str, timer_id: str) -> str:
 
 def test_timer_pages_show_the_timer_and_cancel_follows_the_role(make_client: MakeClient) -> None:
     admin, viewer = make_client("admin"), make_client("viewer")
-    timer_id = admin.post("/timers", json={"url": TARGET, "delay_seconds": 600, "payload": {"order": 7}}).json()["id"]
+    owner = make_client("user", "viewer-user")  # the viewer made it while their role allowed it
+    timer_id = owner.post("/timers", json={"url": TARGET, "delay_seconds": 600, "payload": {"order": 7}}).json()["id"]
     listing = admin.get("/ui/timers")
     assert listing.status_code == 200 and listing.headers["content-type"].startswith("text/html")
     assert timer_id in listing.text and 'data-status="scheduled"' in listing.text
@@ -230,7 +234,7 @@ def test_reports_and_pages_pages_and_the_run_tab(make_client: MakeClient, courie
     with psycopg.connect(courier_db, autocommit=True) as conn:  # what the collector records when it stores
         conn.execute("UPDATE courier_report_tickets SET polls = 13, row_count = 321, size_bytes = 4608")
     _manifest(storage, "manual__fan", "failed", 20, 2, now)
-    viewer = make_client("viewer")
+    viewer = make_client("op")
 
     reports = viewer.get("/ui/reports").text
     assert "tkt-77" in reports and 'data-points="1"' in reports and "12.0 s" in reports
@@ -332,7 +336,7 @@ def test_spec_pages_show_the_matrix_files_and_the_run_tab(
     suite = tmp_path_factory.mktemp("suite")
     monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(suite))
     _spec_run(suite, "manual__specs")
-    viewer = make_client("viewer")
+    viewer = make_client("op")
 
     listing = viewer.get("/ui/specs").text
     assert 'data-run="manual__specs"' in listing
@@ -370,7 +374,12 @@ def test_jobs_insight_and_pages_follow_status_and_role(make_client: MakeClient, 
     from courier.jobs.store import JobStore, NewJob, new_id
 
     store = JobStore()
-    ids = [store.create(NewJob(new_id(), [f"jobs/files/f{i}.csv"], {"n": i}, None, None))[0].job_id for i in range(4)]
+    ids = [
+        store.create(NewJob(new_id(), [f"jobs/files/f{i}.csv"], {"n": i}, None, None), created_by="user:viewer-user")[
+            0
+        ].job_id
+        for i in range(4)
+    ]
     with psycopg.connect(courier_db, autocommit=True) as conn:  # as delayed_request would move them on
         conn.execute(
             "UPDATE courier_jobs SET status = 'failed', error = 'processor said no', finished_at = now() WHERE job_id = %s",
@@ -439,7 +448,7 @@ def test_spec_files_refuse_run_ids_that_climb_and_are_served_sandboxed(
     monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(suite))
     _spec_run(suite, "manual__specs")
     (storage / "specs" / "secret.txt").write_text("one level above the run folders\n")
-    viewer = make_client("viewer")
+    viewer = make_client("op")
     assert viewer.get("/ui/specs/manual__specs/files/../../secret.txt").status_code == 404
     for run_id in ("%2E%2E", "%2e%2e", ".", "%2E", ".hidden", "a%2Fb", "a%00b"):
         answer = viewer.get(f"/ui/specs/{run_id}/files/secret.txt")

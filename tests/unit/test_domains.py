@@ -92,7 +92,7 @@ FAKE = {
         def parcels_page() -> str:
             return "parcels"
 
-        def overview() -> dict:
+        def overview(scope: str | None) -> dict:
             return {"parcels": 0}
     """,
     "cli.py": """
@@ -159,7 +159,7 @@ def test_a_new_domain_is_wired_by_one_registry_entry(parcels: domains.Domain) ->
     assert _guarded_by(routes["/ui/parcels"], "parcels")
     assert ("Parcels", "courier/ui/parcels") in [(v["name"], v["href"]) for v in ui_views()]
     assert ("parcels", "Parcels", "parcels") in render.nav()
-    assert overview.sections()["parcels"]() == {"parcels": 0}
+    assert overview.sections()["parcels"](None) == {"parcels": 0}
     assert domains.by_dag("parcel_delivery") is parcels
     # the CLI: `courier parcels`
     args = build_parser().parse_args(["parcels"])

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from courier.api.auth import Caller, Who
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
 from courier.api.files_policy import DOWNLOAD_HEADERS
@@ -28,7 +29,7 @@ from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
 from courier.jobs.submit import BadJobs, Loc, callback_lookup, submit
 from courier.webhooks.policy import Resolver
-from courier.wire import Rfc3339
+from courier.wire import KeyReused, Rfc3339
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -41,11 +42,30 @@ QUOTA_HOURS = 24
 _UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _submit(requests: list[tuple[Loc, JobIn]], resolver: Resolver | None = None) -> list[tuple[JobOut, bool]]:
+def _submit(
+    requests: list[tuple[Loc, JobIn]], who: Caller, resolver: Resolver | None = None
+) -> list[tuple[JobOut, bool]]:
     try:
-        return submit(requests, JobStore(pooled()), resolver)
+        return submit(requests, JobStore(pooled()), who.creator, who.scope, resolver)
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
+    except KeyReused as exc:
+        raise _key_reused(exc, [requests[i][0] for i in exc.positions]) from None
+
+
+def _key_reused(exc: KeyReused, locs: list[Loc]) -> ApiError:
+    """The 409 naming each idempotency key the caller used before for another request."""
+    return ApiError(
+        status.HTTP_409_CONFLICT,
+        errors=[
+            {
+                "loc": ["body", *loc, "idempotency_key"],
+                "msg": f"idempotency key {key!r} was used before with another request; use a new key",
+                "type": "conflict",
+            }
+            for loc, key in zip(locs, exc.keys, strict=True)
+        ],
+    )
 
 
 def _not_found(job_id: str) -> ApiError:
@@ -69,7 +89,7 @@ UPLOAD_SCHEMA = {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}}},
     },
 )
-async def push_file(request: Request) -> FileOut:
+async def push_file(request: Request, who: Who) -> FileOut:
     """Upload one file (``multipart/form-data``, field ``file``); 413 past ``[courier] job_max_upload_bytes``,
     or when the files pushed in the last 24 hours would pass ``[courier] job_upload_quota_bytes``.
 
@@ -85,8 +105,8 @@ async def push_file(request: Request) -> FileOut:
         if room <= 0:
             raise _over_quota(quota)
         if room < limit:  # the upload stops where the quota does
-            return await _push(request, room, "job_upload_quota_bytes", quota)
-    return await _push(request, limit, "job_max_upload_bytes", limit)
+            return await _push(request, room, "job_upload_quota_bytes", quota, who.creator)
+    return await _push(request, limit, "job_max_upload_bytes", limit, who.creator)
 
 
 def _over_quota(quota: int) -> ApiError:
@@ -98,7 +118,7 @@ def _over_quota(quota: int) -> ApiError:
     )
 
 
-async def _push(request: Request, limit: int, setting: str, shown: int) -> FileOut:
+async def _push(request: Request, limit: int, setting: str, shown: int, creator: str) -> FileOut:
     """Read the upload (at most ``limit`` bytes of file) and store it; 413 naming ``setting`` past it."""
     body = limited(request, limit, setting, allowance=MULTIPART_OVERHEAD, what="the file", loc=("body", "file"))
     async with body.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MULTIPART_OVERHEAD) as form:
@@ -110,10 +130,10 @@ async def _push(request: Request, limit: int, setting: str, shown: int) -> FileO
                 loc=("body", "file"),
                 type="missing" if file is None else "value_error",
             )
-        return await run_in_threadpool(_store_file, file, limit, setting, shown)
+        return await run_in_threadpool(_store_file, file, limit, setting, shown, creator)
 
 
-def _store_file(file: StarletteUploadFile, limit: int, setting: str, shown: int) -> FileOut:
+def _store_file(file: StarletteUploadFile, limit: int, setting: str, shown: int, creator: str) -> FileOut:
     try:
         file_id, relative, size, sha256 = store_upload(file.file, file.filename, limit)
     except TooLarge:
@@ -121,7 +141,7 @@ def _store_file(file: StarletteUploadFile, limit: int, setting: str, shown: int)
             raise _over_quota(shown) from None
         raise too_large(limit, setting, loc=("body", "file"), what="the file") from None
     out = FileOut(file_id=file_id, path=url_of(relative), bytes=size, sha256=sha256)
-    JobStore(pooled()).add_file(out.model_copy(update={"path": relative}))
+    JobStore(pooled()).add_file(out.model_copy(update={"path": relative}), created_by=creator)
     return out
 
 
@@ -130,23 +150,32 @@ def _store_file(file: StarletteUploadFile, limit: int, setting: str, shown: int)
     response_model=JobOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"model": JobOut, "description": "A job with this idempotency_key exists: it is returned, nothing new."},
-        **error_responses(400, 413, 415),
+        200: {
+            "model": JobOut,
+            "description": "You submitted a job with this idempotency_key from the same request: it is returned, "
+            "nothing new.",
+        },
+        **error_responses(400, 409, 413, 415),
     },
     openapi_extra=json_request(JobIn),
 )
-async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response) -> JobOut:
-    """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them."""
+async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response, who: Who) -> JobOut:
+    """Queue a job; ``delayed_request`` claims queued jobs in arrival order and has the processor do them.
+
+    ``files_to_process`` names files you pushed, or (as paths) your uploads and your jobs' reports (any file
+    under the storage base with full access). Your ``idempotency_key`` with another body is a 409."""
     try:
         if job.callback_url is None and by_id_only(job):  # the common case: stored with concurrent submits
-            out, created = await INTAKE.submit(job)
+            out, created = await INTAKE.submit(job, who.creator, who.scope)
         else:  # a callback URL (its name resolved here, on the loop, with a deadline) or storage paths to check
             resolver = await callback_lookup([((), job)])
-            ((out, created),) = await run_in_threadpool(_submit, [((), job)], resolver)
+            ((out, created),) = await run_in_threadpool(_submit, [((), job)], who, resolver)
             if created:
                 start.wake()
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
+    except KeyReused as exc:
+        raise _key_reused(exc, [()]) from None
     if not created:
         response.status_code = status.HTTP_200_OK
     return out
@@ -161,20 +190,21 @@ async def submit_job(job: Annotated[JobIn, json_body(JobIn)], response: Response
             "model": JobBatchOut,
             "description": "Every job's idempotency_key exists: they are returned, nothing new.",
         },
-        **error_responses(400, 413, 415),
+        **error_responses(400, 409, 413, 415),
     },
     openapi_extra=json_request(JobBatchIn),
 )
-async def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response) -> JobBatchOut:
+async def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], response: Response, who: Who) -> JobBatchOut:
     """Queue up to 1000 jobs atomically: all are stored (in the order given), or (on any bad job) none, with a
     422 naming each bad field as ``["body", "jobs", <index>, <field>, …]``. A job whose ``idempotency_key``
-    exists is that existing job, unchanged (``created`` false), as ``POST /courier/jobs`` answers it."""
+    you used for the same request is that existing job, unchanged (``created`` false), as ``POST /courier/jobs``
+    answers it; your key with another body is a 409 (nothing stored)."""
     requests: list[tuple[Loc, JobIn]] = [(("jobs", i), job) for i, job in enumerate(batch.jobs)]
     try:
         resolver = await callback_lookup(requests, batch=True)
     except BadJobs as exc:
         raise ApiError(_UNPROCESSABLE, errors=exc.errors) from None
-    results = await run_in_threadpool(_submit, requests, resolver)
+    results = await run_in_threadpool(_submit, requests, who, resolver)
     created = [new for _, new in results]
     if any(created):
         start.wake()
@@ -184,10 +214,10 @@ async def submit_jobs(batch: Annotated[JobBatchIn, json_body(JobBatchIn)], respo
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))
-def get_job(job_id: PathId) -> JobOut:
-    """The whole job document with every attempt."""
+def get_job(job_id: PathId, who: Who) -> JobOut:
+    """The whole job document with every attempt (404 for a job that is not yours, unless you have full access)."""
     try:
-        return JobStore(pooled()).get(job_id)
+        return JobStore(pooled()).get(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
 
@@ -198,12 +228,14 @@ def list_jobs(
     since: Rfc3339 | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Cursor = None,
+    *,
+    who: Who,
 ) -> dict[str, Any]:
-    """Jobs, newest first, at most 200 a page, each without its files and params (``file_count`` and
-    ``params_bytes`` instead: ``GET /courier/jobs/{id}`` has them); ``since`` keeps those created at or after
-    it; ``next_cursor`` gives the next page."""
+    """Your jobs (every job with full access), newest first, at most 200 a page, each without its files and
+    params (``file_count`` and ``params_bytes`` instead: ``GET /courier/jobs/{id}`` has them); ``since`` keeps
+    those created at or after it; ``next_cursor`` gives the next page."""
     try:
-        jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor)
+        jobs, next_cursor = JobStore(pooled()).page(status_filter, since, limit, cursor, who.scope)
     except ValueError:
         raise ApiError(_UNPROCESSABLE, "cursor is not one this API handed out", loc=("query", "cursor")) from None
     return {"jobs": jobs, "next_cursor": next_cursor}
@@ -224,10 +256,10 @@ def _media_type(path: str) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}, "application/octet-stream": {}}}, **error_responses(404, 409)},
 )
-def get_report(job_id: PathId) -> StreamingResponse:
+def get_report(job_id: PathId, who: Who) -> StreamingResponse:
     """Stream the stored result of a ``success`` or ``downloaded`` job (409 before, or while not yet stored)."""
     try:
-        current, relative = JobStore(pooled()).report_location(job_id)
+        current, relative = JobStore(pooled()).report_location(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
     if current not in HAS_REPORT or not relative:
@@ -238,11 +270,11 @@ def get_report(job_id: PathId) -> StreamingResponse:
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(404, 409))
-def cancel_job(job_id: PathId) -> JobOut:
+def cancel_job(job_id: PathId, who: Who) -> JobOut:
     """Cancel a job that is not final (and its upstream job, where the processor allows it): its status becomes
-    ``cancelled`` and the record stays readable; 409 once final."""
+    ``cancelled`` and the record stays readable; 409 once final; 404 for a job that is not yours."""
     try:
-        job, upstream_id = JobStore(pooled()).cancel(job_id)
+        job, upstream_id = JobStore(pooled()).cancel(job_id, who.scope)
     except JobNotFound:
         raise _not_found(job_id) from None
     except JobNotCancellable as exc:

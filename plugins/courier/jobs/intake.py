@@ -12,12 +12,13 @@ files with one query and inserts all the good jobs with one statement in one tra
 (:meth:`JobStore.create_many`), then answers each request. Under load the round trips per job fall from three
 to a fraction; alone, a submit costs what it did (one lookup, one insert).
 
-Each request keeps its own outcome: a job naming an unknown file gets its own 422 and the others are stored;
-a job whose ``idempotency_key`` exists gets that job back (two concurrent submits with one new key: one
-stores it, the other gets it back). A lost database fails the requests of that flush (503), as it would
-have failed each of them. Any other failure of the shared statement (a value PostgreSQL refuses that got
-past the request models' checks, a constraint) is not everybody's: the flush is stored again one job at a
-time, so only the request that carries it gets the error and the others are stored.
+Each request keeps its own outcome: a job naming an unknown file (or another user's) gets its own 422 and the
+others are stored; a job whose ``idempotency_key`` its creator used for the same request gets that job back
+(two concurrent submits with one new key: one stores it, the other gets it back), for another request a 409.
+A lost database fails the requests of that flush (503), as it would have failed each of them. Any other
+failure of the shared statement (a value PostgreSQL refuses that got past the request models' checks, a
+constraint) is not everybody's: the flush is stored again one job at a time (each with its creator), so only
+the request that carries it gets the error and the others are stored.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import psycopg
 from courier.db.hook import pooled
 from courier.jobs.files import FILE_ID_RE
 from courier.jobs.models import JobIn, JobOut
-from courier.jobs.store import JobStore, NewJob, new_id
-from courier.jobs.submit import BadJobs, Loc, resolve_files
+from courier.jobs.store import JobStore, NewJob
+from courier.jobs.submit import BadJobs, Loc, new_job, resolve_files, visible_files
+from courier.wire import KeyReused
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ MAX_AT_ONCE = 500
 @dataclass
 class _Waiting:
     job: JobIn
+    creator: str
+    scope: str | None  # whose files the job may name (None: any, full access)
     loop: asyncio.AbstractEventLoop
     answer: asyncio.Future[tuple[JobOut, bool]]
 
@@ -84,11 +88,12 @@ class Intake:
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    async def submit(self, job: JobIn) -> tuple[JobOut, bool]:
-        """Store ``job`` (its files by id only: paths are checked by :func:`courier.jobs.submit.submit`);
-        return it and whether it is new; raise :class:`BadJobs` for an unknown file."""
+    async def submit(self, job: JobIn, creator: str, scope: str | None) -> tuple[JobOut, bool]:
+        """Store ``job`` as ``creator``'s (its files by id only, pushed by ``scope`` unless None: paths are
+        checked by :func:`courier.jobs.submit.submit`); return it and whether it is new; raise :class:`BadJobs`
+        for an unknown file, :class:`~courier.wire.KeyReused` for a key reused with another request."""
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(job, loop, loop.create_future())
+        waiting = _Waiting(job, creator, scope, loop, loop.create_future())
         with self._ready:
             self._waiting.append(waiting)
             self._start()
@@ -122,7 +127,7 @@ def flush(batch: list[_Waiting]) -> None:
     another reason than a lost database, store each job on its own (:func:`one_by_one`)."""
     results: list[Outcome]
     try:
-        results = list(_store([w.job for w in batch]))
+        results = list(_store(batch))
     except psycopg.OperationalError as exc:  # a lost database (or no pooled connection): 503 for each request
         log.debug("a flush of %d submitted jobs failed: %s", len(batch), exc)
         _answer(batch, [exc] * len(batch))
@@ -132,7 +137,7 @@ def flush(batch: list[_Waiting]) -> None:
             _answer(batch, [exc])
             return
         log.warning("a flush of %d submitted jobs failed (%s); storing them one by one", len(batch), exc)
-        results = one_by_one([w.job for w in batch])
+        results = one_by_one(batch)
     _answer(batch, results)
     if any(isinstance(r, tuple) and r[1] for r in results):
         from courier.jobs import start
@@ -140,34 +145,41 @@ def flush(batch: list[_Waiting]) -> None:
         start.wake()
 
 
-def one_by_one(jobs: list[JobIn]) -> list[Outcome]:
-    """Store each of ``jobs`` in a transaction of its own: each gets its own outcome, or its own error."""
+def one_by_one(batch: list[_Waiting]) -> list[Outcome]:
+    """Store each request of ``batch`` in a transaction of its own (as its creator's): each gets its own
+    outcome, or its own error."""
     outcomes: list[Outcome] = []
-    for job in jobs:
+    for waiting in batch:
         try:
-            outcomes.append(_store([job])[0])
+            outcomes.append(_store([waiting])[0])
         except Exception as exc:
             outcomes.append(exc)
     return outcomes
 
 
-def _store(jobs: list[JobIn]) -> list[Outcome]:
+def _store(batch: list[_Waiting]) -> list[Outcome]:
     store = JobStore(pooled())
-    ids = sorted({ref for job in jobs for ref in job.files_to_process})
+    ids = sorted({ref for w in batch for ref in w.job.files_to_process})
     no_loc: Loc = ()
     with store.connect() as conn:
         known = store.file_paths(ids, conn)
-        outcomes: list[tuple[JobOut, bool] | BadJobs | None] = []
+        outcomes: list[tuple[JobOut, bool] | BadJobs | KeyReused | None] = []
         new: list[NewJob] = []
-        for job in jobs:
-            files, errors = resolve_files([(no_loc, job)], known)
+        for w in batch:
+            files, errors = resolve_files([(no_loc, w.job)], visible_files(known, w.scope))
             if errors:
                 outcomes.append(BadJobs(errors))
                 continue
             outcomes.append(None)
-            new.append(NewJob(new_id(), files[0], job.params, job.idempotency_key, job.callback_url))
-        stored = iter(store.create_many(new, conn=conn) if new else [])
-    return [next(stored) if outcome is None else outcome for outcome in outcomes]
+            new.append(new_job(w.job, files[0], w.creator))
+        try:
+            stored: list[tuple[JobOut, bool] | KeyReused] = list(store.create_many(new, conn=conn) if new else [])
+        except KeyReused as exc:  # none of those was stored; the others were (committed with this block)
+            stored = list(exc.results)
+            for i, key in zip(exc.positions, exc.keys, strict=True):
+                stored[i] = KeyReused([0], [key])
+    answers = iter(stored)
+    return [next(answers) if outcome is None else outcome for outcome in outcomes]
 
 
 INTAKE = Intake()

@@ -40,7 +40,11 @@ class JobIn(BaseModel):
         description=f"Passed to the processor unchanged; at most {MAX_PARAMS_BYTES} bytes as compact JSON.",
     )
     idempotency_key: DbText | None = Field(
-        None, min_length=1, max_length=255, description="Submitting the same key again returns the existing job."
+        None,
+        min_length=1,
+        max_length=255,
+        description="Yours alone: submitting the same job with the same key again returns your existing job; the "
+        "key with another body is a 409.",
     )
     callback_url: str | None = Field(
         None,
@@ -157,6 +161,10 @@ class NewJob:
     params: dict[str, Any]
     idempotency_key: str | None
     callback_url: str | None
+    created_by: str | None = None
+    """Who submits it (``user:<name>``; None: the ``created_by`` the store call gives)."""
+    request_sha256: str | None = None
+    """The request's :func:`~courier.wire.fingerprint`: its key reused with another request is a conflict."""
 
 
 @dataclass(frozen=True)

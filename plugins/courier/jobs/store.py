@@ -35,6 +35,7 @@ from courier.jobs.models import (
     new_id,
 )
 from courier.jobs.rules import Status
+from courier.wire import KeyReused
 
 __all__ = ["JobNotCancellable", "JobNotFound", "JobStore", "Moved", "NewJob", "Work", "new_id"]
 """The store and the shapes it takes and returns (defined in :mod:`courier.jobs.models`)."""
@@ -52,14 +53,24 @@ SUMMARY_COLUMNS = (
 WORK_COLUMNS = "job_id, seq, retries, files_to_process, params, upstream_id, deadline_at, callback_url"
 
 _INSERT = f"""
-INSERT INTO courier_jobs (job_id, files_to_process, params, idempotency_key, callback_url, created_by)
-SELECT id, files, params, key, callback, %(by)s
-FROM unnest(%(ids)s::text[], %(files)s::jsonb[], %(params)s::jsonb[], %(keys)s::text[], %(callbacks)s::text[])
-     WITH ORDINALITY AS j (id, files, params, key, callback, n)
+INSERT INTO courier_jobs (job_id, files_to_process, params, idempotency_key, callback_url, created_by, request_sha256)
+SELECT id, files, params, key, callback, by, sha
+FROM unnest(%(ids)s::text[], %(files)s::jsonb[], %(params)s::jsonb[], %(keys)s::text[], %(callbacks)s::text[],
+            %(by)s::text[], %(sha)s::text[])
+     WITH ORDINALITY AS j (id, files, params, key, callback, by, sha, n)
 ORDER BY n
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (created_by, idempotency_key) DO NOTHING
 RETURNING {COLUMNS}
 """
+"""A key is unique per creator (migration 0012): another creator's key never stands in for this one."""
+_EXISTING = f"""
+SELECT {COLUMNS}, created_by, request_sha256 FROM courier_jobs
+WHERE (created_by, idempotency_key) IN (SELECT * FROM unnest(%(by)s::text[], %(keys)s::text[]))
+"""
+_MINE = "(%(who)s::text IS NULL OR created_by = %(who)s)"
+"""Only the objects of ``who`` (a creator), or every object when it is None (full access)."""
+SYSTEM = "courier"
+"""The creator of jobs Courier's own code makes without a more precise one (API callers are ``user:…``)."""
 _CLAIM = f"""
 WITH next AS (
     SELECT job_id FROM courier_jobs WHERE status = 'queued' ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
@@ -180,7 +191,7 @@ class JobStore:
             yield own
 
     # ------------------------------------------------------------------ files
-    def add_file(self, file: FileOut, created_by: str | None = None) -> None:
+    def add_file(self, file: FileOut, created_by: str = SYSTEM) -> None:
         with self.connect() as conn:
             conn.execute(
                 "INSERT INTO courier_job_files (file_id, path, bytes, sha256, created_by) VALUES (%s, %s, %s, %s, %s)",
@@ -197,53 +208,94 @@ class JobStore:
             ).fetchone()
         return int(row["n"]) if row else 0
 
-    def file_paths(self, file_ids: list[str], conn: psycopg.Connection[dict[str, Any]] | None = None) -> dict[str, str]:
-        """The stored paths of those of ``file_ids`` that exist."""
+    def file_paths(
+        self, file_ids: list[str], conn: psycopg.Connection[dict[str, Any]] | None = None
+    ) -> dict[str, tuple[str, str | None]]:
+        """(stored path, who pushed it) of those of ``file_ids`` that exist."""
         with self._using(conn) as conn:
             rows = conn.execute(
-                "SELECT file_id, path FROM courier_job_files WHERE file_id = ANY(%s)", (file_ids,)
+                "SELECT file_id, path, created_by FROM courier_job_files WHERE file_id = ANY(%s)", (file_ids,)
             ).fetchall()
-        return {r["file_id"]: r["path"] for r in rows}
+        return {r["file_id"]: (r["path"], r["created_by"]) for r in rows}
+
+    def files_by(
+        self, creators: list[str], paths: list[str], conn: psycopg.Connection[dict[str, Any]] | None = None
+    ) -> set[tuple[str, str]]:
+        """Which (creator, path) pairs name a file the creator may hand to the processor: one they pushed, or
+        the stored report of a job of theirs."""
+        with self._using(conn) as conn:
+            rows = conn.execute(
+                "WITH asked (by, path) AS (SELECT * FROM unnest(%(by)s::text[], %(paths)s::text[]))"
+                " SELECT a.by, a.path FROM asked a WHERE"
+                " EXISTS (SELECT 1 FROM courier_job_files f WHERE f.path = a.path AND f.created_by = a.by)"
+                " OR EXISTS (SELECT 1 FROM courier_jobs j WHERE j.report_file_path = a.path AND j.created_by = a.by)",
+                {"by": creators, "paths": paths},
+            ).fetchall()
+        return {(r["by"], r["path"]) for r in rows}
 
     # ------------------------------------------------------------------ client side
     def create(
-        self, job: NewJob, created_by: str | None = None, conn: psycopg.Connection[dict[str, Any]] | None = None
+        self, job: NewJob, created_by: str = SYSTEM, conn: psycopg.Connection[dict[str, Any]] | None = None
     ) -> tuple[JobOut, bool]:
-        """Insert ``job``; with an ``idempotency_key`` already used, return the existing job and False."""
+        """Insert ``job``; with an ``idempotency_key`` its creator already used, return the existing job and False
+        (:class:`~courier.wire.KeyReused` when that job came from another request)."""
         ((out, created),) = self.create_many([job], created_by, conn)
         return out, created
 
     def create_many(
-        self, jobs: list[NewJob], created_by: str | None = None, conn: psycopg.Connection[dict[str, Any]] | None = None
+        self, jobs: list[NewJob], created_by: str = SYSTEM, conn: psycopg.Connection[dict[str, Any]] | None = None
     ) -> list[tuple[JobOut, bool]]:
-        """Insert ``jobs`` with one statement (their ``seq`` in list order); return each with True if new.
+        """Insert ``jobs`` with one statement (their ``seq`` in list order); return each with True if new. A job's
+        creator is its ``created_by``, else ``created_by`` here.
 
-        A job whose ``idempotency_key`` exists is not inserted: the existing job is returned with False.
+        Idempotency keys are scoped to their creator. A job whose key its creator used already is not inserted:
+        the existing job is returned with False when it came from the same request (``request_sha256``);
+        otherwise :class:`~courier.wire.KeyReused` names those jobs (none of them was inserted; the others were,
+        in the caller's transaction, which the caller ends: rolled back if the exception leaves it).
         """
+        creators = [j.created_by or created_by for j in jobs]
         args = {
             "ids": [j.job_id for j in jobs],
             "files": [Jsonb(j.files) for j in jobs],
             "params": [Jsonb(j.params) for j in jobs],
             "keys": [j.idempotency_key for j in jobs],
             "callbacks": [j.callback_url for j in jobs],
-            "by": created_by,
+            "by": creators,
+            "sha": [j.request_sha256 for j in jobs],
         }
         with self._using(conn) as conn:
             inserted = {r["job_id"]: r for r in conn.execute(_INSERT, args).fetchall()}
-            missing = [j.idempotency_key for j in jobs if j.job_id not in inserted]
-            existing: dict[str | None, dict[str, Any]] = {}
+            missing = [
+                (by, j.idempotency_key) for j, by in zip(jobs, creators, strict=True) if j.job_id not in inserted
+            ]
+            existing: dict[tuple[str, str | None], dict[str, Any]] = {}
             if missing:
-                rows = conn.execute(f"SELECT {COLUMNS} FROM courier_jobs WHERE idempotency_key = ANY(%s)", (missing,))
-                existing = {r["idempotency_key"]: r for r in rows.fetchall()}
-        metrics.jobs_submitted(len(inserted))  # with a caller's connection, its transaction commits just after
-        return [
-            (to_out(inserted[j.job_id]), True) if j.job_id in inserted else (to_out(existing[j.idempotency_key]), False)
-            for j in jobs
+                rows = conn.execute(_EXISTING, {"by": [m[0] for m in missing], "keys": [m[1] for m in missing]})
+                existing = {(r["created_by"], r["idempotency_key"]): r for r in rows.fetchall()}
+        results = [
+            (to_out(inserted[j.job_id]), True)
+            if j.job_id in inserted
+            else (to_out(existing[(by, j.idempotency_key)]), False)
+            for j, by in zip(jobs, creators, strict=True)
         ]
+        reused = [
+            i
+            for i, (j, by) in enumerate(zip(jobs, creators, strict=True))
+            if j.job_id not in inserted and existing[(by, j.idempotency_key)]["request_sha256"] != j.request_sha256
+        ]
+        if reused:
+            raise KeyReused(reused, [str(jobs[i].idempotency_key) for i in reused], results)
+        metrics.jobs_submitted(len(inserted))  # with a caller's connection, its transaction commits just after
+        return results
 
-    def get(self, job_id: str) -> JobOut:
+    def get(self, job_id: str, visible_to: str | None = None) -> JobOut:
+        """The job with its attempts; :class:`JobNotFound` if there is none, or (``visible_to`` not None) if
+        ``visible_to`` did not create it."""
         with self.connect() as conn:
-            row = conn.execute(f"SELECT {COLUMNS} FROM courier_jobs WHERE job_id = %s", (job_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM courier_jobs WHERE job_id = %(id)s AND {_MINE}",
+                {"id": job_id, "who": visible_to},
+            ).fetchone()
             if row is None:
                 raise JobNotFound(job_id)
             attempts = conn.execute(
@@ -261,22 +313,31 @@ class JobStore:
             raise JobNotFound(job_id)
         return list(row["files_to_process"])
 
-    def report_location(self, job_id: str) -> tuple[Status, str | None]:
+    def report_location(self, job_id: str, visible_to: str | None = None) -> tuple[Status, str | None]:
         with self.connect() as conn:
             row = conn.execute(
-                "SELECT status, report_file_path FROM courier_jobs WHERE job_id = %s", (job_id,)
+                f"SELECT status, report_file_path FROM courier_jobs WHERE job_id = %(id)s AND {_MINE}",
+                {"id": job_id, "who": visible_to},
             ).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         return Status(row["status"]), row["report_file_path"]
 
     def page(
-        self, status: Status | None, since: datetime | None, limit: int, cursor: str | None
+        self,
+        status: Status | None,
+        since: datetime | None,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
     ) -> tuple[list[JobSummary], str | None]:
-        """Newest first, as summaries (no files or params); ``since`` keeps jobs created at or after it; pass the
-        returned cursor for the next page."""
+        """Newest first, as summaries (no files or params); ``since`` keeps jobs created at or after it; only
+        ``visible_to``'s jobs unless None; pass the returned cursor for the next page."""
         where: list[str] = []
         args: list[Any] = []
+        if visible_to is not None:
+            where.append("created_by = %s")
+            args.append(visible_to)
         if status is not None:
             where.append("status = %s")
             args.append(str(status))
@@ -288,17 +349,18 @@ class JobStore:
             rows, next_cursor = newest_first(conn, select, "job_id", where, args, limit, cursor)
         return [JobSummary(**r) for r in rows], next_cursor
 
-    def cancel(self, job_id: str) -> tuple[JobOut, str | None]:
-        """Cancel a job that is not final; return it and the upstream id to cancel there (if it was running)."""
+    def cancel(self, job_id: str, visible_to: str | None = None) -> tuple[JobOut, str | None]:
+        """Cancel a job that is not final; return it and the upstream id to cancel there (if it was running).
+        :class:`JobNotFound` also for a job ``visible_to`` (when not None) did not create."""
         with self.connect() as conn:
             row = conn.execute(
                 f"""UPDATE courier_jobs j SET status = 'cancelled', finished_at = now(), claim_token = NULL,
                     error = 'cancelled by the client'
-                FROM (SELECT job_id, retries, upstream_id AS old_upstream FROM courier_jobs WHERE job_id = %s
-                      FOR UPDATE) old
-                WHERE j.job_id = old.job_id AND j.status = ANY(%s)
+                FROM (SELECT job_id, retries, upstream_id AS old_upstream FROM courier_jobs
+                      WHERE job_id = %(id)s AND {_MINE} FOR UPDATE) old
+                WHERE j.job_id = old.job_id AND j.status = ANY(%(from)s)
                 RETURNING {", ".join("j." + c.strip() for c in COLUMNS.split(","))}, old.old_upstream""",
-                (job_id, rules.sources(Status.CANCELLED)),
+                {"id": job_id, "who": visible_to, "from": rules.sources(Status.CANCELLED)},
             ).fetchone()
             if row is not None:
                 conn.execute(
@@ -306,7 +368,7 @@ class JobStore:
                     {"id": job_id, "attempt": row["retries"] + 1, "outcome": "cancelled", "error": None},
                 )
                 return to_out(row), row["old_upstream"]
-        raise JobNotCancellable(self.get(job_id))
+        raise JobNotCancellable(self.get(job_id, visible_to))
 
     # ------------------------------------------------------------------ owner side (delayed_request)
     def claim(self, owner: str, limit: int, timeout: float) -> list[Work]:

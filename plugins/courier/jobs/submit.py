@@ -3,7 +3,10 @@
 Both routes go through :func:`submit`: each job's callback URL and files are checked; a bad field of any job
 is named (:class:`BadJobs`, the API's 422; ``loc`` ``["body", "jobs", <index>, <field>, …]`` in a batch) and
 nothing is stored; otherwise every job is inserted in one statement of one transaction. A job whose ``idempotency_key`` exists
-is not inserted: the existing job is returned as it is (whatever the new body says), flagged not created.
+is not inserted: the existing job is returned as it is, flagged not created, when it is the caller's and came
+from the same request (keys are scoped to their creator; the caller's key with another body is a 409). A
+caller without full access names only their own files: file ids they pushed, paths of their uploads and of
+their own jobs' reports.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from courier.jobs.files import FILE_ID_RE, BadReference, base_url, full_path, re
 from courier.jobs.models import JobIn, JobOut
 from courier.jobs.store import JobStore, NewJob, new_id
 from courier.webhooks.policy import Resolver
+from courier.wire import fingerprint
 
 Loc = tuple[str | int, ...]
 Error = dict[str, Any]
@@ -108,9 +112,34 @@ def _repeated_keys(requests: Sequence[tuple[Loc, JobIn]]) -> list[Error]:
     return errors
 
 
-def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) -> tuple[list[list[str]], list[Error]]:
-    """Each job's storage-relative files (``known``: file id -> path of the pushed files that exist), and an
-    error naming each bad entry. The storage base is read once, and only when a path (not a file id) is given."""
+def visible_files(known: dict[str, tuple[str, str | None]], scope: str | None) -> dict[str, str]:
+    """File id -> path of the pushed files of ``known`` (id -> (path, pusher)) that ``scope`` pushed (all for
+    None: full access). Another user's file id is as unknown as one that does not exist."""
+    return {file_id: path for file_id, (path, by) in known.items() if scope is None or by == scope}
+
+
+def path_references(requests: Sequence[tuple[Loc, JobIn]]) -> list[str]:
+    """The clean storage-relative paths the jobs name (file ids and bad references left out)."""
+    refs = [ref for _, job in requests for ref in job.files_to_process if not FILE_ID_RE.match(ref)]
+    if not refs:
+        return []
+    configured = base_url()
+    found: list[str] = []
+    for ref in refs:
+        try:
+            found.append(relative_reference(ref, configured))
+        except BadReference:
+            continue
+    return found
+
+
+def resolve_files(
+    requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str], allowed_paths: set[str] | None = None
+) -> tuple[list[list[str]], list[Error]]:
+    """Each job's storage-relative files (``known``: file id -> path of the pushed files that exist and the caller
+    may use), and an error naming each bad entry. A path must be in ``allowed_paths`` unless that is None (full
+    access): the caller's own uploads and their own jobs' reports. The storage base is read once, and only
+    when a path (not a file id) is given."""
     from courier.storage import storage_base
 
     has_paths = any(not FILE_ID_RE.match(ref) for _, job in requests for ref in job.files_to_process)
@@ -132,6 +161,9 @@ def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) 
             except BadReference as exc:
                 errors.append(_error(where, str(exc)))
                 continue
+            if allowed_paths is not None and relative not in allowed_paths:
+                errors.append(_error(where, f"{ref!r} is not a file you pushed nor the report of a job of yours"))
+                continue
             if base is None or not full_path(relative, base).is_file():
                 errors.append(_error(where, f"no file {ref!r} under the storage base"))
                 continue
@@ -140,23 +172,36 @@ def resolve_files(requests: Sequence[tuple[Loc, JobIn]], known: dict[str, str]) 
     return resolved, errors
 
 
+def new_job(job: JobIn, files: list[str], creator: str) -> NewJob:
+    """The job to store for the request ``job`` of ``creator``, its files resolved."""
+    return NewJob(new_id(), files, job.params, job.idempotency_key, job.callback_url, creator, fingerprint(job))
+
+
 def submit(
-    requests: Sequence[tuple[Loc, JobIn]], store: JobStore, resolver: Resolver | None = None
+    requests: Sequence[tuple[Loc, JobIn]],
+    store: JobStore,
+    creator: str,
+    scope: str | None,
+    resolver: Resolver | None = None,
 ) -> list[tuple[JobOut, bool]]:
-    """Check and store ``requests`` (each with the ``loc`` its errors are reported at) in one transaction;
-    return each job and whether it is new. :class:`BadJobs` naming every bad field of every job: nothing stored.
+    """Check and store ``requests`` of ``creator`` (each with the ``loc`` its errors are reported at) in one
+    transaction; return each job and whether it is new. ``scope``: the creator whose files the jobs may name
+    (None: any file, full access). :class:`BadJobs` naming every bad field of every job: nothing stored;
+    :class:`~courier.wire.KeyReused` for a key ``creator`` used with another request: nothing stored.
     ``resolver`` answers the callback URLs' names (:func:`callback_lookup`, the API's request path)."""
     errors = _callback_errors(requests, resolver) + _repeated_keys(requests)
     ids = sorted({ref for _, job in requests for ref in job.files_to_process if FILE_ID_RE.match(ref)})
     conn: psycopg.Connection[dict[str, Any]]
     with store.connect() as conn:  # the files' lookup and the insert: one pooled connection, one transaction
-        files, bad_files = resolve_files(requests, store.file_paths(ids, conn) if ids else {})
+        known = visible_files(store.file_paths(ids, conn), scope) if ids else {}
+        allowed: set[str] | None = None
+        if scope is not None:
+            paths = path_references(requests)
+            allowed = {p for _, p in store.files_by([scope] * len(paths), paths, conn)} if paths else set()
+        files, bad_files = resolve_files(requests, known, allowed)
         errors += bad_files
         if errors:
             errors.sort(key=lambda e: [str(part).zfill(8) if isinstance(part, int) else part for part in e["loc"]])
             raise BadJobs(errors)
-        new = [
-            NewJob(new_id(), paths, job.params, job.idempotency_key, job.callback_url)
-            for (_, job), paths in zip(requests, files, strict=True)
-        ]
+        new = [new_job(job, paths, creator) for (_, job), paths in zip(requests, files, strict=True)]
         return store.create_many(new, conn=conn)

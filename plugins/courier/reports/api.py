@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError, error_responses
 from courier.api.ids import Cursor
 from courier.wire import NO_NUL
@@ -79,13 +80,15 @@ def list_collections(
     run_id: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    visible_to: str | None = None,
 ) -> tuple[list[Collection], str | None]:
-    """Report tickets, newest request first (the function behind the route and the pages)."""
+    """Report tickets, newest request first (the function behind the route and the pages); only those of runs
+    ``visible_to`` triggered unless it is None (full access)."""
     from courier.db.paging import encode_cursor
     from courier.reports.tickets import TicketStore
 
     filters = {"status": status, "dag_id": dag_id, "run_id": run_id}
-    rows = TicketStore().recent(filters, limit + 1, _decode(cursor) if cursor else None)
+    rows = TicketStore().recent(filters, limit + 1, _decode(cursor) if cursor else None, visible_to)
     more = len(rows) > limit
     items = [
         Collection(
@@ -127,8 +130,10 @@ def get_collections(
     run_id: Annotated[str | None, Query(min_length=1, max_length=250, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Cursor = None,
+    *,
+    who: Who,
 ) -> dict[str, Any]:
     """Recent report collections, newest first: wait time, polls, where the CSV went, its rows and size; page with
-    ``cursor``."""
-    items, next_cursor = list_collections(status, dag_id, run_id, limit, cursor)
+    ``cursor``. Those of the runs you triggered (every collection with full access)."""
+    items, next_cursor = list_collections(status, dag_id, run_id, limit, cursor, who.scope)
     return {"collections": items, "next_cursor": next_cursor}

@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from courier import assets, metrics
+from courier.domains import run_creator
 from courier.links import ReportCollectionLink
 from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
@@ -111,7 +112,8 @@ class CollectReportOperator(BaseOperator):
         else:
             self._skip_if_superseded(context)
             ticket = hook.request_ticket()
-            tickets.add(key, ticket)
+            run = context["dag_run"]
+            tickets.add(key, ticket, run_creator(key.dag_id, getattr(run, "triggering_user_name", None)))
             self.log.info("Requested report ticket %s", ticket)
         started = time.time()
         deadline = started + self.timeout.total_seconds()

@@ -47,12 +47,14 @@ class TicketStore:
             ).fetchone()
         return str(row[0]) if row else None
 
-    def add(self, key: TaskKey, ticket_id: str) -> None:
+    def add(self, key: TaskKey, ticket_id: str, created_by: str | None = None) -> None:
+        """Remember the ticket; ``created_by``: the run's creator (``courier.domains.run_creator``), by default
+        ``dag:<dag_id>``."""
         with self.db.connection() as conn:
             conn.execute(
-                "INSERT INTO courier_report_tickets (dag_id, run_id, task_id, map_index, ticket_id)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id),
+                "INSERT INTO courier_report_tickets (dag_id, run_id, task_id, map_index, ticket_id, created_by)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (key.dag_id, key.run_id, key.task_id, key.map_index, ticket_id, created_by or f"dag:{key.dag_id}"),
             )
 
     def finish(
@@ -96,10 +98,15 @@ class TicketStore:
         )
 
     def recent(
-        self, filters: dict[str, str | None], limit: int, after: tuple[datetime, str] | None
+        self,
+        filters: dict[str, str | None],
+        limit: int,
+        after: tuple[datetime, str] | None,
+        visible_to: str | None = None,
     ) -> list[tuple[Any, ...]]:
         """Up to ``limit`` tickets, newest request first, matching ``filters`` (``status``, ``dag_id``, ``run_id``;
-        None: any), requested before the ``after`` (requested_at, ticket_id) cursor position.
+        None: any), requested before the ``after`` (requested_at, ticket_id) cursor position; only those created
+        by ``visible_to`` unless it is None.
 
         Each row: dag_id, run_id, task_id, map_index, ticket_id, status, requested_at, finished_at, path,
         message, seconds waited (so far, when pending), polls, row_count, size_bytes."""
@@ -109,6 +116,9 @@ class TicketStore:
             if filters.get(column) is not None:
                 where.append(f"{column} = %s")
                 args.append(filters[column])
+        if visible_to is not None:
+            where.append("created_by = %s")
+            args.append(visible_to)
         if after is not None:
             where.append("(requested_at, ticket_id) < (%s, %s)")
             args += list(after)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError, error_responses
 from courier.api.ids import PathId
 from courier.specs.models import AttemptOut, CellOut, RunOut, RunPage, RunSummary
@@ -31,15 +32,17 @@ def _summary(run: dict[str, Any], by_status: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def run_summaries(limit: int = 50) -> list[RunSummary]:
-    """The latest spec runs, newest first, with their cells counted by status (the route's and the pages')."""
-    return [RunSummary(**_summary(r, dict(r["by_status"]))) for r in SpecQueue().list_runs(limit)]
+def run_summaries(limit: int = 50, visible_to: str | None = None) -> list[RunSummary]:
+    """The latest spec runs (only those ``visible_to`` triggered, unless None), newest first, with their cells
+    counted by status (the route's and the pages')."""
+    return [RunSummary(**_summary(r, dict(r["by_status"]))) for r in SpecQueue().list_runs(limit, visible_to)]
 
 
-def run_detail(run_id: str) -> RunOut | None:
-    """One spec run with every cell in queue order (the route's and the pages'); None if there is no such run."""
+def run_detail(run_id: str, visible_to: str | None = None) -> RunOut | None:
+    """One spec run with every cell in queue order (the route's and the pages'); None if there is no such run
+    (or ``visible_to``, when not None, did not trigger it)."""
     queue = SpecQueue()
-    run = queue.get_run(run_id)
+    run = queue.get_run(run_id, visible_to)
     if run is None:
         return None
     cells = queue.cells(run_id)
@@ -76,15 +79,18 @@ def no_run(run_id: str) -> ApiError:
 
 
 @router.get("/runs", response_model=RunPage)
-def list_runs(limit: Annotated[int, Query(ge=1, le=200, description="most runs, newest first")] = 50) -> RunPage:
-    """The latest spec runs, newest first, with their cells counted by status."""
-    return RunPage(runs=run_summaries(limit))
+def list_runs(
+    who: Who, limit: Annotated[int, Query(ge=1, le=200, description="most runs, newest first")] = 50
+) -> RunPage:
+    """The latest spec runs (those you triggered; every run with full access), newest first, with their cells
+    counted by status."""
+    return RunPage(runs=run_summaries(limit, who.scope))
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=error_responses(404))
-def get_run(run_id: PathId) -> RunOut:
+def get_run(run_id: PathId, who: Who) -> RunOut:
     """One spec run: every cell in queue order with its status, reason, output tail, artifacts and attempts."""
-    run = run_detail(run_id)
+    run = run_detail(run_id, who.scope)
     if run is None:
         raise no_run(run_id)
     return run

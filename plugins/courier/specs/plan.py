@@ -137,7 +137,9 @@ def resolve_base_url(base_url: str | None) -> str:
         return ""
 
 
-def plan_run(run_id: str, request: SpecRunRequest, queue: SpecQueue | None = None) -> dict[str, Any]:
+def plan_run(
+    run_id: str, request: SpecRunRequest, queue: SpecQueue | None = None, created_by: str | None = None
+) -> dict[str, Any]:
     """Validate and expand the list and queue this run's cells; return counts and one entry per worker.
 
     Raises :class:`SpecListError` (every problem, each naming spec and field) with nothing queued.
@@ -166,6 +168,7 @@ def plan_run(run_id: str, request: SpecRunRequest, queue: SpecQueue | None = Non
         base_url=base_url,
         rerun_of=request.rerun_failed_of,
         filtered=filtered,
+        created_by=created_by,
     )
     for reason, n in sorted(filtered.items()):
         log.info("Filtered %d cell(s): %s", n, reason)

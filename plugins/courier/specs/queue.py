@@ -163,15 +163,17 @@ class SpecQueue:
         base_url: str = "",
         rerun_of: str | None = None,
         filtered: dict[str, int] | None = None,
+        created_by: str | None = None,
     ) -> list[tuple[Cell, float | None]]:
-        """Queue ``cells`` for ``run_id`` in one transaction (replacing an earlier plan of the same run)."""
+        """Queue ``cells`` for ``run_id`` in one transaction (replacing an earlier plan of the same run);
+        ``created_by``: the run's creator (``courier.domains.run_creator``)."""
         ordered = order_cells(cells, self.history((c.key for c in cells), exclude_run=run_id))
         with self._connect() as conn, conn.transaction():
             conn.execute("DELETE FROM courier_spec_runs WHERE run_id = %s", (run_id,))
             conn.execute(
-                "INSERT INTO courier_spec_runs (run_id, spec_list, base_url, rerun_of, filtered) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                (run_id, spec_list, base_url, rerun_of, Jsonb(filtered or {})),
+                "INSERT INTO courier_spec_runs (run_id, spec_list, base_url, rerun_of, filtered, created_by) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (run_id, spec_list, base_url, rerun_of, Jsonb(filtered or {}), created_by),
             )
             with conn.cursor() as cur:
                 cur.executemany(
@@ -336,9 +338,13 @@ class SpecQueue:
         )
 
     # ------------------------------------------------------------------ reading
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, run_id: str, visible_to: str | None = None) -> dict[str, Any] | None:
+        """The run (None: no such run, or ``visible_to``, when not None, did not create it)."""
         with self._connect() as conn:
-            return conn.execute("SELECT * FROM courier_spec_runs WHERE run_id = %s", (run_id,)).fetchone()
+            return conn.execute(
+                "SELECT * FROM courier_spec_runs WHERE run_id = %s AND (%s::text IS NULL OR created_by = %s)",
+                (run_id, visible_to, visible_to),
+            ).fetchone()
 
     def cells(self, run_id: str) -> list[dict[str, Any]]:
         """Every cell of ``run_id`` in queue order, each with its ``attempts`` (oldest first)."""
@@ -358,8 +364,8 @@ class SpecQueue:
             cell["attempts"] = by_cell.get(cell["cell_key"], [])
         return cells
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest runs, newest first, each with its cell counts by status."""
+    def list_runs(self, limit: int = 50, visible_to: str | None = None) -> list[dict[str, Any]]:
+        """The latest runs (only ``visible_to``'s unless None), newest first, each with its cell counts by status."""
         with self._connect() as conn:
             return conn.execute(
                 """
@@ -370,9 +376,10 @@ class SpecQueue:
                         SELECT status, count(*) AS n FROM courier_spec_cells WHERE run_id = r.run_id GROUP BY status
                     ) s
                 ) c ON true
+                WHERE %s::text IS NULL OR r.created_by = %s
                 ORDER BY r.created_at DESC, r.run_id DESC LIMIT %s
                 """,
-                (limit,),
+                (visible_to, visible_to, limit),
             ).fetchall()
 
     def set_report(self, run_id: str, counts: dict[str, Any], report_url: str) -> None:

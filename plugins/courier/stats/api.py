@@ -93,11 +93,11 @@ async def ingest(
         limits, max_bytes = cached[1], cached[2]
     else:
         limits, max_bytes = await run_in_threadpool(_limits)
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    # No Content-Type is a 415, not JSON: a form another site submits (text/plain, or none) is never read.
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", NDJSON):
-        raise ApiError(
-            415, f"Content-Type {content_type!r}: send application/json or {NDJSON}", loc=("header", "content-type")
-        )
+        shown = repr(content_type) if content_type else "missing"
+        raise ApiError(415, f"Content-Type {shown}: send application/json or {NDJSON}", loc=("header", "content-type"))
     body = await limited(request, max_bytes, "stats_max_body_bytes").body()
     global _in_flight
     loop = asyncio.get_running_loop()

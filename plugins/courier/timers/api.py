@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from courier.api.auth import CurrentUser
+from courier.api.auth import Who
 from courier.api.bodies import json_body, json_request
 from courier.api.errors import ApiError, error_responses
 from courier.api.ids import Cursor, PathId
@@ -27,16 +27,39 @@ from courier.timers.models import (
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
 from courier.webhooks.policy import TooManyHosts, aprefetch
+from courier.wire import KeyReused
 
 router = APIRouter(prefix="/timers", tags=["timers"])
 CREATE_RATE = RateLimit("timer_create_rate", "timers")
 """Timers per user per minute (``[courier] timer_create_rate``), counted before anything else is checked."""
 
 
-def _rate_limited(user: CurrentUser, count: int) -> None:
+def _rate_limited(who: Who, count: int) -> None:
     from courier.config import load_one
 
-    CREATE_RATE.take(user.get_name(), count, float(load_one("timer_create_rate")))
+    CREATE_RATE.take(who.creator, count, float(load_one("timer_create_rate")))
+
+
+def _store(timers: list[NewTimer], who: Who, locs: list[tuple[str | int, ...]]) -> list[tuple[TimerOut, bool]]:
+    """Store ``timers`` as ``who``'s; 409 naming each idempotency key ``who`` used before for another request."""
+    try:
+        return TimerStore().create(timers, created_by=who.creator)
+    except KeyReused as exc:
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            errors=[
+                {
+                    "loc": ["body", *locs[i], "idempotency_key"],
+                    "msg": f"idempotency key {key!r} was used before with another request; use a new key",
+                    "type": "conflict",
+                }
+                for i, key in zip(exc.positions, exc.keys, strict=True)
+            ],
+        ) from None
+
+
+def _not_found(timer_id: str) -> ApiError:
+    return ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id"))
 
 
 async def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]], field: str | None = None) -> list[NewTimer]:
@@ -92,20 +115,22 @@ async def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]], field:
     responses={
         200: {
             "model": TimerOut,
-            "description": "A timer with this idempotency_key exists: it is returned, nothing new.",
+            "description": "You created a timer with this idempotency_key from the same request: it is returned, "
+            "nothing new.",
         },
-        **error_responses(400, 413, 415, 429),
+        **error_responses(400, 409, 413, 415, 429),
     },
     openapi_extra=json_request(TimerIn),
 )
-async def create_timer(
-    request: Annotated[TimerIn, json_body(TimerIn)], response: Response, user: CurrentUser
-) -> TimerOut:
+async def create_timer(request: Annotated[TimerIn, json_body(TimerIn)], response: Response, who: Who) -> TimerOut:
     """Schedule one webhook: Courier POSTs to ``url + id`` at ``fire_at`` (or ``delay_seconds`` from now);
-    429 past ``[courier] timer_create_rate`` timers of this user in the minute."""
-    _rate_limited(user, 1)
+    429 past ``[courier] timer_create_rate`` timers of this user in the minute.
+
+    An ``idempotency_key`` is yours alone: sending the same request again returns your timer (200); the key
+    with another body is a 409."""
+    _rate_limited(who, 1)
     planned = await _checked([((), request)])
-    ((timer, created),) = await run_in_threadpool(TimerStore().create, planned)
+    ((timer, created),) = await run_in_threadpool(_store, planned, who, [()])
     if not created:
         response.status_code = status.HTTP_200_OK
     return timer
@@ -115,25 +140,27 @@ async def create_timer(
     "/batch",
     response_model=list[TimerOut],
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 413, 415, 429),
+    responses=error_responses(400, 409, 413, 415, 429),
     openapi_extra=json_request(TimerBatchIn),
 )
-async def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], user: CurrentUser) -> list[TimerOut]:
-    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item) none. Their URLs may name
-    at most 50 distinct hosts (a 422 names the limit); 429 past ``[courier] timer_create_rate`` timers of this
-    user in the minute (each timer of the batch counts)."""
-    _rate_limited(user, len(batch.timers))
-    planned = await _checked([(("timers", i), t) for i, t in enumerate(batch.timers)], "timers")
-    return [timer for timer, _ in await run_in_threadpool(TimerStore().create, planned)]
+async def create_timers(batch: Annotated[TimerBatchIn, json_body(TimerBatchIn)], who: Who) -> list[TimerOut]:
+    """Schedule up to 1000 timers atomically: all are stored, or (on any bad item, or a key you used before with
+    another request: 409) none. Their URLs may name at most 50 distinct hosts (a 422 names the limit); 429 past
+    ``[courier] timer_create_rate`` timers of this user in the minute (each timer of the batch counts)."""
+    _rate_limited(who, len(batch.timers))
+    locs: list[tuple[str | int, ...]] = [("timers", i) for i in range(len(batch.timers))]
+    planned = await _checked(list(zip(locs, batch.timers, strict=True)), "timers")
+    return [timer for timer, _ in await run_in_threadpool(_store, planned, who, locs)]
 
 
 @router.get("/{timer_id}", response_model=TimerOut, responses=error_responses(404))
-def get_timer(timer_id: PathId) -> TimerOut:
-    """A timer's status, times, lateness and every delivery attempt."""
+def get_timer(timer_id: PathId, who: Who) -> TimerOut:
+    """A timer's status, times, lateness and every delivery attempt (404 for a timer that is not yours, unless
+    you have full access)."""
     try:
-        return TimerStore().get(timer_id)
+        return TimerStore().get(timer_id, who.scope)
     except TimerNotFound:
-        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
+        raise _not_found(timer_id) from None
 
 
 @router.get("", response_model=TimerPage)
@@ -141,10 +168,13 @@ def list_timers(
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Cursor = None,
+    *,
+    who: Who,
 ) -> dict[str, Any]:
-    """Timers, newest first, at most 200 a page; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Your timers (every timer with full access), newest first, at most 200 a page; pass ``next_cursor`` back as
+    ``cursor`` for the next page."""
     try:
-        timers, next_cursor = TimerStore().list(status_filter, limit, cursor)
+        timers, next_cursor = TimerStore().list(status_filter, limit, cursor, who.scope)
     except ValueError:
         raise ApiError(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor is not one this API handed out", loc=("query", "cursor")
@@ -153,13 +183,13 @@ def list_timers(
 
 
 @router.post("/{timer_id}/cancel", response_model=TimerOut, responses=error_responses(404, 409))
-def cancel_timer(timer_id: PathId) -> TimerOut:
+def cancel_timer(timer_id: PathId, who: Who) -> TimerOut:
     """Cancel a timer that is not final (``scheduled``, ``retrying``, or ``firing``: a send already on the wire
     may still arrive, none follows): its status becomes ``cancelled`` and the record stays readable
-    (``GET /courier/timers/{id}``); 409 once final."""
+    (``GET /courier/timers/{id}``); 409 once final; 404 for a timer that is not yours."""
     try:
-        return TimerStore().cancel(timer_id)
+        return TimerStore().cancel(timer_id, who.scope)
     except TimerNotFound:
-        raise ApiError(status.HTTP_404_NOT_FOUND, f"no timer {timer_id!r}", loc=("path", "timer_id")) from None
+        raise _not_found(timer_id) from None
     except TimerNotCancellable as exc:
         raise ApiError(status.HTTP_409_CONFLICT, str(exc), loc=("path", "timer_id")) from None

@@ -15,7 +15,7 @@ from courier.timers.rules import Status
 from courier.webhooks import events
 from courier.webhooks.events import JOB_EVENT_KEY_PREFIX
 from courier.webhooks.policy import Resolver, TargetRefused, check_url, resolve
-from courier.wire import URL_PATTERN, DbText, Rfc3339, db_json_problem, db_text_problem
+from courier.wire import URL_PATTERN, DbText, Rfc3339, db_json_problem, db_text_problem, fingerprint
 
 TIMER_ID_PREFIX = "tmr_"
 RESERVED_KEY_PREFIX = JOB_EVENT_KEY_PREFIX  # job events' idempotency keys: a timer taking one would stand in for it
@@ -192,6 +192,8 @@ class NewTimer:
     headers: dict[str, str]
     idempotency_key: str | None
     expire_at: datetime | None
+    request_sha256: str | None = None
+    """The request's :func:`~courier.wire.fingerprint`: its key reused with another request is a conflict."""
 
 
 def new_id(prefix: str = TIMER_ID_PREFIX) -> str:
@@ -231,7 +233,14 @@ def plan(
         raise FieldError((*loc, "url"), f"{exc} (checked with the timer id appended, as it is called)") from None
     expire_at = fire_at + timedelta(seconds=request.expire_after_seconds) if request.expire_after_seconds else None
     return NewTimer(
-        timer_id, request.url, fire_at, request.payload, request.headers, request.idempotency_key, expire_at
+        timer_id,
+        request.url,
+        fire_at,
+        request.payload,
+        request.headers,
+        request.idempotency_key,
+        expire_at,
+        fingerprint(request),
     )
 
 

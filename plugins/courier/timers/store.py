@@ -30,27 +30,39 @@ from courier.timers import rules
 from courier.timers.models import AttemptOut, Claimed, Delivery, NewTimer, TimerOut
 from courier.timers.rules import Status
 from courier.webhooks.events import Event
+from courier.wire import KeyReused
 
 CHANNEL = "courier_timers"
 TABLE = "courier_timers"
 """The table retention names this store's timers by (``courier db clean --tables``)."""
+SYSTEM = "courier"
+"""The creator of timers made by Courier's own code without a more precise one (API callers are ``user:…``,
+DAG tasks ``dag:<dag_id>``, job events ``courier-jobs``)."""
 COLUMNS = (
     "id, url, status, fire_at, created_at, fired_at, finished_at, attempts, next_attempt_at, expire_at, "
     "idempotency_key, headers, payload, last_error"
 )
 _INSERT = f"""
-INSERT INTO courier_timers (id, url, fire_at, next_attempt_at, payload, headers, idempotency_key, expire_at, created_by)
-VALUES (%(id)s, %(url)s, %(fire_at)s, %(fire_at)s, %(payload)s, %(headers)s, %(key)s, %(expire_at)s, %(by)s)
-ON CONFLICT (idempotency_key) DO NOTHING
+INSERT INTO courier_timers (id, url, fire_at, next_attempt_at, payload, headers, idempotency_key, expire_at, created_by,
+                            request_sha256)
+VALUES (%(id)s, %(url)s, %(fire_at)s, %(fire_at)s, %(payload)s, %(headers)s, %(key)s, %(expire_at)s, %(by)s, %(sha)s)
+ON CONFLICT (created_by, idempotency_key) DO NOTHING
 RETURNING {COLUMNS}
 """
+"""A key is unique per creator (migration 0012): another creator's key never stands in for this one."""
 
 
-def list_query(status: Status | None, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+def list_query(
+    status: Status | None, limit: int, cursor: str | None, visible_to: str | None = None
+) -> tuple[str, list[Any]]:
     """One page of the listing (``limit + 1`` rows, to tell whether more follow): keyset on
-    ``(created_at, id)``, so a page reads ``limit + 1`` index entries however many timers exist."""
+    ``(created_at, id)``, so a page reads ``limit + 1`` index entries however many timers exist; only
+    ``visible_to``'s timers unless it is None."""
     where: list[str] = []
     args: list[Any] = []
+    if visible_to is not None:
+        where.append("created_by = %s")
+        args.append(visible_to)
     if status is not None:
         where.append("status = %s")
         args.append(str(status))
@@ -129,10 +141,13 @@ class TimerStore:
     def _connect(self) -> contextlib.AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
         return self.db.connection(dict_row)
 
-    def create(self, timers: list[NewTimer], created_by: str | None = None) -> list[tuple[TimerOut, bool]]:
-        """Insert all of ``timers`` in one transaction; return each with ``True`` if new.
+    def create(self, timers: list[NewTimer], created_by: str = SYSTEM) -> list[tuple[TimerOut, bool]]:
+        """Insert all of ``timers`` in one transaction, created by ``created_by``; return each with ``True`` if new.
 
-        A timer whose ``idempotency_key`` exists already is not inserted: the existing one is returned.
+        A timer whose ``idempotency_key`` ``created_by`` used already is not inserted: the existing one is
+        returned when it was made by the same request (same ``request_sha256``); otherwise nothing at all is
+        stored and :class:`~courier.wire.KeyReused` names every such timer. Keys are scoped to their creator:
+        another creator's key is no conflict.
         """
         params = [
             {
@@ -144,6 +159,7 @@ class TimerStore:
                 "key": t.idempotency_key,
                 "expire_at": t.expire_at,
                 "by": created_by,
+                "sha": t.request_sha256,
             }
             for t in timers
         ]
@@ -160,8 +176,19 @@ class TimerStore:
             missing = [t.idempotency_key for t in timers if t.id not in inserted]
             existing: dict[str, dict[str, Any]] = {}
             if missing:
-                cur.execute(f"SELECT {COLUMNS} FROM courier_timers WHERE idempotency_key = ANY(%s)", (missing,))
+                cur.execute(
+                    f"SELECT {COLUMNS}, request_sha256 FROM courier_timers"
+                    " WHERE created_by = %s AND idempotency_key = ANY(%s)",
+                    (created_by, missing),
+                )
                 existing = {r["idempotency_key"]: r for r in cur.fetchall()}
+                reused = [
+                    (i, t.idempotency_key)
+                    for i, t in enumerate(timers)
+                    if t.id not in inserted and existing[t.idempotency_key]["request_sha256"] != t.request_sha256  # type: ignore[index]
+                ]
+                if reused:  # raised inside the transaction: nothing of this call is stored
+                    raise KeyReused([i for i, _ in reused], [str(key) for _, key in reused])
             for t in timers:
                 if t.id in inserted:
                     results.append((to_out(inserted[t.id]), True))
@@ -173,9 +200,14 @@ class TimerStore:
         metrics.timers_created(len(inserted))  # committed: the transaction ended with the block
         return results
 
-    def get(self, timer_id: str) -> TimerOut:
+    def get(self, timer_id: str, visible_to: str | None = None) -> TimerOut:
+        """The timer with its attempts; :class:`TimerNotFound` if there is none, or (``visible_to`` not None)
+        if ``visible_to`` did not create it."""
         with self._connect() as conn:
-            row = conn.execute(f"SELECT {COLUMNS} FROM courier_timers WHERE id = %s", (timer_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM courier_timers WHERE id = %s AND (%s::text IS NULL OR created_by = %s)",
+                (timer_id, visible_to, visible_to),
+            ).fetchone()
             if row is None:
                 raise TimerNotFound(timer_id)
             attempts = conn.execute(
@@ -185,9 +217,11 @@ class TimerStore:
             ).fetchall()
         return to_out(row, attempts)
 
-    def list(self, status: Status | None, limit: int, cursor: str | None) -> tuple[list[TimerOut], str | None]:
-        """Newest first; pass the returned cursor to get the next page."""
-        sql, args = list_query(status, limit, cursor)
+    def list(
+        self, status: Status | None, limit: int, cursor: str | None, visible_to: str | None = None
+    ) -> tuple[list[TimerOut], str | None]:
+        """Newest first (only ``visible_to``'s timers unless None); pass the returned cursor for the next page."""
+        sql, args = list_query(status, limit, cursor, visible_to)
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
         more = len(rows) > limit
@@ -195,27 +229,32 @@ class TimerStore:
         next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
         return [to_out(r) for r in rows], next_cursor
 
-    def cancel(self, timer_id: str) -> TimerOut:
+    def cancel(self, timer_id: str, visible_to: str | None = None) -> TimerOut:
         """Cancel a timer that is not final (:data:`~courier.timers.rules.CANCELLABLE`, ``firing`` included: a
         send on the wire may still arrive, none follows, and the lease is dropped so the sending dispatcher's
-        outcome does not overwrite the cancel); raise :class:`TimerNotFound` or :class:`TimerNotCancellable`."""
+        outcome does not overwrite the cancel); raise :class:`TimerNotFound` (also for a timer ``visible_to``,
+        when not None, did not create) or :class:`TimerNotCancellable`."""
         cancel = _query(
             "UPDATE courier_timers SET status = 'cancelled', finished_at = now(), lease_owner = NULL, "
-            f"lease_until = NULL WHERE id = %s AND status IN ({{cancellable}}) RETURNING {COLUMNS}",
+            "lease_until = NULL WHERE id = %s AND (%s::text IS NULL OR created_by = %s) "
+            f"AND status IN ({{cancellable}}) RETURNING {COLUMNS}",
             cancellable=rules.CANCELLABLE,
         )
         with self._connect() as conn:
-            row = conn.execute(cancel, (timer_id,)).fetchone()
+            row = conn.execute(cancel, (timer_id, visible_to, visible_to)).fetchone()
         if row is not None:
             return to_out(row)
-        current = self.get(timer_id)
+        current = self.get(timer_id, visible_to)
         raise TimerNotCancellable(current)
 
     # ------------------------------------------------------------------ figures for the pages (courier.ui.insights)
-    def figures(self, window_minutes: int, edges: builtins.list[float]) -> dict[str, Any]:
+    def figures(
+        self, window_minutes: int, edges: builtins.list[float], visible_to: str | None = None
+    ) -> dict[str, Any]:
         """Timers per status, unfired timers more than a second overdue, and of the fires in the last
         ``window_minutes``: the count per lateness bucket (``width_bucket`` over ``edges``, ms), the count, p50,
-        p95, p99 and max lateness; the timers that failed or expired in the last 24 hours; the database's now."""
+        p95, p99 and max lateness (counts and lateness of every timer: figures, no timer's content); the timers
+        that failed or expired in the last 24 hours (only ``visible_to``'s, unless None); the database's now."""
         window = "fired_at > now() - make_interval(mins => %(window)s)"
         lateness = "extract(epoch FROM fired_at - fire_at) * 1000"
         args = {"window": window_minutes, "edges": edges}
@@ -226,7 +265,8 @@ class TimerStore:
         )
         problems = _query(
             f"SELECT {COLUMNS} FROM courier_timers WHERE status IN ({{problems}})"
-            " AND finished_at > now() - interval '24 hours' ORDER BY finished_at DESC LIMIT 10",
+            " AND finished_at > now() - interval '24 hours' AND (%(who)s::text IS NULL OR created_by = %(who)s)"
+            " ORDER BY finished_at DESC LIMIT 10",
             problems=rules.PROBLEMS,
         )
         with self._connect() as conn:
@@ -246,7 +286,7 @@ class TimerStore:
                 f" WHERE fired_at IS NOT NULL AND {window}",
                 args,
             ).fetchone()
-            failed = conn.execute(problems).fetchall()
+            failed = conn.execute(problems, {"who": visible_to}).fetchall()
         assert late_now is not None and fired is not None
         return {
             "counts": counts,

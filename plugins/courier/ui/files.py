@@ -18,8 +18,10 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
+from courier.specs.queue import SpecQueue
 from courier.specs.report import run_folder
 from courier.ui.screens.common import User, page_router
 
@@ -32,10 +34,14 @@ SERVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
 
 
 @router.get("/specs/{run_id}/files/{path:path}")
-def spec_file(request: Request, user: User, run_id: str, path: str) -> Response:
-    """A file of a run's folder (its report.html, junit.xml, ctrf.json, a cell's screenshots and logs)."""
+def spec_file(request: Request, user: User, who: Who, run_id: str, path: str) -> Response:
+    """A file of a run's folder (its report.html, junit.xml, ctrf.json, a cell's screenshots and logs); 404 for
+    a run the user did not trigger, unless they have full access."""
     parts = file_parts_or_404(path)
-    target = run_folder(run_id_or_404(run_id)) / "/".join(parts)
+    folder = run_folder(run_id_or_404(run_id))
+    if who.scope is not None and SpecQueue().get_run(run_id, who.scope) is None:
+        raise ApiError(404, f"run {run_id!r} has no file {path!r}", loc=("path", "path"))
+    target = folder / "/".join(parts)
     if not target.is_file():
         raise ApiError(404, f"run {run_id!r} has no file {path!r}", loc=("path", "path"))
     media = SERVED_TYPES.get(PurePosixPath(path).suffix.lower(), "application/octet-stream")

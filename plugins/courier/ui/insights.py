@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from courier.api.auth import Who
 from courier.timers.models import TimerOut
 
 timers_router = APIRouter(prefix="/insights/timers", tags=["insights"])
@@ -36,7 +37,9 @@ class TimersInsight(BaseModel):
     fired_in_window: int
     lateness_ms: dict[str, float | None] = Field(description="p50, p95, p99 and max lateness of the window's fires.")
     histogram: list[Bucket]
-    recent_problems: list[TimerOut] = Field(description="Timers that failed or expired in the last 24 hours.")
+    recent_problems: list[TimerOut] = Field(
+        description="Your timers (every timer with full access) that failed or expired in the last 24 hours."
+    )
     computed_at: datetime
 
 
@@ -48,12 +51,13 @@ def _label(lower: float | None, upper: float | None) -> str:
     return f"{lower:g}-{upper:g} ms"
 
 
-def timers_insight(window_minutes: int = 60) -> TimersInsight:
-    """Counts, overdue timers, the lateness histogram and percentiles of the window, recent failures."""
+def timers_insight(window_minutes: int = 60, visible_to: str | None = None) -> TimersInsight:
+    """Counts, overdue timers, the lateness histogram and percentiles of the window (figures of every timer),
+    recent failures (only ``visible_to``'s timers, unless None)."""
     from courier.timers.store import TimerStore
 
     edges = list(LATENESS_EDGES_MS)
-    found = TimerStore().figures(window_minutes, edges)
+    found = TimerStore().figures(window_minutes, edges, visible_to)
     by_bucket = found["bins"]
     histogram = []
     for index in range(len(edges) + 1):  # width_bucket: 0 below the first edge, i for [edges[i-1], edges[i])
@@ -87,9 +91,10 @@ def _round(value: Any) -> float | None:
 
 
 @timers_router.get("", response_model=TimersInsight)
-def get_timers_insight(window_minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> TimersInsight:
-    """Timers per status, overdue timers, lateness histogram and percentiles of the last window, recent failures."""
-    return timers_insight(window_minutes)
+def get_timers_insight(who: Who, window_minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> TimersInsight:
+    """Timers per status, overdue timers, lateness histogram and percentiles of the last window, recent failures
+    (of your timers; of every timer with full access)."""
+    return timers_insight(window_minutes, who.scope)
 
 
 jobs_router = APIRouter(prefix="/insights/jobs", tags=["insights"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.api.ids import PathId
 from courier.db.hook import pooled
@@ -30,12 +31,13 @@ TONES = {
 
 
 @router.get("/jobs")
-def jobs_page(request: Request, user: User, browse: Browsing, status: Status | None = None) -> Response:
-    """Jobs per status over time, the jobs newest first (filter by status, open by id)."""
+def jobs_page(request: Request, user: User, who: Who, browse: Browsing, status: Status | None = None) -> Response:
+    """Jobs per status over time, the jobs (the user's own, every job with full access) newest first (filter by
+    status, open by id)."""
     found = browse.search(request, "jobs")
     if found is not None:
         return found
-    jobs, next_cursor = browse.page(lambda cursor: JobStore(pooled()).page(status, None, 50, cursor))
+    jobs, next_cursor = browse.page(lambda cursor: JobStore(pooled()).page(status, None, 50, cursor, who.scope))
     insight = jobs_insight(6)
     bars = [charts.Bar(b.start.strftime("%H:%M"), {k: float(v) for k, v in b.counts.items()}) for b in insight.buckets]
     chart = charts.bar_chart(
@@ -63,16 +65,17 @@ def jobs_page(request: Request, user: User, browse: Browsing, status: Status | N
 
 
 @router.get("/jobs/{job_id}")
-def job_page(request: Request, user: User, job_id: PathId, notice: Notice = None) -> Response:
+def job_page(request: Request, user: User, who: Who, job_id: PathId, notice: Notice = None) -> Response:
     """One job with every attempt, its report download and cancel."""
     try:
-        job = JobStore(pooled()).get(job_id)
+        job = JobStore(pooled()).get(job_id, who.scope)
     except JobNotFound:
         raise ApiError(404, f"no job {job_id!r}", loc=("path", "job_id")) from None
     return cancellable_page(request, user, "jobs", "job.html", notice, job=job, params=pretty_json(job.params or None))
 
 
-def overview() -> dict[str, Any]:
-    """The overview's jobs section: counts and the last 6 hours by status, the latest failures."""
-    failed, _ = JobStore(pooled()).page(Status.FAILED, None, 3, None)
+def overview(scope: str | None) -> dict[str, Any]:
+    """The overview's jobs section: counts and the last 6 hours by status, the latest failures (``scope``'s
+    jobs, every job for None)."""
+    failed, _ = JobStore(pooled()).page(Status.FAILED, None, 3, None, scope)
     return {"insight": jobs_insight(6), "failed": failed}

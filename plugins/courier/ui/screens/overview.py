@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 
 from courier import domains
-from courier.api.auth import is_allowed
+from courier.api.auth import caller_for, is_allowed
 from courier.api.errors import ApiError, logged_reference
 from courier.ui.readme import readme_html
 from courier.ui.render import render, svg
@@ -25,8 +25,9 @@ def readable(user: Any) -> dict[str, bool]:
     return {d.resource: is_allowed(user, d.resource, "GET") for d in domains.DOMAINS}
 
 
-def sections() -> dict[str, Callable[[], dict[str, Any]]]:
-    """Per domain, what its overview section shows (in overview order: the registry's)."""
+def sections() -> dict[str, Callable[[str | None], dict[str, Any]]]:
+    """Per domain, what its overview section shows (in overview order: the registry's), given whose objects the
+    user sees (None: every object, full access)."""
     return {d.resource: domains.load(d.overview) for d in domains.DOMAINS if d.overview}
 
 
@@ -42,7 +43,7 @@ def overview_page(request: Request, user: User) -> Response:
         if not allowed.get(resource):
             continue
         try:
-            shown[resource] = load()
+            shown[resource] = load(caller_for(user, resource).scope)
         except Exception:  # one unavailable domain must not blank the whole dashboard
             problems[resource] = logged_reference(log, f"the {resource} overview failed")
     # each card is the template _overview_<resource>.html
@@ -77,5 +78,6 @@ def run_tab(
         raise ApiError(403, f"reading Courier {domain.resource} needs read access to the Airflow DAG {dag_id!r}")
     context: dict[str, Any] = {"dag_id": dag_id, "run_id": run_id, "resource": resource, "embedded": True}
     if domain is not None and domain.run_tab and dag_id == domain.dag_id:
-        context.update(domains.load(domain.run_tab)(dag_id, run_id))
+        scope = caller_for(user, domain.resource).scope
+        context.update(domains.load(domain.run_tab)(dag_id, run_id, scope))
     return render(request, "run.html", active="", **context)

@@ -66,12 +66,12 @@ def manifest_page(request: Request, user: User, run_id: PathId) -> Response:
     return render(request, "manifest.html", active="pages", manifest=manifest, **manifest_charts(manifest))
 
 
-def overview() -> dict[str, Any]:
-    """The overview's pages section: the recent fan-out manifests."""
+def overview(scope: str | None) -> dict[str, Any]:
+    """The overview's pages section: the recent fan-out manifests (manifests have no creator: ``scope`` unused)."""
     return {"recent": list_manifests(limit=5)[0]}
 
 
-def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:
+def run_tab(dag_id: str, run_id: str, scope: str | None) -> dict[str, Any]:
     """A fan-out run's tab: its manifest and charts."""
     manifest = read_manifest(run_id)
     return {"manifest": manifest, **manifest_charts(manifest)}

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from courier.api.auth import Who
 from courier.api.ids import PathId
 from courier.specs.api import no_run, run_detail, run_summaries
 from courier.specs.models import RunOut
@@ -66,26 +67,28 @@ def spec_matrix(run: RunOut) -> dict[str, Any]:
 
 
 @router.get("/specs")
-def specs_page(request: Request, user: User) -> Response:
-    """The latest spec_matrix runs with their cells counted by outcome."""
-    return render(request, "specs.html", active="specs", runs=run_summaries(50))
+def specs_page(request: Request, user: User, who: Who) -> Response:
+    """The latest spec_matrix runs (the user's own, every run with full access) with their cells counted by
+    outcome."""
+    return render(request, "specs.html", active="specs", runs=run_summaries(50, who.scope))
 
 
 @router.get("/specs/{run_id}")
-def spec_run_page(request: Request, user: User, run_id: PathId) -> Response:
+def spec_run_page(request: Request, user: User, who: Who, run_id: PathId) -> Response:
     """One spec_matrix run: the matrix coloured by outcome, flaky cells marked, durations, artifacts."""
-    run = run_detail(run_id)
+    run = run_detail(run_id, who.scope)
     if run is None:
         raise no_run(run_id)
     return render(request, "spec_run.html", active="specs", run=run, **spec_matrix(run))
 
 
-def overview() -> dict[str, Any]:
-    """The overview's specs section: the recent runs."""
-    return {"recent": run_summaries(5)}
+def overview(scope: str | None) -> dict[str, Any]:
+    """The overview's specs section: the recent runs (those ``scope`` triggered; every run for None)."""
+    return {"recent": run_summaries(5, scope)}
 
 
-def run_tab(dag_id: str, run_id: str) -> dict[str, Any]:
-    """A ``spec_matrix`` run's tab: its matrix (None until the plan task has queued the run)."""
-    run = run_detail(run_id)
+def run_tab(dag_id: str, run_id: str, scope: str | None) -> dict[str, Any]:
+    """A ``spec_matrix`` run's tab: its matrix (None until the plan task has queued the run, or when ``scope``,
+    not None, did not trigger it)."""
+    run = run_detail(run_id, scope)
     return {"spec_run": run, **(spec_matrix(run) if run is not None else {})}

@@ -90,8 +90,9 @@ def stats_page(
     )
 
 
-def overview() -> dict[str, Any]:
-    """The overview's stats section: metric names and the roll-up's watermark and lag."""
+def overview(scope: str | None) -> dict[str, Any]:
+    """The overview's stats section: metric names and the roll-up's watermark and lag (shared figures:
+    ``scope`` unused)."""
     store = StatsStore()
     watermark = store.watermark()
     lag = (datetime.now(UTC) - watermark).total_seconds() if watermark else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.api.ids import PathId
 from courier.timers.rules import Status
@@ -19,13 +20,14 @@ router = page_router()
 
 
 @router.get("/timers")
-def timers_page(request: Request, user: User, browse: Browsing, status: Status | None = None) -> Response:
-    """Timers by status, newest first; search by id; lateness histogram of the last hour."""
+def timers_page(request: Request, user: User, who: Who, browse: Browsing, status: Status | None = None) -> Response:
+    """Timers by status (the user's own, every timer with full access), newest first; search by id; lateness
+    histogram of the last hour."""
     found = browse.search(request, "timers")
     if found is not None:
         return found
-    listed, next_cursor = browse.page(lambda cursor: TimerStore().list(status, 50, cursor))
-    insight = timers_insight(60)
+    listed, next_cursor = browse.page(lambda cursor: TimerStore().list(status, 50, cursor, who.scope))
+    insight = timers_insight(60, who.scope)
     bars = [
         charts.Bar(bucket_label(b.lower_ms, b.upper_ms), {"fires": float(b.count)}, b.label) for b in insight.histogram
     ]
@@ -59,10 +61,10 @@ def bucket_label(lower: float | None, upper: float | None) -> str:
 
 
 @router.get("/timers/{timer_id}")
-def timer_page(request: Request, user: User, timer_id: PathId, notice: Notice = None) -> Response:
+def timer_page(request: Request, user: User, who: Who, timer_id: PathId, notice: Notice = None) -> Response:
     """One timer with every delivery attempt; cancel while it is not final."""
     try:
-        timer = TimerStore().get(timer_id)
+        timer = TimerStore().get(timer_id, who.scope)
     except TimerNotFound:
         raise ApiError(404, f"There is no timer {timer_id!r}. Check the id, or list the timers.") from None
     return cancellable_page(
@@ -70,6 +72,7 @@ def timer_page(request: Request, user: User, timer_id: PathId, notice: Notice = 
     )
 
 
-def overview() -> dict[str, Any]:
-    """The overview's timers section: counts, overdue and lateness of the last hour."""
-    return {"insight": timers_insight(60)}
+def overview(scope: str | None) -> dict[str, Any]:
+    """The overview's timers section: counts, overdue and lateness of the last hour (figures of every timer),
+    recent failures of ``scope``'s timers (every timer's for None)."""
+    return {"insight": timers_insight(60, scope)}
