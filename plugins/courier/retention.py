@@ -21,7 +21,6 @@ Jobs go before pushed files, so a file whose last job is deleted goes in the sam
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
 
+from courier import metrics
 from courier.config import CourierConfig
 from courier.db.hook import CourierDbHook, source
 from courier.jobs import store as jobs_store
@@ -162,17 +162,6 @@ def cutoffs(cfg: CourierConfig, now: datetime | None = None) -> dict[str, dateti
     return {table: now - timedelta(days=d) for table, d in days.items()}
 
 
-def _emit_deleted(table: str, n: int) -> None:
-    """``courier.retention.deleted`` through Courier's metrics module (branch ops-metrics: ``courier/metrics.py``,
-    ``retention_deleted(table, n)``). Until that module is merged there is nothing to emit to; the one import
-    here is the only place that changes then."""
-    try:
-        metrics = importlib.import_module("courier.metrics")
-    except ModuleNotFoundError:
-        return
-    metrics.retention_deleted(table, n)
-
-
 @dataclass
 class Report:
     """What a clean found (dry run) or deleted: counts per table (attempts, cells and files included)."""
@@ -207,6 +196,26 @@ def clean(
     if unknown:
         raise ValueError(f"unknown table(s) {', '.join(unknown)}: retention cleans {', '.join(TABLES)}")
     report = Report(dry_run=dry_run, cutoffs=dict(cutoff_of), counts={})
+    try:
+        _clean(report, known, cutoff_of, batch, pause, progress)
+    except BaseException:
+        if not dry_run:
+            metrics.retention_run(False)  # the "retention failing" alert
+        raise
+    if not dry_run:
+        metrics.retention_run(True)
+    return report
+
+
+def _clean(
+    report: Report,
+    known: dict[str, Part],
+    cutoff_of: dict[str, datetime],
+    batch: int,
+    pause: float,
+    progress: Callable[[str, Counts], None] | None,
+) -> None:
+    dry_run = report.dry_run
     for table in _ordered(cutoff_of):
         part, before = known[table], cutoff_of[table]
         if dry_run:
@@ -222,9 +231,8 @@ def clean(
         report.counts[table] = total
         for key, n in total.items():
             if key != "files":
-                _emit_deleted(key, n)
+                metrics.retention_deleted(key, n)
         log.info("retention: %s finished before %s: deleted %s", table, before.isoformat(), total)
-    return report
 
 
 def _ordered(tables: Iterable[str]) -> list[str]:

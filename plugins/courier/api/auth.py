@@ -144,7 +144,7 @@ def _origin(url: str) -> str:
 
 def own_origins(request: Request) -> set[str]:
     """The origins this server answers as: the request's own (scheme and ``Host``) and ``[api] base_url``'s."""
-    from airflow.configuration import conf
+    from airflow.sdk import conf
 
     found = {_origin(f"{request.url.scheme}://{request.headers.get('host', '')}")}
     base_url = conf.get("api", "base_url", fallback="") or ""
