@@ -38,7 +38,8 @@ from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_t
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],
     params={"demo_jobs": Param(0, type="integer", minimum=0, maximum=100)},
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=10)},
+    # execution_timeout bounds each run of a task on a worker (a deferred wait is bounded by its own timeout)
+    default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(minutes=5)},
 )
 def delayed_request() -> None:
     claim = PythonOperator(
@@ -46,9 +47,11 @@ def delayed_request() -> None:
         python_callable=claim_task,
         op_kwargs={"owner": "{{ run_id }}", "demo_jobs": "{{ params.demo_jobs | int }}"},
     )
-    ProcessJobsOperator.partial(task_id="process", map_index_template="{{ task.batch_label }}").expand_kwargs(
-        claim.output
-    )
+    ProcessJobsOperator.partial(
+        task_id="process",
+        map_index_template="{{ task.batch_label }}",
+        execution_timeout=timedelta(minutes=30),  # a resume stores up to a batch of results
+    ).expand_kwargs(claim.output)
     # ahead of this run's own batches for a worker slot: the next run's claim should not wait behind them
     NextRunOperator(task_id="next_run", batches=claim.output, priority_weight=100)
 

@@ -28,7 +28,7 @@ from courier.jobs.operators import sweep_jobs
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "execution_timeout": timedelta(minutes=5)},
 )
 def delayed_request_sweep() -> None:
     sweep = ShortCircuitOperator(task_id="sweep", python_callable=sweep_jobs)

@@ -31,13 +31,15 @@ from courier.reports.operators import REPORTS_ASSET, CollectReportOperator
     dagrun_timeout=timedelta(minutes=45),
     doc_md=__doc__,
     tags=["courier", "reports"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    # 3 tries x (10 min wait + 1 min deferral slack + 3 min on the worker) + 2 x 30 s = 43 min <= 45 min: the
+    # last retry (which resumes the pending ticket) always gets its whole wait inside the run's timeout
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "execution_timeout": timedelta(minutes=3)},
 )
 def report_collector() -> None:
     CollectReportOperator(
         task_id="collect_report",
         poll_interval=10,
-        timeout=timedelta(minutes=30),
+        timeout=timedelta(minutes=10),
         outlets=[REPORTS_ASSET],
     )
 

@@ -44,7 +44,9 @@ from courier.specs.operators import spec_workers
     doc_md=__doc__,
     tags=["courier", "specs", "smoke"],
     max_active_runs=4,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    max_active_tasks=8,  # per run; the workers also hold [courier] spec_pool slots, at most half per run
+    # a worker runs cells until the queue is empty: its bound is the run's size, not one cell's
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(hours=2)},
     params={
         "spec_list": Param(
             "include/specs/specs.json",

@@ -32,7 +32,7 @@ from courier import domains
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "stats", "smoke"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(minutes=5)},
 )
 def stats_rollup() -> None:
     @task

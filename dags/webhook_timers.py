@@ -34,7 +34,8 @@ from courier.timers.operators import TimerDispatcherOperator
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "timers"],
-    default_args={"retries": 5, "retry_delay": timedelta(seconds=5)},
+    # execution_timeout bounds the start on a worker; the dispatcher then runs deferred, in the triggerer
+    default_args={"retries": 5, "retry_delay": timedelta(seconds=5), "execution_timeout": timedelta(minutes=5)},
 )
 def webhook_timers() -> None:
     for slot in (1, 2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -110,6 +111,32 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pools(args: argparse.Namespace) -> int:
+    """Create or resize Courier's Airflow pools from ``[courier]`` (``airflow pools import``)."""
+    import subprocess
+
+    from courier import pools
+    from courier.config import CourierConfigError, load
+
+    try:
+        config = load()
+    except CourierConfigError as exc:
+        print(f"courier pools: {exc}", file=sys.stderr)
+        return 2
+    if args.pools_command == "show":
+        print(json.dumps(pools.pools(config), indent=2))
+        return 0
+    try:
+        done = pools.sync(config)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        print(f"courier pools sync: {exc} {detail.decode(errors='replace')[-400:]}", file=sys.stderr)
+        return 1
+    for name, pool in done.items():
+        print(f"pool {name}: {pool['slots']} slots")
+    return 0
+
+
 def _airflow(args: argparse.Namespace) -> int:
     """Run an ``airflow`` command against the embedded stack's home."""
     from courier.runtime.stack import Stack
@@ -154,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the Courier database")
     db.add_argument("db_command", choices=["migrate", "status"])
     db.set_defaults(func=_db)
+
+    pl = sub.add_parser("pools", help="Courier's Airflow pools, sized from [courier] (sync: create or resize)")
+    pl.add_argument("pools_command", choices=["sync", "show"])
+    pl.set_defaults(func=_pools)
 
     af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
     af.add_argument("rest", nargs=argparse.REMAINDER)

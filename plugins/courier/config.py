@@ -106,6 +106,29 @@ def _storage_bases(raw: str) -> tuple[str, ...]:
         ) from None
 
 
+_POOL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+
+
+def _pool_name(key: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not _POOL_RE.match(value):
+            raise CourierConfigError(key, raw, "an Airflow pool name (letters, digits, _ . -)")
+        return value
+
+    return parse
+
+
+def _slots(key: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = raw.strip()
+        if not value.isdigit() or not 1 <= int(value) <= 100_000:
+            raise CourierConfigError(key, raw, "a whole number of slots from 1 to 100000")
+        return int(value)
+
+    return parse
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -211,6 +234,32 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode
+    ),
+    Setting(
+        "fanout_pool",
+        "courier_fanout",
+        "Airflow pool of paginated_fanout's fetch_batch tasks (outbound HTTP fan-out: each holds one slot and up "
+        "to its run's `concurrency` requests in flight). Created by `courier pools sync`.",
+        _pool_name("fanout_pool"),
+    ),
+    Setting(
+        "fanout_pool_slots",
+        "16",
+        "Slots of fanout_pool: fetch_batch tasks running at once across every run.",
+        _slots("fanout_pool_slots"),
+    ),
+    Setting(
+        "spec_pool",
+        "courier_specs",
+        "Airflow pool of spec_matrix's worker tasks (each runs one browser check at a time). Created by "
+        "`courier pools sync`.",
+        _pool_name("spec_pool"),
+    ),
+    Setting(
+        "spec_pool_slots",
+        "8",
+        "Slots of spec_pool: spec workers running at once across every run.",
+        _slots("spec_pool_slots"),
     ),
     Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
     Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
@@ -341,6 +390,10 @@ class CourierConfig:
     spec_roots: tuple[str, ...] = ()
     run_storage_bases: tuple[str, ...] = ()
     job_file_base_url: str = ""
+    fanout_pool: str = "courier_fanout"
+    fanout_pool_slots: int = 16
+    spec_pool: str = "courier_specs"
+    spec_pool_slots: int = 8
 
 
 def _raw_value(setting: Setting) -> str:

@@ -99,6 +99,7 @@ def mapped_by_mode(
     *,
     task_id: str,
     config: CourierConfig | None = None,
+    pool: Callable[[CourierConfig], tuple[str, int]] | None = None,
     **kwargs: Any,
 ) -> MappedOperator:
     """Return ``local`` or the pod operator, mapped over ``expand``, by ``[courier] execution_mode``.
@@ -109,11 +110,20 @@ def mapped_by_mode(
     :param map_index_template: the mapped instances' names in the UI.
     :param task_id: the step's task id.
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
+    :param pool: the step's Airflow pool and its slots, from the settings: every mapped task takes a slot of
+        it, at most ``slots`` run at once across runs and at most half of them in one run.
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """
     from courier.config import load
 
     settings = config or load()
     operator, arguments = pod(settings) if settings.execution_mode == "kubernetes" else (local, {})
+    if pool is not None:  # the step's pool, and no run may hold more than half of it
+        name, slots = pool(settings)
+        kwargs = {
+            "pool": name,
+            "max_active_tis_per_dag": slots,
+            "max_active_tis_per_dagrun": max(1, slots // 2),
+        } | kwargs
     partial = operator.partial(task_id=task_id, map_index_template=map_index_template, **{**arguments, **kwargs})
     return partial.expand_kwargs(expand)  # type: ignore[no-any-return]

@@ -63,3 +63,21 @@ def test_selfcheck_fails_with_a_message_on_bad_storage(api: AirflowApi, e2e_s3: 
     assert states == {"check_database": "success", "check_storage": "failed"}
     log = api.request("GET", f"/api/v2/dags/courier_selfcheck/dagRuns/{run_id}/taskInstances/check_storage/logs/1")
     assert "is not usable" in log.text
+
+
+def test_courier_up_creates_the_pools_sized_from_config(stack: Stack, api: AirflowApi) -> None:
+    """`courier up` runs `courier pools sync`: the fan-out and spec pools exist with [courier]'s sizes,
+    and the tasks that use them name them (a task naming a missing pool would never be scheduled)."""
+    from courier.config import load
+
+    cfg = load()
+    for name, slots in ((cfg.fanout_pool, cfg.fanout_pool_slots), (cfg.spec_pool, cfg.spec_pool_slots)):
+        answer = api.request("GET", f"/api/v2/pools/{name}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["slots"] == slots
+    for dag_id, task_id, pool in (
+        ("paginated_fanout", "fetch_batch", cfg.fanout_pool),
+        ("spec_matrix", "worker", cfg.spec_pool),
+    ):
+        task = api.request("GET", f"/api/v2/dags/{dag_id}/tasks/{task_id}").json()
+        assert task["pool"] == pool and task["execution_timeout"] is not None, task

@@ -248,6 +248,7 @@ def test_compose_init_migrates_airflow_then_courier_and_sets_the_admin() -> None
     script = "\n".join(init["command"]) if isinstance(init["command"], list) else init["command"]
     assert "airflow db migrate" in script and "courier db migrate" in script
     assert script.index("airflow db migrate") < script.index("courier db migrate")
+    assert script.index("airflow db migrate") < script.index("courier pools sync")  # pools live in Airflow's DB
     assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in script
     env = _environment(init)
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
@@ -435,6 +436,7 @@ def test_helm_migration_job_also_migrates_courier() -> None:
     script = " ".join(chart_values()["migrateDatabaseJob"]["args"])
     assert "airflow db migrate" in script and "courier db migrate" in script
     assert script.index("airflow db migrate") < script.index("courier db migrate")
+    assert script.index("airflow db migrate") < script.index("courier pools sync")  # pools live in Airflow's DB
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------------

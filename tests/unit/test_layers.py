@@ -18,7 +18,7 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 """Lowest first. A module may import modules of its own layer or of a lower one, never of a higher one."""
 
 BASE = frozenset(
-    {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
+    {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs", "pools"}
 )
 DOMAINS = frozenset({"reports", "pages", "timers", "jobs", "stats", "specs"})
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
