@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from courier import domains
+from courier import config, domains
 from courier.timers.operators import TimerDispatcherOperator
 
 
@@ -35,7 +35,12 @@ from courier.timers.operators import TimerDispatcherOperator
     doc_md=__doc__,
     tags=["courier", "timers"],
     # execution_timeout bounds the start on a worker; the dispatcher then runs deferred, in the triggerer
-    default_args={"retries": 5, "retry_delay": timedelta(seconds=5), "execution_timeout": timedelta(minutes=5)},
+    default_args={
+        "retries": 5,
+        "retry_delay": timedelta(seconds=5),
+        "execution_timeout": timedelta(minutes=5),
+        **config.housekeeping(),
+    },
 )
 def webhook_timers() -> None:
     for slot in (1, 2):

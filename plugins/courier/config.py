@@ -129,6 +129,28 @@ def _slots(key: str) -> Callable[[str], int]:
     return parse
 
 
+_EXECUTOR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _executor(raw: str) -> str:
+    value = raw.strip()
+    if value and not _EXECUTOR_RE.match(value):
+        raise CourierConfigError("housekeeping_executor", raw, "empty or an executor name such as LocalExecutor")
+    return value
+
+
+def housekeeping() -> dict[str, str]:
+    """The operator arguments of Courier's small periodic tasks (roll-up, retention, sweeps, the report
+    request, the dispatchers' start): ``{"executor": [courier] housekeeping_executor}`` when that executor is
+    one of Airflow's ``[core] executor`` list, else nothing (the default executor). Read at DAG parse time
+    (configuration, not I/O)."""
+    from airflow.configuration import conf
+
+    name = load_one("housekeeping_executor")
+    configured = [e.strip().split(":")[-1].rsplit(".", 1)[-1] for e in conf.get("core", "executor").split(",")]
+    return {"executor": name} if name and name.rsplit(".", 1)[-1] in configured else {}
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -260,6 +282,15 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Slots of spec_pool: spec workers running at once across every run.",
         _slots("spec_pool_slots"),
+    ),
+    Setting(
+        "housekeeping_executor",
+        "",
+        "Executor of Courier's small periodic tasks (stats roll-up and retention, the jobs sweep, the report "
+        "collector, the timer dispatchers' start) when Airflow runs several executors, e.g. LocalExecutor "
+        "beside KubernetesExecutor so they do not start a pod each. Used only when it is one of [core] "
+        "executor; empty: the default executor.",
+        _executor,
     ),
     Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
     Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
@@ -394,6 +425,7 @@ class CourierConfig:
     fanout_pool_slots: int = 16
     spec_pool: str = "courier_specs"
     spec_pool_slots: int = 8
+    housekeeping_executor: str = ""
 
 
 def _raw_value(setting: Setting) -> str:

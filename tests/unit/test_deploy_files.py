@@ -390,7 +390,9 @@ def test_helm_image_and_topology() -> None:
     assert values["defaultAirflowRepository"] == "airflow-courier"
     assert values["defaultAirflowTag"] == _project_version()
     assert values["images"]["airflow"]["pullPolicy"] == "IfNotPresent"
-    assert values["executor"] == "KubernetesExecutor"
+    # pod per task by default; Courier's housekeeping on the LocalExecutor in the scheduler (test_chart.py)
+    assert values["executor"] == "KubernetesExecutor,LocalExecutor"
+    assert values["config"]["courier"]["housekeeping_executor"] == "LocalExecutor"
     assert values["triggerer"]["replicas"] == 2
     assert values["apiServer"]["replicas"] == 2
     # External PostgreSQL: no bundled database, metadata connection from a secret.
