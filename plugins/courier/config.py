@@ -151,6 +151,47 @@ def housekeeping() -> dict[str, str]:
     return {"executor": name} if name and name.rsplit(".", 1)[-1] in configured else {}
 
 
+POD_KEYS = {
+    "service_account": str,
+    "resources": dict,
+    "node_selector": dict,
+    "tolerations": list,
+    "affinity": dict,
+    "image_pull_secrets": list,
+    "pod_template_file": str,
+}
+"""What a ``[courier] <domain>_pod`` setting may give (a JSON object), and the JSON type of each."""
+
+
+def _pod_settings(key: str) -> Callable[[str], dict[str, Any]]:
+    accepted = "a JSON object with " + ", ".join(POD_KEYS) + " (see docs/DEPLOY.md, 'The pods Courier starts')"
+
+    def parse(raw: str) -> dict[str, Any]:
+        import json
+
+        try:
+            value = json.loads(raw.strip() or "{}")
+        except ValueError:
+            raise CourierConfigError(key, raw, accepted) from None
+        if not isinstance(value, dict) or not set(value) <= set(POD_KEYS):
+            raise CourierConfigError(key, raw, accepted)
+        for name, kind in POD_KEYS.items():
+            if name in value and not isinstance(value[name], kind):
+                raise CourierConfigError(key, raw, f"{accepted}; {name} must be a JSON {kind.__name__}")
+        resources = value.get("resources", {})
+        if not set(resources) <= {"requests", "limits"} or not all(isinstance(v, dict) for v in resources.values()):
+            raise CourierConfigError(key, raw, f"{accepted}; resources has requests and limits objects only")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.get("node_selector", {}).items()):
+            raise CourierConfigError(key, raw, f"{accepted}; node_selector maps label names to strings")
+        if not all(isinstance(s, str) and s for s in value.get("image_pull_secrets", [])):
+            raise CourierConfigError(key, raw, f"{accepted}; image_pull_secrets lists secret names")
+        if "pod_template_file" in value and not Path(value["pod_template_file"]).is_absolute():
+            raise CourierConfigError(key, raw, f"{accepted}; pod_template_file is an absolute path")
+        return dict(value)
+
+    return parse
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -292,6 +333,20 @@ SETTINGS: tuple[Setting, ...] = (
         "executor; empty: the default executor.",
         _executor,
     ),
+    Setting(
+        "pages_pod",
+        "",
+        "How paginated_fanout's batch pods fit the cluster (kubernetes mode), a JSON object: service_account, "
+        "resources ({requests, limits}), node_selector, tolerations, affinity, image_pull_secrets (names), "
+        "pod_template_file (an absolute path in the image). Empty or unset keys: Courier's defaults.",
+        _pod_settings("pages_pod"),
+    ),
+    Setting(
+        "specs_pod",
+        "",
+        "How spec_matrix's worker pods fit the cluster (kubernetes mode): the same JSON object as pages_pod.",
+        _pod_settings("specs_pod"),
+    ),
     Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
     Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
     Setting(
@@ -426,6 +481,8 @@ class CourierConfig:
     spec_pool: str = "courier_specs"
     spec_pool_slots: int = 8
     housekeeping_executor: str = ""
+    pages_pod: dict[str, Any] = field(default_factory=dict)
+    specs_pod: dict[str, Any] = field(default_factory=dict)
 
 
 def _raw_value(setting: Setting) -> str:
