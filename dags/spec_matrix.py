@@ -18,8 +18,10 @@ Kubernetes Job of worker pods did, with leases, retries, history-balanced order 
    are retried up to the spec's `retries` and a pass on a retry is **flaky**. `[courier] execution_mode =
    local`: plain tasks; `kubernetes`: pods in `worker_image` running `courier specs work`.
 3. **report**: `junit.xml`, `ctrf.json` and `report.html` (the matrix) in
-   `{storage_base}/specs/spec_matrix/<run id>/` beside the artifacts; XCom carries the counts. The run
-   fails when any cell failed (after retries), so Airflow's alerting works.
+   `{storage_base}/specs/spec_matrix/<run id>/` beside the artifacts; XCom carries the counts and the run's
+   `state`: `passed`, `passed_with_skips` (skipped cells tested nothing, and the report says so),
+   `nothing_tested` (no cell passed — every cell skipped) or `failed`. The run fails unless it is `passed` or
+   `passed_with_skips`, so Airflow's alerting works and an all-skipped run is never green.
 
 `base_url` (default: the `spec_site_default` connection, the demo upstream under `courier up`; a URL on
 that connection's origin or on a host its `allowed_hosts` extra lists) reaches the checks as
@@ -90,7 +92,8 @@ def spec_matrix() -> None:
         counts = write_report(dag_run.run_id, storage_param((params or {}).get("storage_base")))
         if not counts["ok"]:
             raise AirflowException(
-                f"{counts['failed']} cell(s) failed and {counts['not_run']} did not run; see {counts['report']}"
+                f"run {counts['state']}: {counts['failed']} cell(s) failed, {counts['not_run']} did not run, "
+                f"{counts['passed'] + counts['flaky']} passed, {counts['skipped']} skipped; see {counts['report']}"
             )
         return counts
 

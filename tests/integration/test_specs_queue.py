@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -410,3 +411,31 @@ def test_api_reads_runs_and_cells(courier_db: str, storage: Path, tmp_path: Path
         missing = client.get("/specs/runs/nope")
         assert missing.status_code == 404 and missing.json()["detail"][0]["loc"] == ["path", "run_id"]
         assert client.get("/specs/runs", params={"limit": 0}).status_code == 422
+
+
+def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: Path, tmp_path: Path) -> None:
+    """Every cell skipped (exit 77: "no browser here"): nothing was tested, so the run is `nothing_tested`,
+    not ok, and the DAG's report task fails; one passing cell beside skipped ones is a success that says so."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.exceptions import AirflowException
+
+    skip = {"run": ["sh", "-c", "echo no browser on this worker; exit 77"]}
+    _plan("skips", _write_list(tmp_path, [{"id": "a", **skip}, {"id": "b", **skip}], browsers=2))
+    run_worker("skips", label="solo", queue=SpecQueue(courier_db))
+    counts = write_report("skips")
+    assert (counts["skipped"], counts["passed"], counts["failed"]) == (4, 0, 0)
+    assert counts["state"] == "nothing_tested" and counts["ok"] is False
+    html = (storage / "specs" / "spec_matrix" / "skips" / "report.html").read_text()
+    assert 'data-state="nothing_tested"' in html and "not a success" in html
+    report = DagBag(dag_folder=str(REPO / "dags" / "spec_matrix.py")).dags["spec_matrix"].get_task("report")
+    dag_run = SimpleNamespace(run_id="skips")
+    with pytest.raises(
+        AirflowException, match=r"run nothing_tested: 0 cell\(s\) failed, 0 did not run, 0 passed, 4 skipped"
+    ):
+        report.python_callable(params={}, dag_run=dag_run)
+
+    _plan("some", _write_list(tmp_path, [{"id": "a", **skip}, {"id": "ok", "run": ["true"]}]))
+    run_worker("some", label="solo", queue=SpecQueue(courier_db))
+    counts = write_report("some")
+    assert counts["state"] == "passed_with_skips" and counts["ok"] is True
+    assert report.python_callable(params={}, dag_run=SimpleNamespace(run_id="some"))["skipped"] == 1
