@@ -103,3 +103,15 @@ def test_report_collector_retries_fit_in_its_run_timeout(dagbag) -> None:  # typ
     tries = task.retries + 1
     worst = tries * (task.timeout + timedelta(minutes=1) + task.execution_timeout) + task.retries * task.retry_delay
     assert worst <= dag.dagrun_timeout, (worst, dag.dagrun_timeout)
+
+
+def test_no_production_dag_makes_demo_data(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Demo data is made by `courier up` (courier.demo.seed, through the public API), never by a DAG."""
+    import inspect
+
+    for dag_id, dag in dagbag.dags.items():
+        assert not [p for p in dag.params if "demo" in p], f"{dag_id} takes a demo parameter"
+        for task in dag.tasks:
+            call = getattr(task, "python_callable", None)
+            source = inspect.getsource(call) if call is not None else ""
+            assert "demo" not in source.lower(), f"{dag_id}.{task.task_id} makes demo data"

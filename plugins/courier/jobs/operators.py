@@ -168,29 +168,3 @@ def download_results(limit: int | None = None) -> int:
     from courier.jobs.download import download_all
 
     return download_all(JobStore(), limit=limit)
-
-
-def create_demo_jobs(count: int) -> list[str]:
-    """Queue ``count`` small jobs over a generated file (``courier up --smoke`` and demos); return their ids."""
-    import io
-
-    from courier.jobs.files import store_upload
-    from courier.jobs.models import FileOut
-    from courier.jobs.store import NewJob, new_id
-
-    store = JobStore()
-    ids = []
-    for n in range(count):
-        data = "".join(f"row {i},{i * n}\n" for i in range(10)).encode()
-        file_id, relative, size, sha256 = store_upload(io.BytesIO(data), f"demo-{n}.csv", len(data))
-        store.add_file(FileOut(file_id=file_id, path=relative, bytes=size, sha256=sha256), created_by="demo")
-        job, _ = store.create(NewJob(new_id(), [relative], {"delay_seconds": 1}, None, None), created_by="demo")
-        ids.append(job.job_id)
-    return ids
-
-
-def claim_task(owner: str, demo_jobs: int | str = 0) -> list[dict[str, Any]]:
-    """The ``claim`` task: queue ``demo_jobs`` demo jobs first (smoke runs), then :func:`claim_batches`."""
-    if int(demo_jobs):
-        create_demo_jobs(int(demo_jobs))
-    return claim_batches(owner)
