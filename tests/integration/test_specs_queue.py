@@ -439,3 +439,31 @@ def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: P
     counts = write_report("some")
     assert counts["state"] == "passed_with_skips" and counts["ok"] is True
     assert report.python_callable(params={}, dag_run=SimpleNamespace(run_id="some"))["skipped"] == 1
+
+
+def test_the_shipped_checks_pass_on_webkit_through_its_webdriver(
+    courier_db: str, storage: Path, tmp_path: Path
+) -> None:
+    """The suite's second real engine: the shipped checks drive Debian's WebKitGTK through WebKitWebDriver
+    (`make browsers` installs webkit2gtk-driver and xvfb) in Courier's worker, against the demo site; each
+    cell passes with the engine's version logged and a screenshot, and the run is `passed`."""
+    from courier.demo.app import create_app
+    from courier.demo.server import serve_in_thread
+
+    assert Path("/usr/bin/WebKitWebDriver").exists(), "`make browsers` installs webkit2gtk-driver"
+    checks = REPO / "include" / "specs" / "checks"
+    specs = [
+        {"id": name, "run": [sys.executable, str(checks / f"{name}.py")], "timeout": 90} for name in ("home", "search")
+    ]
+    data = {"browsers": ["webkit"], "viewports": {"desktop": [1280, 800], "mobile": [375, 667]}, "specs": specs}
+    (tmp_path / "webkit.json").write_text(json.dumps(data))
+    with serve_in_thread(create_app(["courier.demo.spec_site"])) as site:
+        plan_run("wk", SpecRunRequest(spec_list=str(tmp_path / "webkit.json"), base_url=site))
+        run_worker("wk", label="solo", queue=SpecQueue(courier_db))
+    cells = SpecQueue(courier_db).cells("wk")
+    assert {(c["spec_id"], c["viewport"], c["status"]) for c in cells} == {
+        (s, v, "passed") for s in ("home", "search") for v in ("desktop", "mobile")
+    }, [(c["spec_id"], c["viewport"], c["status"], c["reason"], c["output_tail"]) for c in cells]
+    assert all("WebKitGTK 2." in (c["output_tail"] or "") for c in cells)
+    assert all("screenshot.png" in c["artifacts"] for c in cells)
+    assert write_report("wk")["state"] == "passed"
