@@ -87,14 +87,9 @@ def page() -> Iterator[tuple[Any, dict[str, str]]]:
         print(f"{spec['browser']} {browser.version} at {width}x{height}", flush=True)
         context = browser.new_context(viewport={"width": width, "height": height})
         current = context.new_page()
-        current.set_default_timeout(15_000)
         try:
-            yield current, spec
+            yield from _shown(current, spec)
         finally:
-            shot = Path(spec["artifacts"] or ".") / "screenshot.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            current.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot {shot.name} ({shot.stat().st_size} bytes)", flush=True)
             context.close()
             browser.close()
 
@@ -108,11 +103,16 @@ def _webkit(spec: dict[str, str], width: int, height: int) -> Iterator[tuple[Any
     assert driver is not None
     with webkit_page(driver, width, height) as (current, version):
         print(f"webkit (WebKitGTK {version}, WebDriver) at {width}x{height}", flush=True)
-        current.set_default_timeout(15_000)
-        try:
-            yield current, spec
-        finally:
-            shot = Path(spec["artifacts"] or ".") / "screenshot.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            current.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot {shot.name} ({shot.stat().st_size} bytes)", flush=True)
+        yield from _shown(current, spec)
+
+
+def _shown(current: Any, spec: dict[str, str]) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Yield the page to the check with a 15 s default timeout; screenshot it at the end, pass or fail."""
+    current.set_default_timeout(15_000)
+    try:
+        yield current, spec
+    finally:
+        shot = Path(spec["artifacts"] or ".") / "screenshot.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        current.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot {shot.name} ({shot.stat().st_size} bytes)", flush=True)
