@@ -23,12 +23,12 @@ def pools(config: CourierConfig) -> dict[str, dict[str, Any]]:
     return {
         config.fanout_pool: {
             "slots": config.fanout_pool_slots,
-            "description": "Courier: paginated_fanout batches (outbound HTTP fan-out) — [courier] fanout_pool_slots",
+            "description": "Courier: paginated_fanout batches (outbound HTTP fan-out); size: courier fanout_pool_slots",
             "include_deferred": False,
         },
         config.spec_pool: {
             "slots": config.spec_pool_slots,
-            "description": "Courier: spec_matrix workers — [courier] spec_pool_slots",
+            "description": "Courier: spec_matrix workers; size: courier spec_pool_slots",
             "include_deferred": False,
         },
     }
