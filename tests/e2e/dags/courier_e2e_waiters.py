@@ -25,7 +25,7 @@ COUNT = 300
     doc_md=__doc__,
     max_active_tasks=COUNT,
     params={"url": Param("http://127.0.0.1:9/hook/", type="string"), "fire_at": Param("", type="string")},
-    tags=["courier-e2e"],
+    tags=["courier", "courier-e2e"],  # `courier up` waits for every file of its DAG folder by this tag
 )
 def courier_e2e_waiters() -> None:
     ScheduleWebhookOperator.partial(
