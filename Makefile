@@ -15,16 +15,21 @@ sync: uv
 	$(UV) sync --frozen --all-extras
 
 ## Debian's Chromium (/usr/bin/chromium) for the shipped spec suite and the browser tests; Playwright drives it
-## through executable_path (no browser download). Installed with apt-get when missing and allowed (root).
+## through executable_path (no browser download). The suite's second engine: Debian's WebKitGTK through its
+## WebDriver (webkit2gtk-driver's WebKitWebDriver) on a private Xvfb (xvfb). Installed with apt-get when
+## missing and allowed (root).
 CHROMIUM ?= /usr/bin/chromium
+WEBKIT_DRIVER ?= /usr/bin/WebKitWebDriver
+BROWSER_PACKAGES := chromium webkit2gtk-driver xvfb
 browsers:
-	@if [ -x "$(CHROMIUM)" ]; then echo "browsers: $(CHROMIUM) is installed"; \
+	@if [ -x "$(CHROMIUM)" ] && [ -x "$(WEBKIT_DRIVER)" ] && command -v Xvfb >/dev/null 2>&1; then \
+	  echo "browsers: $(CHROMIUM), $(WEBKIT_DRIVER) and Xvfb are installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "browsers: installing Debian's chromium with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	  || echo "browsers: apt-get install chromium failed: Chromium cells will be skipped (exit 77), browser tests fail"; \
-	else echo "browsers: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
-	  "run 'apt-get install chromium' as root; until then Chromium spec cells are skipped"; fi
+	  echo "browsers: installing Debian's $(BROWSER_PACKAGES) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) \
+	  || echo "browsers: apt-get install $(BROWSER_PACKAGES) failed: their spec cells will be skipped (exit 77), browser tests fail"; \
+	else echo "browsers: $(CHROMIUM), $(WEBKIT_DRIVER) or Xvfb is missing and cannot be installed here (needs root and apt-get):" \
+	  "run 'apt-get install $(BROWSER_PACKAGES)' as root; until then those spec cells are skipped"; fi
 
 ## The deploy tests' tools: Debian's Docker engine, docker-compose (v1), debootstrap (stand-in base images) and
 ## iptables. Installed with apt-get when missing and allowed (root); the tests start dockerd themselves.

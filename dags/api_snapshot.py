@@ -33,7 +33,7 @@ from courier.pages.snapshot import SNAPSHOT_CRON
     doc_md=__doc__,
     tags=["courier", "pages", "smoke"],
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "execution_timeout": timedelta(minutes=4)},
     dagrun_timeout=timedelta(minutes=14),  # never overlap the next interval
     params={
         "endpoint": Param("/data", type="string", description="path relative to the connection's host"),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from courier import domains
+from courier import config, domains
 
 
 @dag(
@@ -35,7 +35,13 @@ from courier import domains
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "retention"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        # a clean of a million finished timers takes minutes (bench/retention.py: ~18,000 rows/s paced)
+        "execution_timeout": timedelta(hours=2),
+        **config.housekeeping(),  # small and daily: off the pod-per-task path when configured
+    },
 )
 def courier_retention() -> None:
     @task

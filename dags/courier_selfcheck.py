@@ -14,7 +14,7 @@ Trigger it by hand (UI, or `airflow dags trigger courier_selfcheck`), optionally
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
@@ -29,7 +29,10 @@ from courier import domains
     is_paused_upon_creation=False,  # no schedule: runs only when triggered (domains.ON_DEMAND_DAGS)
     doc_md=__doc__,
     tags=["courier", "smoke"],
-    default_args={"retries": 0},  # a self-check should say what is wrong at once, not retry it
+    default_args={
+        "retries": 0,
+        "execution_timeout": timedelta(minutes=5),
+    },  # a self-check should say what is wrong at once, not retry it
     params={"storage_base": Param(None, type=["null", "string"], description="a folder under [courier] storage_base")},
 )
 def courier_selfcheck() -> None:

@@ -15,7 +15,7 @@ for anything missed). A run:
    processor fails, or that runs past `[courier] job_timeout` (900 s), is resubmitted once, then `failed`.
 
 Task retries cover infrastructure failures: a retried `process` resumes its jobs from the database
-instead of resubmitting them. Param `demo_jobs` queues that many small demo jobs first (`courier up --smoke`).
+instead of resubmitting them.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
 from courier import assets, domains
-from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_task
+from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_batches
 
 
 @dag(
@@ -38,18 +38,19 @@ from courier.jobs.operators import NextRunOperator, ProcessJobsOperator, claim_t
     max_active_runs=16,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],
-    params={"demo_jobs": Param(0, type="integer", minimum=0, maximum=100)},
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=10)},
+    # execution_timeout bounds each run of a task on a worker (a deferred wait is bounded by its own timeout)
+    default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(minutes=5)},
 )
 def delayed_request() -> None:
     claim = PythonOperator(
         task_id="claim",
-        python_callable=claim_task,
-        op_kwargs={"owner": "{{ run_id }}", "demo_jobs": "{{ params.demo_jobs | int }}"},
+        python_callable=claim_batches,
+        op_kwargs={"owner": "{{ run_id }}"},
     )
     ProcessJobsOperator.partial(
         task_id="process",
         map_index_template="{{ task.batch_label }}",
+        execution_timeout=timedelta(minutes=30),  # a resume stores up to a batch of results
         outlets=[assets.asset(assets.JOB_RESULTS)],  # each batch's stored results (courier.assets)
     ).expand_kwargs(claim.output)
     # ahead of this run's own batches for a worker slot: the next run's claim should not wait behind them

@@ -29,7 +29,7 @@ from courier.jobs.operators import download_results
     max_active_runs=2,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "execution_timeout": timedelta(minutes=80)},
 )
 def delayed_request_download() -> None:
     PythonOperator(task_id="download", python_callable=download_results)

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
-from courier import domains
+from courier import config, domains
 from courier.jobs.operators import sweep_jobs
 
 
@@ -29,7 +29,12 @@ from courier.jobs.operators import sweep_jobs
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "jobs", "smoke"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=5),
+        **config.housekeeping(),
+    },
 )
 def delayed_request_sweep() -> None:
     sweep = ShortCircuitOperator(task_id="sweep", python_callable=sweep_jobs)

@@ -39,7 +39,8 @@ from courier.pages.operators import fetch_batches
     doc_md=__doc__,
     tags=["courier", "pages", "smoke"],
     max_active_runs=4,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    max_active_tasks=8,  # per run; fetch_batch also holds [courier] fanout_pool slots, at most half per run
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(minutes=30)},
     params={
         "links_endpoint": Param("/pages", type="string", description="listing path relative to the connection's host"),
         "links_key": Param("links", type="string", description="dotted key of the links in the listing"),

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from courier import domains
+from courier import config, domains
 from courier.reports.operators import CollectReportOperator
 
 
@@ -31,13 +31,20 @@ from courier.reports.operators import CollectReportOperator
     dagrun_timeout=timedelta(minutes=45),
     doc_md=__doc__,
     tags=["courier", "reports"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    # 3 tries x (10 min wait + 1 min deferral slack + 3 min on the worker) + 2 x 30 s = 43 min <= 45 min: the
+    # last retry (which resumes the pending ticket) always gets its whole wait inside the run's timeout
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=3),
+        **config.housekeeping(),  # small and every minute: off the pod-per-task path when configured
+    },
 )
 def report_collector() -> None:
     CollectReportOperator(
         task_id="collect_report",
         poll_interval=10,
-        timeout=timedelta(minutes=30),  # its outlet: the courier_reports Asset (courier.assets)
+        timeout=timedelta(minutes=10),  # its outlet: the courier_reports Asset (courier.assets)
     )
 
 

@@ -18,8 +18,10 @@ Kubernetes Job of worker pods did, with leases, retries, history-balanced order 
    are retried up to the spec's `retries` and a pass on a retry is **flaky**. `[courier] execution_mode =
    local`: plain tasks; `kubernetes`: pods in `worker_image` running `courier specs work`.
 3. **report**: `junit.xml`, `ctrf.json` and `report.html` (the matrix) in
-   `{storage_base}/specs/spec_matrix/<run id>/` beside the artifacts; XCom carries the counts. The run
-   fails when any cell failed (after retries), so Airflow's alerting works.
+   `{storage_base}/specs/spec_matrix/<run id>/` beside the artifacts; XCom carries the counts and the run's
+   `state`: `passed`, `passed_with_skips` (skipped cells tested nothing, and the report says so),
+   `nothing_tested` (no cell passed — every cell skipped) or `failed`. The run fails unless it is `passed` or
+   `passed_with_skips`, so Airflow's alerting works and an all-skipped run is never green.
 
 `base_url` (default: the `spec_site_default` connection, the demo upstream under `courier up`; a URL on
 that connection's origin or on a host its `allowed_hosts` extra lists) reaches the checks as
@@ -45,7 +47,9 @@ from courier.specs.operators import spec_workers
     doc_md=__doc__,
     tags=["courier", "specs", "smoke"],
     max_active_runs=4,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    max_active_tasks=8,  # per run; the workers also hold [courier] spec_pool slots, at most half per run
+    # a worker runs cells until the queue is empty: its bound is the run's size, not one cell's
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "execution_timeout": timedelta(hours=2)},
     params={
         "spec_list": Param(
             "include/specs/specs.json",
@@ -91,7 +95,8 @@ def spec_matrix() -> None:
         counts = write_report(dag_run.run_id, storage_param((params or {}).get("storage_base")))
         if not counts["ok"]:
             raise AirflowException(
-                f"{counts['failed']} cell(s) failed and {counts['not_run']} did not run; see {counts['report']}"
+                f"run {counts['state']}: {counts['failed']} cell(s) failed, {counts['not_run']} did not run, "
+                f"{counts['passed'] + counts['flaky']} passed, {counts['skipped']} skipped; see {counts['report']}"
             )
         return counts
 

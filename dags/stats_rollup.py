@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from courier import domains
+from courier import config, domains
 
 
 @dag(
@@ -36,7 +36,12 @@ from courier import domains
     max_active_runs=1,
     doc_md=__doc__,
     tags=["courier", "stats", "smoke"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "execution_timeout": timedelta(minutes=5),
+        **config.housekeeping(),
+    },
 )
 def stats_rollup() -> None:
     @task

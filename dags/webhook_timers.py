@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from courier import domains
+from courier import config, domains
 from courier.timers.operators import TimerDispatcherOperator
 
 
@@ -45,7 +45,13 @@ from courier.timers.operators import TimerDispatcherOperator
     max_consecutive_failed_dag_runs=1,
     doc_md=__doc__,
     tags=["courier", "timers"],
-    default_args={"retries": 5, "retry_delay": timedelta(seconds=5)},
+    # execution_timeout bounds the start on a worker; the dispatcher then runs deferred, in the triggerer
+    default_args={
+        "retries": 5,
+        "retry_delay": timedelta(seconds=5),
+        "execution_timeout": timedelta(minutes=5),
+        **config.housekeeping(),
+    },
 )
 def webhook_timers() -> None:
     for slot in (1, 2):

@@ -175,3 +175,50 @@ async def first_event_while_dispatching(trigger: Any, courier_db: str, secret: s
     finally:
         dispatcher.stop()
         await running
+
+
+def rebuilt(trigger: Any) -> Any:
+    """The trigger as a triggerer re-creates it: its ``serialize()`` through JSON, then its class called with
+    the keyword arguments (so what it needs must be in its arguments, JSON-safe)."""
+    import importlib
+
+    path, kwargs = trigger.serialize()
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+
+async def first_event(trigger: Any, timeout: float) -> Any:
+    """The trigger's first event, its generator then closed (as the triggerer ends a trigger that fired)."""
+    import asyncio
+
+    agen = trigger.run()
+    try:
+        return await asyncio.wait_for(anext(agen), timeout)
+    finally:
+        await agen.aclose()
+
+
+def run_deferring(operator: Any, context: Any, timeout: float = 60.0) -> tuple[Any, list[dict[str, Any]]]:
+    """Run ``operator`` as Airflow runs a deferrable task: ``execute``; while it defers, run its trigger
+    (rebuilt from its serialized form) to its first event, then call the resume method with the event's
+    payload passed through JSON. Return the task's result and every event (payloads)."""
+    import asyncio
+    import time
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    step: Any = lambda: operator.execute(context)  # noqa: E731
+    while True:
+        try:
+            return step(), events
+        except TaskDeferred as deferred:
+            trigger = rebuilt(deferred.trigger)
+            left = deadline - time.monotonic()
+            assert left > 0, f"{operator.task_id} still deferring after {timeout} s: {events[-3:]}"
+            event = asyncio.run(first_event(trigger, left))
+            payload = json.loads(json.dumps(event.payload))
+            events.append(payload)
+            method = getattr(operator, deferred.method_name)
+            step = lambda m=method, p=payload: m(context, p)  # noqa: E731

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -122,6 +123,32 @@ def _stack_env(home: Path) -> dict[str, str] | None:
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = value.strip("'")
     return env
+
+
+def _pools(args: argparse.Namespace) -> int:
+    """Create or resize Courier's Airflow pools from ``[courier]`` (``airflow pools import``)."""
+    import subprocess
+
+    from courier import pools
+    from courier.config import CourierConfigError, load
+
+    try:
+        config = load()
+    except CourierConfigError as exc:
+        print(f"courier pools: {exc}", file=sys.stderr)
+        return 2
+    if args.pools_command == "show":
+        print(json.dumps(pools.pools(config), indent=2))
+        return 0
+    try:
+        done = pools.sync(config)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        print(f"courier pools sync: {exc} {detail.decode(errors='replace')[-400:]}", file=sys.stderr)
+        return 1
+    for name, pool in done.items():
+        print(f"pool {name}: {pool['slots']} slots")
+    return 0
 
 
 def _airflow(args: argparse.Namespace) -> int:
@@ -260,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--batch-size", type=int, help="rows per transaction (default [courier] retention_batch_size)")
     clean.add_argument("--home", help="a `courier up` home (default COURIER_HOME, else .courier/ if it holds a stack)")
     clean.set_defaults(func=_db_clean)
+
+    pl = sub.add_parser("pools", help="Courier's Airflow pools, sized from [courier] (sync: create or resize)")
+    pl.add_argument("pools_command", choices=["sync", "show"])
+    pl.set_defaults(func=_pools)
 
     af = sub.add_parser("airflow", help="run an airflow command against the embedded stack")
     af.add_argument("rest", nargs=argparse.REMAINDER)

@@ -121,6 +121,92 @@ def _storage_bases(raw: str) -> tuple[str, ...]:
         ) from None
 
 
+_POOL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+
+
+def _pool_name(key: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not _POOL_RE.match(value):
+            raise CourierConfigError(key, raw, "an Airflow pool name (letters, digits, _ . -)")
+        return value
+
+    return parse
+
+
+def _slots(key: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = raw.strip()
+        if not value.isdigit() or not 1 <= int(value) <= 100_000:
+            raise CourierConfigError(key, raw, "a whole number of slots from 1 to 100000")
+        return int(value)
+
+    return parse
+
+
+_EXECUTOR_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _executor(raw: str) -> str:
+    value = raw.strip()
+    if value and not _EXECUTOR_RE.match(value):
+        raise CourierConfigError("housekeeping_executor", raw, "empty or an executor name such as LocalExecutor")
+    return value
+
+
+def housekeeping() -> dict[str, str]:
+    """The operator arguments of Courier's small periodic tasks (roll-up, retention, sweeps, the report
+    request, the dispatchers' start): ``{"executor": [courier] housekeeping_executor}`` when that executor is
+    one of Airflow's ``[core] executor`` list, else nothing (the default executor). Read at DAG parse time
+    (configuration, not I/O)."""
+    from airflow.sdk import conf
+
+    name = load_one("housekeeping_executor")
+    configured = [e.strip().split(":")[-1].rsplit(".", 1)[-1] for e in conf.get("core", "executor").split(",")]
+    return {"executor": name} if name and name.rsplit(".", 1)[-1] in configured else {}
+
+
+POD_KEYS = {
+    "service_account": str,
+    "resources": dict,
+    "node_selector": dict,
+    "tolerations": list,
+    "affinity": dict,
+    "image_pull_secrets": list,
+    "pod_template_file": str,
+}
+"""What a ``[courier] <domain>_pod`` setting may give (a JSON object), and the JSON type of each."""
+
+
+def _pod_settings(key: str) -> Callable[[str], dict[str, Any]]:
+    accepted = "a JSON object with " + ", ".join(POD_KEYS) + " (see docs/DEPLOY.md, 'The pods Courier starts')"
+
+    def parse(raw: str) -> dict[str, Any]:
+        import json
+
+        try:
+            value = json.loads(raw.strip() or "{}")
+        except ValueError:
+            raise CourierConfigError(key, raw, accepted) from None
+        if not isinstance(value, dict) or not set(value) <= set(POD_KEYS):
+            raise CourierConfigError(key, raw, accepted)
+        for name, kind in POD_KEYS.items():
+            if name in value and not isinstance(value[name], kind):
+                raise CourierConfigError(key, raw, f"{accepted}; {name} must be a JSON {kind.__name__}")
+        resources = value.get("resources", {})
+        if not set(resources) <= {"requests", "limits"} or not all(isinstance(v, dict) for v in resources.values()):
+            raise CourierConfigError(key, raw, f"{accepted}; resources has requests and limits objects only")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.get("node_selector", {}).items()):
+            raise CourierConfigError(key, raw, f"{accepted}; node_selector maps label names to strings")
+        if not all(isinstance(s, str) and s for s in value.get("image_pull_secrets", [])):
+            raise CourierConfigError(key, raw, f"{accepted}; image_pull_secrets lists secret names")
+        if "pod_template_file" in value and not Path(value["pod_template_file"]).is_absolute():
+            raise CourierConfigError(key, raw, f"{accepted}; pod_template_file is an absolute path")
+        return dict(value)
+
+    return parse
+
+
 def _execution_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in EXECUTION_MODES:
@@ -273,6 +359,55 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "execution_mode", "local", "Where fan-out work runs: local (plain tasks) or kubernetes (pods).", _execution_mode
+    ),
+    Setting(
+        "fanout_pool",
+        "courier_fanout",
+        "Airflow pool of paginated_fanout's fetch_batch tasks (outbound HTTP fan-out: each holds one slot and up "
+        "to its run's `concurrency` requests in flight). Created by `courier pools sync`.",
+        _pool_name("fanout_pool"),
+    ),
+    Setting(
+        "fanout_pool_slots",
+        "16",
+        "Slots of fanout_pool: fetch_batch tasks running at once across every run.",
+        _slots("fanout_pool_slots"),
+    ),
+    Setting(
+        "spec_pool",
+        "courier_specs",
+        "Airflow pool of spec_matrix's worker tasks (each runs one browser check at a time). Created by "
+        "`courier pools sync`.",
+        _pool_name("spec_pool"),
+    ),
+    Setting(
+        "spec_pool_slots",
+        "8",
+        "Slots of spec_pool: spec workers running at once across every run.",
+        _slots("spec_pool_slots"),
+    ),
+    Setting(
+        "housekeeping_executor",
+        "",
+        "Executor of Courier's small periodic tasks (stats roll-up and retention, the jobs sweep, the report "
+        "collector, the timer dispatchers' start) when Airflow runs several executors, e.g. LocalExecutor "
+        "beside KubernetesExecutor so they do not start a pod each. Used only when it is one of [core] "
+        "executor; empty: the default executor.",
+        _executor,
+    ),
+    Setting(
+        "pages_pod",
+        "",
+        "How paginated_fanout's batch pods fit the cluster (kubernetes mode), a JSON object: service_account, "
+        "resources ({requests, limits}), node_selector, tolerations, affinity, image_pull_secrets (names), "
+        "pod_template_file (an absolute path in the image). Empty or unset keys: Courier's defaults.",
+        _pod_settings("pages_pod"),
+    ),
+    Setting(
+        "specs_pod",
+        "",
+        "How spec_matrix's worker pods fit the cluster (kubernetes mode): the same JSON object as pages_pod.",
+        _pod_settings("specs_pod"),
     ),
     Setting("worker_image", "airflow-courier:0.1.0", "Image of the pods started in kubernetes mode.", _worker_image),
     Setting("namespace", "airflow", "Kubernetes namespace of the pods started in kubernetes mode.", _namespace),
@@ -480,6 +615,14 @@ class CourierConfig:
         """Days the finished objects of ``domain`` (one of :data:`RETENTION_DOMAINS`) are kept."""
         override: float | None = getattr(self, f"{domain}_retention_days")
         return self.retention_days if override is None else override
+
+    fanout_pool: str = "courier_fanout"
+    fanout_pool_slots: int = 16
+    spec_pool: str = "courier_specs"
+    spec_pool_slots: int = 8
+    housekeeping_executor: str = ""
+    pages_pod: dict[str, Any] = field(default_factory=dict)
+    specs_pod: dict[str, Any] = field(default_factory=dict)
 
 
 def _raw_value(setting: Setting) -> str:

@@ -6,7 +6,10 @@ parse time, so the DAG does not know which one it got. :func:`pod_arguments` bui
 has in common: the worker image and namespace, the connections it needs as ``AIRFLOW_CONN_*`` variables,
 each read from its key of the ``courier-secrets`` Kubernetes secret (the one docs/DEPLOY.md creates; the
 secret's other keys stay out of the pod), ``[courier] storage_base``, a non-root user without privilege
-escalation, and requests and limits. The Kubernetes client is imported only when a pod is built (it is slow
+escalation, and requests and limits; no service account token (no Courier pod calls the Kubernetes API),
+and ``deferrable`` (the pod is watched from the triggerer, not from a worker slot). Per domain,
+``[courier] <domain>_pod`` (JSON) places the pod in a real cluster: its service account, resources, node
+selector, tolerations, affinity, image pull secrets, or a whole pod template file. The Kubernetes client is imported only when a pod is built (it is slow
 to import, and every task parses its DAG file).
 """
 
@@ -40,6 +43,8 @@ def pod_arguments(
     resources: Mapping[str, Mapping[str, str]],
     startup_timeout: int = 300,
     secret_name: str = SECRET_NAME,
+    placement: Mapping[str, Any] | None = None,
+    talks_to_kubernetes: bool = False,
 ) -> dict[str, Any]:
     """Return the ``KubernetesPodOperator`` arguments of a Courier pod running the ``courier`` command.
 
@@ -50,6 +55,10 @@ def pod_arguments(
     :param resources: the container's ``requests`` and ``limits``.
     :param startup_timeout: seconds the pod may take to start (an image pull included).
     :param secret_name: the Kubernetes secret holding the connections.
+    :param placement: the domain's ``[courier] <domain>_pod`` settings (service account, resources, node
+        selector, tolerations, affinity, image pull secrets, pod template file); unset keys keep the defaults.
+    :param talks_to_kubernetes: whether the pod calls the Kubernetes API; only then is the service account's
+        token mounted (no Courier pod does: a pod's token is a credential nothing in it needs).
     """
     from kubernetes.client import models as k8s
 
@@ -62,7 +71,23 @@ def pod_arguments(
         )
         for conn_id in connections
     ]
-    return {
+    placement = placement or {}
+    wanted = {**resources, **placement.get("resources", {})}
+    extra: dict[str, Any] = {}
+    if placement.get("service_account"):
+        extra["service_account_name"] = placement["service_account"]
+    if placement.get("node_selector"):
+        extra["node_selector"] = dict(placement["node_selector"])
+    if placement.get("tolerations"):
+        # as in a pod's YAML (camelCase): the provider reads them with the Kubernetes client's deserializer
+        extra["tolerations"] = list(placement["tolerations"])
+    if placement.get("affinity"):
+        extra["affinity"] = dict(placement["affinity"])
+    if placement.get("image_pull_secrets"):
+        extra["image_pull_secrets"] = [k8s.V1LocalObjectReference(name=n) for n in placement["image_pull_secrets"]]
+    if placement.get("pod_template_file"):
+        extra["pod_template_file"] = placement["pod_template_file"]
+    return extra | {
         "image": config.worker_image,
         "namespace": config.namespace,
         "name": name,
@@ -72,7 +97,10 @@ def pod_arguments(
             k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
             *secret_env,
         ],
-        "container_resources": k8s.V1ResourceRequirements(**resources),
+        "container_resources": k8s.V1ResourceRequirements(**wanted),
+        "automount_service_account_token": talks_to_kubernetes,
+        # wait for the pod in the triggerer, not in a worker slot (with KubernetesExecutor: not in a task pod)
+        "deferrable": True,
         "labels": {**POD_LABELS, "app.kubernetes.io/component": component},
         "kubernetes_conn_id": "kubernetes_default",
         "image_pull_policy": "IfNotPresent",
@@ -99,6 +127,7 @@ def mapped_by_mode(
     *,
     task_id: str,
     config: CourierConfig | None = None,
+    pool: Callable[[CourierConfig], tuple[str, int]] | None = None,
     **kwargs: Any,
 ) -> MappedOperator:
     """Return ``local`` or the pod operator, mapped over ``expand``, by ``[courier] execution_mode``.
@@ -109,11 +138,20 @@ def mapped_by_mode(
     :param map_index_template: the mapped instances' names in the UI.
     :param task_id: the step's task id.
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
+    :param pool: the step's Airflow pool and its slots, from the settings: every mapped task takes a slot of
+        it, at most ``slots`` run at once across runs and at most half of them in one run.
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """
     from courier.config import load
 
     settings = config or load()
     operator, arguments = pod(settings) if settings.execution_mode == "kubernetes" else (local, {})
+    if pool is not None:  # the step's pool, and no run may hold more than half of it
+        name, slots = pool(settings)
+        kwargs = {
+            "pool": name,
+            "max_active_tis_per_dag": slots,
+            "max_active_tis_per_dagrun": max(1, slots // 2),
+        } | kwargs
     partial = operator.partial(task_id=task_id, map_index_template=map_index_template, **{**arguments, **kwargs})
     return partial.expand_kwargs(expand)  # type: ignore[no-any-return]

@@ -184,6 +184,43 @@ def test_airflow_3_components_with_the_promised_replicas(rendered: Render) -> No
         assert "KubernetesExecutor" in rendered.config_map()["data"]["airflow.cfg"]
 
 
+HOUSEKEEPING = {  # the small periodic tasks that must not start a pod each
+    "stats_rollup": {"rollup", "prune"},
+    "delayed_request_sweep": {"sweep", "start_delayed_request"},
+    "report_collector": {"collect_report"},
+    "webhook_timers": {"dispatch_1", "dispatch_2"},
+}
+
+
+def test_housekeeping_runs_off_the_pod_per_task_path(rendered: Render, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DAGs parsed with the rendered airflow.cfg (as the dag-processor reads it): with KubernetesExecutor,
+    the housekeeping tasks name the LocalExecutor, which the rendered [core] executor lists (they run in the
+    scheduler pod), and every other task takes the default (a pod each); with the Celery variant no task names
+    an executor (all run on the Celery workers)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    cfg = _airflow_cfg(rendered)
+    executors = [e.strip() for e in cfg["core"]["executor"].split(",")]
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", cfg["core"]["executor"])
+    for key, value in cfg["courier"].items():
+        monkeypatch.setenv(f"AIRFLOW__COURIER__{key.upper()}", value)
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    routed = {
+        (dag_id, task.task_id): task.executor
+        for dag_id, dag in bag.dags.items()
+        for task in dag.tasks
+        if task.executor is not None
+    }
+    if is_celery(rendered):
+        assert executors == ["CeleryExecutor"] and routed == {}
+        return
+    assert executors[0] == "KubernetesExecutor" and "LocalExecutor" in executors
+    assert routed == {(d, t): "LocalExecutor" for d, tasks in HOUSEKEEPING.items() for t in tasks}
+    scheduler = _container(pod_spec(_workload(rendered, "scheduler")), "scheduler")
+    assert scheduler["resources"]["requests"] and scheduler["resources"]["limits"]["memory"]
+
+
 def test_the_create_user_job_runs_with_a_password_from_a_secret(rendered: Render) -> None:
     jobs = [o for o in rendered.of_kind("Job") if o["metadata"]["name"].endswith("create-user")]
     assert jobs, "no create-user Job rendered: the admin user would never be created"

@@ -88,6 +88,14 @@ def build_pods(task: Any, kwargs_list: list[dict[str, Any]]) -> list[dict[str, A
     return [pod_dict(task.unmap(kwargs).build_pod_request_obj(dry_run=True)) for kwargs in kwargs_list]
 
 
+def docs_create_service_account(name: str | None) -> bool:
+    """Whether DEPLOY.md creates the service account ``name`` (`kubectl -n airflow create serviceaccount NAME`)."""
+    import re
+
+    doc = (REPO / "docs" / "DEPLOY.md").read_text()
+    return bool(name) and f"create serviceaccount {name}\n" in re.sub(r"kubectl (-n \S+ )?", "kubectl ", doc)
+
+
 def docs_secrets(**values: str) -> dict[str, dict[str, str]]:
     """The ``courier-secrets`` secret with the keys DEPLOY.md creates (values for this test's upstreams)."""
     keys = [
@@ -116,8 +124,13 @@ def test_every_pod_the_dags_start_is_built_and_valid(monkeypatch: pytest.MonkeyP
         (pod,) = build_pods(task, [SAMPLE_KWARGS[key]])
         assert pod["kind"] == "Pod" and pod["apiVersion"] == "v1"
         assert pod["metadata"]["namespace"] == settings["AIRFLOW__COURIER__NAMESPACE"] == "airflow"
+        # its own service account, created by DEPLOY.md, and no token: no Courier pod calls the Kubernetes API
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert docs_create_service_account(pod["spec"]["serviceAccountName"]), pod["spec"].get("serviceAccountName")
+        assert task.unmap(SAMPLE_KWARGS[key]).deferrable is True
         container = pod["spec"]["containers"][0]
         assert container["image"] == settings["AIRFLOW__COURIER__WORKER_IMAGE"] == "airflow-courier:0.1.0"
+        assert all("value" not in e for e in container["env"] if e["name"].startswith("AIRFLOW_CONN_"))
         for env in container["env"]:
             ref = (env.get("valueFrom") or {}).get("secretKeyRef")
             if ref:

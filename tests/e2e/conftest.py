@@ -31,6 +31,18 @@ def e2e_s3() -> Iterator[tuple[str, str]]:
     server.stop()
 
 
+def dags_with_test_dags(folder: Path) -> Path:
+    """Courier's DAG files and the e2e-only ones of ``tests/e2e/dags`` (never shipped) in one folder."""
+    import shutil
+
+    from courier.runtime.stack import courier_dag_files, default_dags_folder
+
+    folder.mkdir()
+    for source in [*courier_dag_files(default_dags_folder()), *courier_dag_files(Path(__file__).parent / "dags")]:
+        shutil.copy2(source, folder / source.name)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def statsd() -> Iterator[StatsdListener]:
     """The StatsD server every component of the stack sends its metrics to ([metrics] statsd_on, as a deployment
@@ -48,6 +60,7 @@ def stack(e2e_s3: tuple[str, str], statsd: StatsdListener) -> Iterator[Stack]:
     spec_root.mkdir()
     running = Stack(
         home=home,
+        dags_folder=dags_with_test_dags(home / "dags"),
         port=free_port(),
         extra_env={
             "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(e2e_s3[0]),

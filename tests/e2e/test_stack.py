@@ -101,3 +101,21 @@ def _healthy(api: AirflowApi, timeout: float = 180) -> httpx.Response:
         return wait_until(check, timeout, "a 200 from /courier/health", every=1)  # type: ignore[no-any-return]
     except AssertionError as exc:
         raise AssertionError(f"{exc}; last answer {last[0].status_code}: {last[0].text[:3000]}") from None
+
+
+def test_courier_up_creates_the_pools_sized_from_config(stack: Stack, api: AirflowApi) -> None:
+    """`courier up` runs `courier pools sync`: the fan-out and spec pools exist with [courier]'s sizes,
+    and the tasks that use them name them (a task naming a missing pool would never be scheduled)."""
+    from courier.config import load
+
+    cfg = load()
+    for name, slots in ((cfg.fanout_pool, cfg.fanout_pool_slots), (cfg.spec_pool, cfg.spec_pool_slots)):
+        answer = api.request("GET", f"/api/v2/pools/{name}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["slots"] == slots
+    for dag_id, task_id, pool in (
+        ("paginated_fanout", "fetch_batch", cfg.fanout_pool),
+        ("spec_matrix", "worker", cfg.spec_pool),
+    ):
+        task = api.request("GET", f"/api/v2/dags/{dag_id}/tasks/{task_id}").json()
+        assert task["pool"] == pool and task["execution_timeout"] is not None, task

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -121,3 +121,75 @@ def test_triggerer_outage_loses_no_timer(stack: Stack, api: AirflowApi, receiver
     assert all(r[2] <= 2 for r in rows), "a timer was fired more than twice"
     # every send of a timer carries its one webhook-id: the receiver can drop any repeat
     assert {a["webhook_id"] for a in receiving.arrivals if a["payload"]["tag"] == "outage"} == set(ids)
+
+
+WAITERS = "courier_e2e_waiters"  # tests/e2e/dags/courier_e2e_waiters.py: 300 mapped waits for delivery
+
+
+def _task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
+    answer = api.request("GET", f"/api/v2/dags/{WAITERS}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+    answer.raise_for_status()
+    states: dict[str, int] = {}
+    for ti in answer.json()["task_instances"]:
+        states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
+    return states
+
+
+def _courier_connections(stack: Stack) -> dict[str, int]:
+    """Connections to the Courier database (``pg_stat_activity``) by the stack component holding them
+    (the client port of each backend mapped to its process, then to the component whose tree it is in)."""
+    import psutil
+
+    url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        ports = [
+            r[0]
+            for r in conn.execute(
+                "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND client_port IS NOT NULL"
+            ).fetchall()
+        ]
+    owner_of: dict[int, str] = {}
+    for child in stack.supervisor.children:
+        try:
+            root = psutil.Process(child.process.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                owner_of[proc.pid] = child.name
+        except psutil.NoSuchProcess:
+            continue
+    by_port = {c.laddr.port: c.pid for c in psutil.net_connections("tcp") if c.laddr and c.pid is not None}
+    counts: dict[str, int] = {}
+    for port in ports:
+        name = owner_of.get(by_port.get(port, -1), "other")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def test_300_tasks_waiting_for_delivery_hold_few_connections(
+    stack: Stack, api: AirflowApi, receiver: tuple[Receiver, str]
+) -> None:
+    """300 tasks wait deferred for their webhooks at once; the triggerer holds a small constant of Courier
+    database connections (its dispatchers' and one delivery watch), not one per waiting task; each task
+    gets its own event when its timer ends (here: cancelled, so each fails naming the reason)."""
+    _, url = receiver
+    _wait(lambda: _dispatcher_deferred(api), 120, "the webhook_timers dispatcher to be deferred in the triggerer")
+    before = _courier_connections(stack)
+    fire_at = datetime.now(UTC) + timedelta(hours=1)
+    run_id = api.trigger(WAITERS, {"url": url + "waiters/", "fire_at": fire_at.isoformat()})
+    _wait(lambda: _task_states(api, run_id).get("deferred", 0) == 300, 900, "300 tasks deferred")
+    time.sleep(3)  # every trigger running in the triggerer, the watch polling for all
+    during = _courier_connections(stack)
+    print(f"Courier DB connections by component: before {before}, with 300 waiting {during}")
+    assert during.get("triggerer", 0) <= before.get("triggerer", 0) + 1, (before, during)
+    assert during.get("triggerer", 0) <= 8, during
+    timers = api.request("GET", "/courier/timers", params={"status": "scheduled", "limit": 500}).json()["timers"]
+    mine = [t["id"] for t in timers if t["url"].startswith(url + "waiters/")]
+    assert len(mine) == 300
+    for timer_id in mine:
+        assert api.request("POST", f"/courier/timers/{timer_id}/cancel").status_code == 200
+    run = api.wait_for_run(WAITERS, run_id, 900)
+    assert run["state"] == "failed" and _task_states(api, run_id) == {"failed": 300}
+    log = api.request(
+        "GET", f"/api/v2/dags/{WAITERS}/dagRuns/{run_id}/taskInstances/wait/logs/1", params={"map_index": 0}
+    ).text
+    assert "ended cancelled" in log

@@ -1,13 +1,16 @@
 """Jobs on real parts: PostgreSQL, the Courier app and the demo processor on loopback, file:// and S3 storage.
 
-The trigger (:class:`courier.jobs.trigger.JobsTrigger`) runs here as the triggerer runs it (its ``run()``),
-without Airflow's scheduler; the end-to-end layer covers the DAGs.
+The ``process`` task and its trigger (:class:`courier.jobs.trigger.JobsTrigger`) run here as Airflow runs
+them (``execute``, the trigger rebuilt from its serialized form, ``execute_complete`` with the event, again
+while it defers: :func:`tests.helpers.run_deferring`), without Airflow's scheduler; the end-to-end layer
+covers the DAGs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from courier.jobs.store import JobStore
 from courier.timers.models import NewTimer, new_id
-from tests.helpers import api_app
+from tests.helpers import api_app, first_event, rebuilt, run_deferring
 
 
 @pytest.fixture
@@ -74,17 +77,15 @@ def _submit(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drive(owner: str, timeout: float = 900.0, limit: int = 1000) -> list[str]:
-    """Claim queued jobs as ``owner`` and run the real trigger until none of them is open."""
-    from courier.jobs.trigger import JobsTrigger
+    """Claim queued jobs as ``owner`` and run the ``process`` task with its trigger until none is open."""
+    from courier.jobs.operators import ProcessJobsOperator
 
     store = JobStore()
     ids = [w.job_id for w in [*store.owned(owner), *store.claim(owner, limit, timeout)]]
-
-    async def go() -> list[dict[str, Any]]:
-        return [e.payload async for e in JobsTrigger(owner, ids, poll_interval=0.1).run()]
-
-    events = asyncio.run(asyncio.wait_for(go(), 60))
-    assert events and events[-1]["status"] == "success", events
+    task = ProcessJobsOperator(task_id="process", job_ids=ids, poll_interval=0.1, hold=0.2)
+    _, events = run_deferring(task, {"run_id": owner})
+    assert all(e["status"] == "success" for e in events), events
+    assert store.owned(owner, ids) == []
     return ids
 
 
@@ -190,24 +191,32 @@ def test_hangs_twice_failed_after_two_timeouts(
 
 
 def test_resumed_trigger_does_not_resubmit_a_live_attempt(courier: tuple[TestClient, str], processor: str) -> None:
-    """A trigger that stops (triggerer restart) and a new one for the same owner: each job submitted once."""
-    from courier.jobs.trigger import JobsTrigger
+    """The task submits and defers; its trigger stops (triggerer restart) and another, rebuilt from the
+    serialized trigger, resumes: each job submitted once, and no job left open."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from courier.jobs.operators import ProcessJobsOperator
 
     client, _ = courier
     file_id = _push(client, b"x\n")["file_id"]
     httpx.post(f"{processor}/_demo/processor/config", json={"delay": 1.0})
     jobs = [_submit(client, {"files_to_process": [file_id], "params": {"key": f"k{i}"}}) for i in range(3)]
     ids = [w.job_id for w in JobStore().claim("run-1", 10, 900)]
+    task = ProcessJobsOperator(task_id="process", job_ids=ids, poll_interval=0.1, hold=0.2)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({"run_id": "run-1"})
+    assert all(JobStore().get(j["job_id"]).upstream_id for j in jobs)
 
     async def first_triggerer() -> None:
-        agen = JobsTrigger("run-1", ids, poll_interval=0.1).run()
+        agen = rebuilt(deferred.value.trigger).run()
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(agen.__anext__(), 0.5)  # submitted, still waiting: the triggerer stops
+            await asyncio.wait_for(agen.__anext__(), 0.5)  # still waiting: the triggerer stops
         await agen.aclose()
 
     asyncio.run(first_triggerer())
-    assert all(JobStore().get(j["job_id"]).upstream_id for j in jobs)
-    _drive("run-1")  # the next triggerer resumes the same jobs (nothing left to claim)
+    event = asyncio.run(first_event(rebuilt(deferred.value.trigger), 30)).payload
+    assert sorted(o["job_id"] for o in event["outcomes"]) == sorted(ids) and event["waiting"] == []
+    assert task.execute_complete({"run_id": "run-1"}, event) == {"submitted": 3, "success": 3}
     assert {JobStore().get(j["job_id"]).status for j in jobs} == {"success"}
     assert _processor_stats(processor)["submits"] == {f"k{i}": 1 for i in range(3)}
 
@@ -762,3 +771,55 @@ def test_a_runs_jobs_are_found_by_index_with_100k_jobs(courier_db: str) -> None:
             assert row is not None
             plan = json.dumps(row[0])
             assert '"Index Name": "courier_jobs_owned"' in plan, plan
+
+
+def test_the_trigger_event_carries_what_the_resumed_task_acts_on(
+    courier: tuple[TestClient, str], processor: str, tmp_path: Path
+) -> None:
+    """The trigger only reads; its event (through JSON) carries each job's outcome — upstream id, result
+    URL, error — and the resumed task stores, retries and fails from it alone: the processor's status
+    answers are turned back to "running" before the resume, and the task still ends every job right."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from courier.demo import processor as demo_processor
+    from courier.jobs.operators import ProcessJobsOperator
+
+    client, _ = courier
+    file_id = _push(client, b"x\n")["file_id"]
+    good = _submit(client, {"files_to_process": [file_id], "params": {"key": "good"}})
+    bad = _submit(client, {"files_to_process": [file_id], "params": {"key": "bad", "fail_times": 2}})
+    ids = [w.job_id for w in JobStore().claim("run-1", 10, 900)]
+    task = ProcessJobsOperator(task_id="process", job_ids=ids, poll_interval=0.1, hold=5)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({"run_id": "run-1"})
+    store = tmp_path / "store"
+    stored_before = sorted(p for p in store.rglob("*") if p.is_file())
+    event = asyncio.run(first_event(rebuilt(deferred.value.trigger), 30)).payload
+    assert sorted(p for p in store.rglob("*") if p.is_file()) == stored_before  # the trigger stored nothing
+    event = json.loads(json.dumps(event))
+    outcomes = {o["job_id"]: o for o in event["outcomes"]}
+    ok, failed = outcomes[good["job_id"]], outcomes[bad["job_id"]]
+    assert (
+        ok["state"] == "ready" and ok["result_url"] and ok["upstream_id"] == JobStore().get(good["job_id"]).upstream_id
+    )
+    assert failed["state"] == "failed" and failed["error"] and event["waiting"] == []
+    assert event["owner"] == "run-1" and event["stats"] == {"submitted": 2}
+    for job in demo_processor.STATE.jobs.values():
+        job.status = "running"  # a resume that asked the processor again would see nothing to act on
+    with pytest.raises(TaskDeferred) as again:  # the failed job is retried: submitted again, waited for
+        task.execute_complete({"run_id": "run-1"}, event)
+    done = JobStore().get(good["job_id"])
+    assert done.status == "success" and done.report_file_path == f"jobs/{good['job_id']}/report.csv"
+    assert (store / done.report_file_path).read_bytes() == httpx.get(f"{processor}{ok['result_url']}").content
+    retried = JobStore().get(bad["job_id"])
+    assert retried.status == "processing" and retried.retries == 1 and retried.upstream_id != failed["upstream_id"]
+    assert [j["job_id"] for j in again.value.trigger.jobs] == [bad["job_id"]]
+    last = asyncio.run(first_event(rebuilt(again.value.trigger), 30)).payload
+    assert task.execute_complete({"run_id": "run-1"}, last) == {"submitted": 3, "success": 1, "retried": 1, "failed": 1}
+    final = JobStore().get(bad["job_id"])
+    assert final.status == "failed" and [
+        a["outcome"] for a in client.get(f"/jobs/{bad['job_id']}").json()["attempts"]
+    ] == [
+        "failed",
+        "failed",
+    ]

@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -411,3 +412,59 @@ def test_api_reads_runs_and_cells(courier_db: str, storage: Path, tmp_path: Path
         missing = client.get("/specs/runs/nope")
         assert missing.status_code == 404 and missing.json()["detail"][0]["loc"] == ["path", "run_id"]
         assert client.get("/specs/runs", params={"limit": 0}).status_code == 422
+
+
+def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: Path, tmp_path: Path) -> None:
+    """Every cell skipped (exit 77: "no browser here"): nothing was tested, so the run is `nothing_tested`,
+    not ok, and the DAG's report task fails; one passing cell beside skipped ones is a success that says so."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.exceptions import AirflowException
+
+    skip = {"run": ["sh", "-c", "echo no browser on this worker; exit 77"]}
+    _plan("skips", _write_list(tmp_path, [{"id": "a", **skip}, {"id": "b", **skip}], browsers=2))
+    run_worker("skips", label="solo", queue=SpecQueue(courier_db))
+    counts = write_report("skips")
+    assert (counts["skipped"], counts["passed"], counts["failed"]) == (4, 0, 0)
+    assert counts["state"] == "nothing_tested" and counts["ok"] is False
+    html = (storage / "specs" / "spec_matrix" / "skips" / "report.html").read_text()
+    assert 'data-state="nothing_tested"' in html and "not a success" in html
+    report = DagBag(dag_folder=str(REPO / "dags" / "spec_matrix.py")).dags["spec_matrix"].get_task("report")
+    dag_run = SimpleNamespace(run_id="skips")
+    with pytest.raises(
+        AirflowException, match=r"run nothing_tested: 0 cell\(s\) failed, 0 did not run, 0 passed, 4 skipped"
+    ):
+        report.python_callable(params={}, dag_run=dag_run)
+
+    _plan("some", _write_list(tmp_path, [{"id": "a", **skip}, {"id": "ok", "run": ["true"]}]))
+    run_worker("some", label="solo", queue=SpecQueue(courier_db))
+    counts = write_report("some")
+    assert counts["state"] == "passed_with_skips" and counts["ok"] is True
+    assert report.python_callable(params={}, dag_run=SimpleNamespace(run_id="some"))["skipped"] == 1
+
+
+def test_the_shipped_checks_pass_on_webkit_through_its_webdriver(
+    courier_db: str, storage: Path, tmp_path: Path
+) -> None:
+    """The suite's second real engine: the shipped checks drive Debian's WebKitGTK through WebKitWebDriver
+    (`make browsers` installs webkit2gtk-driver and xvfb) in Courier's worker, against the demo site; each
+    cell passes with the engine's version logged and a screenshot, and the run is `passed`."""
+    from courier.demo.app import create_app
+    from courier.demo.server import serve_in_thread
+
+    assert Path("/usr/bin/WebKitWebDriver").exists(), "`make browsers` installs webkit2gtk-driver"
+    checks = REPO / "include" / "specs" / "checks"
+    specs = [
+        {"id": name, "run": [sys.executable, str(checks / f"{name}.py")], "timeout": 90} for name in ("home", "search")
+    ]
+    data = {"browsers": ["webkit"], "viewports": {"desktop": [1280, 800], "mobile": [375, 667]}, "specs": specs}
+    (tmp_path / "webkit.json").write_text(json.dumps(data))
+    with serve_in_thread(create_app(["courier.demo.spec_site"])) as site:
+        plan_run("wk", SpecRunRequest(spec_list=str(tmp_path / "webkit.json"), base_url=site))
+        run_worker("wk", label="solo", queue=SpecQueue(courier_db))
+    cells = SpecQueue(courier_db).cells("wk")
+    assert {(c["spec_id"], c["viewport"], c["status"]) for c in cells} == {
+        (s, v, "passed") for s in ("home", "search") for v in ("desktop", "mobile")
+    }, [(c["spec_id"], c["viewport"], c["status"], c["reason"], c["output_tail"]) for c in cells]
+    assert all("WebKitGTK 2." in (c["output_tail"] or "") for c in cells)
+    assert all("screenshot.png" in c["artifacts"] for c in cells)
+    assert write_report("wk")["state"] == "passed"

@@ -79,3 +79,64 @@ def test_webhook_timers_pauses_itself_after_one_failed_run(dagbag) -> None:  # t
     dag = dagbag.dags["webhook_timers"]
     assert dag.max_consecutive_failed_dag_runs == 1
     assert all(task.retries > 0 for task in dag.tasks)  # transient failures are still retried in place
+
+
+def test_every_task_has_an_execution_timeout(dagbag) -> None:  # type: ignore[no-untyped-def]
+    missing = [
+        f"{dag_id}.{task.task_id}"
+        for dag_id, dag in sorted(dagbag.dags.items())
+        for task in dag.tasks
+        if task.execution_timeout is None
+    ]
+    assert not missing, f"tasks without execution_timeout: {missing}"
+
+
+@pytest.mark.parametrize("mode", ["local", "kubernetes"])
+def test_fanout_and_spec_workers_run_in_their_pools_with_per_dag_limits(mode: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The outbound HTTP fan-out and the spec workers take slots of their [courier] pools (in both execution
+    modes), and no single run can take every slot: each run gets at most half of the pool."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW__COURIER__EXECUTION_MODE", mode)
+    monkeypatch.setenv("AIRFLOW__COURIER__FANOUT_POOL", "http_out")
+    monkeypatch.setenv("AIRFLOW__COURIER__FANOUT_POOL_SLOTS", "10")
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_POOL", "browsers")
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_POOL_SLOTS", "6")
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    for dag_id, task_id, pool, slots in (
+        ("paginated_fanout", "fetch_batch", "http_out", 10),
+        ("spec_matrix", "worker", "browsers", 6),
+    ):
+        dag = bag.dags[dag_id]
+        task = dag.get_task(task_id)
+        assert task.pool == pool, (dag_id, task.pool)
+        assert task.max_active_tis_per_dag == slots
+        assert task.max_active_tis_per_dagrun == slots // 2
+        assert dag.max_active_tasks <= 8  # per run (Airflow 3), below Airflow's default of 16
+    pools = {t.pool for d in bag.dags.values() for t in d.tasks}
+    assert pools == {"default_pool", "http_out", "browsers"}
+
+
+def test_report_collector_retries_fit_in_its_run_timeout(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Every try may wait its full timeout (+ the deferral's minute of slack) and the retry delays between
+    them, and all of it still ends inside dagrun_timeout: the last retry is never cut short by the run."""
+    from datetime import timedelta
+
+    dag = dagbag.dags["report_collector"]
+    task = dag.get_task("collect_report")
+    tries = task.retries + 1
+    worst = tries * (task.timeout + timedelta(minutes=1) + task.execution_timeout) + task.retries * task.retry_delay
+    assert worst <= dag.dagrun_timeout, (worst, dag.dagrun_timeout)
+
+
+def test_no_production_dag_makes_demo_data(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Demo data is made by `courier up` (courier.demo.seed, through the public API), never by a DAG."""
+    import inspect
+
+    for dag_id, dag in dagbag.dags.items():
+        assert not [p for p in dag.params if "demo" in p], f"{dag_id} takes a demo parameter"
+        for task in dag.tasks:
+            call = getattr(task, "python_callable", None)
+            source = inspect.getsource(call) if call is not None else ""
+            assert "demo" not in source.lower(), f"{dag_id}.{task.task_id} makes demo data"

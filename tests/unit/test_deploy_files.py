@@ -250,6 +250,7 @@ def test_compose_init_migrates_airflow_then_courier_and_sets_the_admin() -> None
     script = "\n".join(init["command"]) if isinstance(init["command"], list) else init["command"]
     assert "airflow db migrate" in script and "courier db migrate" in script
     assert script.index("airflow db migrate") < script.index("courier db migrate")
+    assert script.index("airflow db migrate") < script.index("courier pools sync")  # pools live in Airflow's DB
     assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in script
     env = _environment(init)
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
@@ -445,7 +446,9 @@ def test_helm_image_and_topology() -> None:
     assert values["defaultAirflowRepository"] == "airflow-courier"
     assert values["defaultAirflowTag"] == _project_version()
     assert values["images"]["airflow"]["pullPolicy"] == "IfNotPresent"
-    assert values["executor"] == "KubernetesExecutor"
+    # pod per task by default; Courier's housekeeping on the LocalExecutor in the scheduler (test_chart.py)
+    assert values["executor"] == "KubernetesExecutor,LocalExecutor"
+    assert values["config"]["courier"]["housekeeping_executor"] == "LocalExecutor"
     assert values["triggerer"]["replicas"] == 2
     assert values["apiServer"]["replicas"] == 2
     # External PostgreSQL: no bundled database, metadata connection from a secret.
@@ -491,6 +494,7 @@ def test_helm_migration_job_also_migrates_courier() -> None:
     script = " ".join(chart_values()["migrateDatabaseJob"]["args"])
     assert "airflow db migrate" in script and "courier db migrate" in script
     assert script.index("airflow db migrate") < script.index("courier db migrate")
+    assert script.index("airflow db migrate") < script.index("courier pools sync")  # pools live in Airflow's DB
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ LAYERS = ("base", "domain", "triggers", "tasks", "interface", "entry")
 
 BASE = frozenset(
     {"config", "provider_info", "http", "params", "wire", "storage", "db", "kubernetes", "domains", "procs"}
-    | {"webhooks", "metrics", "internals", "bundle"}
+    | {"webhooks", "metrics", "internals", "bundle", "pools"}
     | {"connections", "conntest", "links", "assets", "lineage"}
 )
 ROLES = {"trigger": "triggers", "operators": "tasks", "pod": "tasks", "cli": "tasks", "api": "interface"}
@@ -169,3 +169,56 @@ def test_the_graph_sees_function_level_imports_and_reports_a_cycle(tmp_path: Pat
 
 def test_every_module_has_a_layer() -> None:
     assert {layer_of(module) for module in import_graph()} <= set(LAYERS)
+
+
+WORKER_ONLY = ("courier.storage", "courier.jobs.processor", "courier.jobs.download")
+"""What moves data or changes something outside: object storage (and so every storage writer, each of which
+imports it), the jobs processor's submit/download/store side. Triggers only wait (docs/ARCHITECTURE.md,
+"Where each thing runs"): the triggerer never loads these, even through other modules."""
+
+
+def reachable(graph: dict[str, dict[str, int]], start: str) -> dict[str, list[str]]:
+    """Every module ``start`` imports, directly or through others, with one import path to it."""
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in sorted(graph.get(node, {})):
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    return paths
+
+
+def worker_only_imports(graph: dict[str, dict[str, int]]) -> list[str]:
+    found = []
+    for module in sorted(m for m in graph if layer_of(m) == "triggers"):
+        for target, path in reachable(graph, module).items():
+            if target in WORKER_ONLY or target.endswith(".files"):  # a domain's storage writer
+                found.append(f"{module} reaches {target}: {' -> '.join(path)}")
+    return found
+
+
+def test_no_trigger_module_loads_a_storage_writer_or_the_processor() -> None:
+    found = worker_only_imports(import_graph())
+    assert not found, "a trigger must only wait; these run on workers:\n" + "\n".join(found)
+
+
+def test_the_trigger_check_sees_an_indirect_storage_writer(tmp_path: Path) -> None:
+    root = tmp_path / "courier"
+    (root / "reports").mkdir(parents=True)
+    for name, text in {
+        "__init__.py": "",
+        "storage.py": "",
+        "reports/__init__.py": "",
+        "reports/files.py": "from courier.storage import open_write\n",
+        "reports/hook.py": "def f():\n    from courier.reports import files\n",
+        "reports/trigger.py": "from courier.reports.hook import f\n",
+    }.items():
+        (root / name).write_text(text)
+    assert worker_only_imports(import_graph(root)) == [
+        "courier.reports.trigger reaches courier.reports.files: "
+        "courier.reports.trigger -> courier.reports.hook -> courier.reports.files",
+        "courier.reports.trigger reaches courier.storage: "
+        "courier.reports.trigger -> courier.reports.hook -> courier.reports.files -> courier.storage",
+    ]

@@ -142,3 +142,54 @@ def test_pods_load_into_the_kubernetes_client_models(pods: list[Any]) -> None:
             "name": "AIRFLOW_CONN_AWS_DEFAULT",
             "valueFrom": {"secretKeyRef": {"key": "AIRFLOW_CONN_AWS_DEFAULT", "name": "courier-secrets"}},
         } in env
+
+
+def test_pods_are_deferrable_and_carry_no_service_account_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    mapped = parse_fanout(monkeypatch, K8S_SETTINGS).get_task("fetch_batch")
+    task = mapped.unmap(BATCHES[0])
+    assert task.deferrable is True  # watched from the triggerer: no worker slot (no task pod) held
+    pod = task.build_pod_request_obj(dry_run=True)
+    assert pod.spec.automount_service_account_token is False  # the pod never calls the Kubernetes API
+
+
+PLACEMENT = {
+    "service_account": "courier-pages",
+    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+    "node_selector": {"workload": "batch"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]
+            }
+        }
+    },
+    "image_pull_secrets": ["registry-login"],
+}
+
+
+def test_the_pages_pod_setting_places_the_pod_in_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from kubernetes.client import ApiClient
+
+    settings = {**K8S_SETTINGS, "AIRFLOW__COURIER__PAGES_POD": json.dumps(PLACEMENT)}
+    (pod,) = render_pods(monkeypatch, BATCHES[:1], settings)
+    spec = ApiClient().sanitize_for_serialization(pod)["spec"]
+    assert spec["serviceAccountName"] == "courier-pages" and spec["automountServiceAccountToken"] is False
+    assert spec["nodeSelector"] == {"workload": "batch"}
+    assert spec["tolerations"] == PLACEMENT["tolerations"]
+    assert spec["affinity"] == PLACEMENT["affinity"]
+    assert spec["imagePullSecrets"] == [{"name": "registry-login"}]
+    assert spec["containers"][0]["resources"] == PLACEMENT["resources"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"service_acount": "x"}', "[1]", '{"resources": {"limit": {}}}', '{"pod_template_file": "rel.yaml"}', "{"],
+)
+def test_a_bad_pod_setting_is_refused_naming_it(raw: str) -> None:
+    from courier.config import CourierConfigError, parse_value
+
+    with pytest.raises(CourierConfigError, match=r"\[courier\] pages_pod"):
+        parse_value("pages_pod", raw)

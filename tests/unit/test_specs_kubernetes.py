@@ -58,3 +58,22 @@ def test_local_mode_maps_plain_worker_tasks(monkeypatch: pytest.MonkeyPatch) -> 
     assert dag.get_task("report").trigger_rule == "all_done"
     assert set(dag.params.keys()) >= {"spec_list", "workers", "base_url", "rerun_failed_of"}
     assert dag.params["workers"] == 4
+
+
+def test_spec_pods_are_deferrable_tokenless_and_placed_by_specs_pod(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    placement = {"service_account": "courier-specs", "node_selector": {"browsers": "yes"}, "image_pull_secrets": ["r"]}
+    settings = {**K8S_SETTINGS, "AIRFLOW__COURIER__SPECS_POD": json.dumps(placement)}
+    task = _dag(monkeypatch, settings).get_task("worker").unmap(WORKERS[0])
+    assert task.deferrable is True
+    pod = task.build_pod_request_obj(dry_run=True)
+    assert pod.spec.automount_service_account_token is False
+    assert pod.spec.service_account_name == "courier-specs"
+    assert pod.spec.node_selector == {"browsers": "yes"}
+    assert [s.name for s in pod.spec.image_pull_secrets] == ["r"]
+    # the database URL comes from the secret, never as a literal in the pod spec
+    env = {v.name: v for v in pod.spec.containers[0].env}
+    assert env["AIRFLOW_CONN_COURIER_DB"].value is None
+    assert env["AIRFLOW_CONN_COURIER_DB"].value_from.secret_key_ref.name == "courier-secrets"
+    assert not any("postgres" in (v.value or "") for v in env.values())

@@ -14,7 +14,16 @@ from airflow.triggers.base import BaseTrigger
 import courier
 
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "courier.jobs.trigger.JobsTrigger": {"owner": "delayed_request/run-1/0", "job_ids": ["j-1", "j-2"]},
+    "courier.jobs.trigger.JobsTrigger": {
+        "owner": "manual__2026-12-07",
+        "jobs": [
+            {"job_id": "j-1", "upstream_id": "up-1", "deadline": "2026-12-07T12:15:00+00:00"},
+            {"job_id": "j-2", "upstream_id": "up-2", "deadline": None},
+        ],
+        "poll_interval": 2.0,
+        "hold": 5.0,
+        "stats": {"success": 3},
+    },
     "courier.timers.trigger.TimerDispatchTrigger": {"overrides": {"batch": 50, "horizon": 2.0}},
     "courier.timers.trigger.TimerDeliveredTrigger": {"timer_id": "0190-abc", "poll_interval": 0.5},
     "courier.reports.trigger.ReportReadyTrigger": {
@@ -23,7 +32,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "poll_interval": 10.0,
         "deadline": 1_900_000_000.0,
         "started_at": 1_899_999_000.0,
-        "store": {"base": "file:///tmp/x", "dag_id": "report_collector"},
     },
 }
 """Trigger class path -> constructor kwargs of a realistic instance."""

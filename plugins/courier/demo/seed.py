@@ -53,12 +53,24 @@ def _seed_job(api: AirflowApi) -> int:
     existing = api.request("GET", "/courier/jobs", params={"limit": 1})
     if existing.status_code != 200 or existing.json().get("jobs"):
         return 0  # jobs exist already (an earlier start, or a user's): push nothing
+    return len(submit_demo_jobs(api, [DEMO_JOB_KEY]))
+
+
+def submit_demo_jobs(api: AirflowApi, keys: list[str | None]) -> list[str]:
+    """Push the demo file and submit one job per idempotency key (None: none), as a client would; return the
+    ids of the jobs made. ``courier up`` seeds one; ``courier up --smoke`` queues two before its runs."""
     pushed = api.request("POST", "/courier/jobs/files", files={"file": DEMO_JOB_FILE})
     if pushed.status_code != 201:
         log.warning("demo job file not pushed: %s %s", pushed.status_code, pushed.text[:200])
-        return 0
-    body = {"files_to_process": [pushed.json()["file_id"]], "idempotency_key": DEMO_JOB_KEY}
-    answer = api.request("POST", "/courier/jobs", json=body)
-    if answer.status_code not in (200, 202):
-        log.warning("demo job not submitted: %s %s", answer.status_code, answer.text[:200])
-    return 1 if answer.status_code == 202 else 0
+        return []
+    made = []
+    for key in keys:
+        body: dict[str, Any] = {"files_to_process": [pushed.json()["file_id"]], "params": {"delay_seconds": 1}}
+        if key is not None:
+            body["idempotency_key"] = key
+        answer = api.request("POST", "/courier/jobs", json=body)
+        if answer.status_code == 202:
+            made.append(str(answer.json()["job_id"]))
+        elif answer.status_code != 200:
+            log.warning("demo job not submitted: %s %s", answer.status_code, answer.text[:200])
+    return made

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -13,7 +12,9 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from courier import assets
 from courier.domains import DELAYED_REQUEST
+from courier.jobs.models import Work
 from courier.jobs.store import JobStore
+from courier.jobs.trigger import JobsTrigger
 from courier.links import JobsLink
 
 BATCH = 125
@@ -46,14 +47,18 @@ def claim_batches(
 
 
 class ProcessJobsOperator(BaseOperator):
-    """Submit a batch of claimed jobs to the processor, then wait for all of them in the triggerer.
+    """Submit a batch of claimed jobs to the processor, then wait in the triggerer; on each event, act on it here.
 
-    A retry of the task resumes the jobs its run still owns from the database: a job already submitted is
-    polled, not submitted again.
+    The trigger (:class:`~courier.jobs.trigger.JobsTrigger`) only polls; every resume of this task stores
+    the results it reported, retries or fails the jobs it saw fail or time out, submits the retries, and
+    defers again for the jobs still running — so submitting, downloading and storing happen on a worker,
+    with the processor and storage credentials. A retry of the task resumes the jobs its run still owns
+    from the database: a job already submitted is polled, not submitted again.
 
     :param job_ids: the batch.
     :param batch_label: readable name of the mapped instance (``jobs 1-125``).
     :param poll_interval: seconds between polls of the processor.
+    :param hold: seconds the trigger keeps polling after a first outcome before it fires (fewer resumes).
 
     Its outlet (default: the ``courier_job_results`` Asset, :mod:`courier.assets`) gets an event naming the
     results the batch stored (``paths``, at most :data:`courier.assets.MAX_LISTED`); its OpenLineage facets name
@@ -63,44 +68,52 @@ class ProcessJobsOperator(BaseOperator):
     template_fields: Sequence[str] = ("job_ids",)
     operator_extra_links = (JobsLink(),)
 
-    def __init__(self, *, job_ids: list[str], batch_label: str = "", poll_interval: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        job_ids: list[str],
+        batch_label: str = "",
+        poll_interval: float = 2.0,
+        hold: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
         if kwargs.get("outlets") is None:
             kwargs["outlets"] = [assets.asset(assets.JOB_RESULTS)]
         super().__init__(**kwargs)
         self.job_ids = job_ids
         self.batch_label = batch_label
         self.poll_interval = poll_interval
+        self.hold = hold
 
-    def execute(self, context: Context) -> None:
-        from courier.config import load
-        from courier.jobs.processor import stepper_for
-        from courier.jobs.trigger import JobsTrigger
-
-        owner = context["run_id"]
+    def execute(self, context: Context) -> dict[str, int] | None:
         if self.job_ids:
             JobsLink.persist(context, self.job_ids[0])
-        stepper, http = stepper_for(owner)
-        works = [w for w in stepper.store.owned(owner, self.job_ids) if w.upstream_id is None]
+        return self._work(context, context["run_id"], [], {})
 
-        async def submit_all() -> None:
-            async with http:
-                await stepper.advance_all(works)
-
-        asyncio.run(submit_all())
-        self.log.info("%s: %d submitted (%s); waiting in the triggerer", self.batch_label, len(works), stepper.stats)
-        timeout = timedelta(seconds=2 * load().job_timeout + 300)
-        self.defer(
-            trigger=JobsTrigger(owner, self.job_ids, self.poll_interval),
-            method_name="execute_complete",
-            timeout=timeout,
-        )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, int] | None:
         if event.get("status") != "success":
             raise RuntimeError(f"jobs trigger could not run: {event.get('message')}")
-        self.log.info("%s done: %s", self.batch_label, event.get("stats"))
-        self._record_results(context)
-        return dict(event.get("stats") or {})
+        outcomes, before = list(event.get("outcomes") or []), dict(event.get("stats") or {})
+        return self._work(context, context["run_id"], outcomes, before)
+
+    def _work(
+        self, context: Context, owner: str, outcomes: list[dict[str, Any]], before: dict[str, int]
+    ) -> dict[str, int] | None:
+        from courier.jobs.processor import work_on
+
+        waiting, done = work_on(owner, self.job_ids, outcomes)
+        stats = {k: before.get(k, 0) + done.get(k, 0) for k in {*before, *done}}
+        if not waiting:
+            self.log.info("%s done: %s", self.batch_label, stats)
+            self._record_results(context)
+            return stats
+        self.log.info("%s: %s so far; %d waiting in the triggerer", self.batch_label, stats, len(waiting))
+        self.defer(
+            trigger=JobsTrigger(owner, [waiting_job(w) for w in waiting], self.poll_interval, self.hold, stats),
+            method_name="execute_complete",
+            timeout=wait_limit(waiting),
+        )
+        return None
 
     def _record_results(self, context: Context) -> None:
         """Name the results this batch stored in the outlet's asset event (at most MAX_LISTED paths)."""
@@ -126,6 +139,24 @@ class ProcessJobsOperator(BaseOperator):
 
         inputs, outputs = getattr(self, "_lineage", ([], []))
         return operator_lineage(inputs, outputs)
+
+
+def waiting_job(work: Work) -> dict[str, Any]:
+    """What :class:`~courier.jobs.trigger.JobsTrigger` needs of a job it waits for."""
+    deadline = work.deadline_at.isoformat() if work.deadline_at is not None else None
+    return {"job_id": work.job_id, "upstream_id": work.upstream_id, "deadline": deadline}
+
+
+def wait_limit(works: list[Work], grace: float = 300.0) -> timedelta:
+    """The deferral's timeout: past the latest attempt deadline (when the trigger fires anyway) + ``grace``."""
+    from courier.config import load
+
+    now = datetime.now(UTC)
+    latest = max(
+        ((w.deadline_at - now).total_seconds() for w in works if w.deadline_at is not None),
+        default=float(load().job_timeout),
+    )
+    return timedelta(seconds=max(latest, 0.0) + grace)
 
 
 def more_to_claim(batches: list[dict[str, Any]] | None, store: JobStore | None = None) -> bool:
@@ -177,29 +208,3 @@ def download_results(limit: int | None = None) -> int:
     from courier.jobs.download import download_all
 
     return download_all(JobStore(), limit=limit)
-
-
-def create_demo_jobs(count: int) -> list[str]:
-    """Queue ``count`` small jobs over a generated file (``courier up --smoke`` and demos); return their ids."""
-    import io
-
-    from courier.jobs.files import store_upload
-    from courier.jobs.models import FileOut
-    from courier.jobs.store import NewJob, new_id
-
-    store = JobStore()
-    ids = []
-    for n in range(count):
-        data = "".join(f"row {i},{i * n}\n" for i in range(10)).encode()
-        file_id, relative, size, sha256 = store_upload(io.BytesIO(data), f"demo-{n}.csv", len(data))
-        store.add_file(FileOut(file_id=file_id, path=relative, bytes=size, sha256=sha256), created_by="demo")
-        job, _ = store.create(NewJob(new_id(), [relative], {"delay_seconds": 1}, None, None), created_by="demo")
-        ids.append(job.job_id)
-    return ids
-
-
-def claim_task(owner: str, demo_jobs: int | str = 0) -> list[dict[str, Any]]:
-    """The ``claim`` task: queue ``demo_jobs`` demo jobs first (smoke runs), then :func:`claim_batches`."""
-    if int(demo_jobs):
-        create_demo_jobs(int(demo_jobs))
-    return claim_batches(owner)

@@ -1,9 +1,10 @@
-"""The processor client and the one step that moves a job on: submit, poll, store the result, retry, fail.
+"""What moves a job on, on workers only: submit, store the result, retry, fail.
 
-The same :func:`advance` runs in the ``delayed_request`` task (first submissions, in batches) and in the
-trigger (polling, the in-place retry), so there is one implementation of the job's progress. Parsing of the
-processor's answers is tolerant (:mod:`courier.jobs.rules`); 429/503 answers are retried after
-``Retry-After`` by the shared HTTP layer.
+:meth:`Stepper.advance` is the one step of a job's progress; the ``process`` task of ``delayed_request``
+runs it (:func:`work_on`) for first submissions and again each time
+:class:`~courier.jobs.trigger.JobsTrigger` fires with the outcomes it saw (it only polls
+``GET /jobs/{id}``: :mod:`courier.jobs.upstream`). Parsing of the processor's answers is tolerant
+(:mod:`courier.jobs.rules`); 429/503 answers are retried after ``Retry-After`` by the shared HTTP layer.
 
 The result (``result_url``) is fetched from the connection's host, or a host its ``allowed_hosts`` extra
 names, with the connection's credentials for its own origin only, redirects followed to those hosts only,
@@ -22,15 +23,15 @@ from typing import Any
 import httpx
 
 from courier.db.hook import pooled
-from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest
+from courier.http import HttpSettings, RetriesExhausted, arequest
 from courier.jobs.hook import JobsApiHook
-from courier.jobs.rules import Status, Upstream, UpstreamError, parse_status, parse_upstream_id
+from courier.jobs.rules import MAX_RETRIES, Status, Upstream, UpstreamError, UpstreamStatus, parse_upstream_id
 from courier.jobs.store import JobStore, Moved, Work
+from courier.jobs.upstream import CONN_ID, POLICY, TIMEOUT, ProcessorClient, as_status, client, status
 from courier.webhooks.policy import host_allowed
 
+__all__ = ["CONN_ID", "ProcessorClient", "Stepper", "client", "fetch_result", "status", "stepper_for", "work_on"]
 log = logging.getLogger(__name__)
-CONN_ID = JobsApiHook.default_conn_name
-POLICY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=10.0, max_retry_after=60.0)
 RESULTS_PREFIX = "jobs"
 MAX_RESULT_BYTES = 1 << 30  # a result larger than this (connection extra max_result_bytes) is not stored
 MAX_REDIRECTS = 5
@@ -39,18 +40,6 @@ CHUNK_BYTES = 1 << 20
 
 class SubmitRefused(RuntimeError):
     """The processor refused or failed a submission for good."""
-
-
-class ProcessorClient(httpx.AsyncClient):
-    """The processor connection's client; it keeps the connection's settings (allowed hosts, result bound)."""
-
-    def __init__(self, settings: HttpSettings) -> None:
-        super().__init__(**settings.client_kwargs(asynchronous=True))
-        self.settings = settings
-
-
-def client(settings: HttpSettings | None = None) -> ProcessorClient:
-    return ProcessorClient(settings or JobsApiHook(CONN_ID).settings)
 
 
 class ResultRefused(ValueError):
@@ -63,17 +52,6 @@ async def submit(http: httpx.AsyncClient, files: list[str], params: dict[str, An
     if response.status_code not in (200, 201, 202):
         raise SubmitRefused(f"POST /jobs answered HTTP {response.status_code}: {response.text[:200]}")
     return parse_upstream_id(response.json())
-
-
-async def status(http: httpx.AsyncClient, upstream_id: str) -> Any:
-    """``GET /jobs/{id}`` parsed; an unknown id (404) is :attr:`Upstream.MISSING`."""
-    from courier.jobs.rules import UpstreamStatus
-
-    response = await arequest(http, "GET", f"/jobs/{upstream_id}", POLICY)
-    if response.status_code == 404:
-        return UpstreamStatus(Upstream.MISSING, error=f"the processor does not know job {upstream_id}")
-    response.raise_for_status()
-    return parse_status(response.json())
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -183,8 +161,11 @@ class Stepper:
         )
         return await self._moved(moved)
 
-    async def advance(self, work: Work) -> Moved | None:
-        """Take one step for ``work``; return the transition made, if any."""
+    async def advance(self, work: Work, seen: dict[str, Any] | None = None) -> Moved | None:
+        """Take one step for ``work``; return the transition made, if any.
+
+        ``seen`` is the outcome a trigger saw for ``work`` (:func:`courier.jobs.upstream.outcome`): it is
+        acted on instead of asking the processor again; an outcome of an earlier attempt is ignored."""
         if work.upstream_id is None:
             try:
                 urls = await asyncio.to_thread(self.file_urls, work)
@@ -194,16 +175,24 @@ class Stepper:
             self._count("submitted")
             await asyncio.to_thread(self.store.record_submit, work.job_id, self.owner, upstream_id)
             return None
-        if work.deadline_at is not None and datetime.now(UTC) >= work.deadline_at:
+        if seen is not None and seen.get("upstream_id") != work.upstream_id:
+            return None  # about an attempt that is over
+        timed_out = seen["state"] == TIMEOUT if seen is not None else None
+        if timed_out or (seen is None and work.deadline_at is not None and datetime.now(UTC) >= work.deadline_at):
             await asyncio.to_thread(cancel_upstream, work.upstream_id)
             return await self._failed(work, f"timed out after {self.timeout:g} s ([courier] job_timeout)", "timeout")
-        try:
-            state = await status(self.http, work.upstream_id)
-        except (UpstreamError, ValueError) as exc:
-            return await self._failed(work, str(exc))
-        except (RetriesExhausted, httpx.HTTPError) as exc:
-            log.warning("job %s: polling failed (%s); trying again next poll", work.job_id, exc)
-            return None
+        state: UpstreamStatus | None
+        if seen is not None:
+            state = as_status(seen)
+            assert state is not None
+        else:
+            try:
+                state = await status(self.http, work.upstream_id)
+            except (UpstreamError, ValueError) as exc:
+                return await self._failed(work, str(exc))
+            except (RetriesExhausted, httpx.HTTPError) as exc:
+                log.warning("job %s: polling failed (%s); trying again next poll", work.job_id, exc)
+                return None
         if state.state is Upstream.RUNNING:
             return None
         if state.state is not Upstream.READY:
@@ -217,13 +206,16 @@ class Stepper:
         moved = await asyncio.to_thread(self.store.succeed, work.job_id, self.owner, state.result_url, report)
         return await self._moved(moved)
 
-    async def advance_all(self, works: list[Work], concurrency: int = 64) -> None:
+    async def advance_all(
+        self, works: list[Work], concurrency: int = 64, seen: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         gate = asyncio.Semaphore(concurrency)
+        seen = seen or {}
 
         async def one(work: Work) -> None:
             async with gate:
                 try:
-                    await self.advance(work)
+                    await self.advance(work, seen.get(work.job_id))
                 except Exception:
                     log.exception("job %s: step failed; trying again next poll", work.job_id)
 
@@ -246,7 +238,7 @@ def _file_urls(work: Work) -> list[str]:
 
 def stepper_for(owner: str) -> tuple[Stepper, httpx.AsyncClient]:
     """A :class:`Stepper` for ``owner`` and the HTTP client it uses (close it): what the ``process`` task and
-    :class:`~courier.jobs.trigger.JobsTrigger` both run.
+    :func:`work_on` runs.
 
     Its store uses the process's shared connection pool (:mod:`courier.db.pool`): a batch makes two or three
     store calls per job, which must not each open a connection (a PostgreSQL backend fork)."""
@@ -256,3 +248,27 @@ def stepper_for(owner: str) -> tuple[Stepper, httpx.AsyncClient]:
     http = client()
     stepper = Stepper(JobStore(pooled()), owner, http, load().job_timeout, _file_urls, notify)
     return stepper, http
+
+
+def work_on(owner: str, job_ids: list[str], outcomes: list[dict[str, Any]]) -> tuple[list[Work], dict[str, int]]:
+    """The ``process`` task's part, on a worker: act on the ``outcomes`` a trigger saw (store results, retry or
+    fail), submit every job of ``job_ids`` that ``owner`` holds without a live attempt (first submissions and
+    in-place retries); return the jobs still waiting for the processor, and what was done.
+
+    The database is the state: a job another owner took, or one already final, is left alone, and an
+    outcome about an attempt that is over is ignored, so a repeated event changes nothing."""
+    stepper, http = stepper_for(owner)
+
+    async def go() -> list[Work]:
+        seen = {o["job_id"]: o for o in outcomes}
+        async with http:
+            for _ in range(MAX_RETRIES + 2):  # a failed submit is retried in place once, then final
+                works = await asyncio.to_thread(stepper.store.owned, owner, job_ids)
+                todo = [w for w in works if w.upstream_id is None or w.job_id in seen]
+                if not todo:
+                    return works
+                await stepper.advance_all(todo, seen=seen)
+                seen = {}  # each outcome is acted on once
+            return await asyncio.to_thread(stepper.store.owned, owner, job_ids)
+
+    return asyncio.run(go()), stepper.stats

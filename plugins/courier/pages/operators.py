@@ -111,7 +111,13 @@ def fetch_batches(
     :param config: Courier settings (default: read ``[courier]``, which is configuration, not I/O).
     :param kwargs: more operator arguments for every mapped task (e.g. ``retries``, pod overrides).
     """
-    return mapped_by_mode(plan, FetchBatchOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs)
+    return mapped_by_mode(
+        plan, FetchBatchOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, pool=_pool, **kwargs
+    )
+
+
+def _pool(config: CourierConfig) -> tuple[str, int]:
+    return config.fanout_pool, config.fanout_pool_slots
 
 
 def _pod(config: CourierConfig) -> tuple[type[BaseOperator], dict[str, Any]]:

@@ -33,6 +33,7 @@ def pod_arguments(config: CourierConfig) -> dict[str, Any]:
         component="pages-fetch-batch",
         connections=POD_CONNECTIONS,
         resources=POD_RESOURCES,
+        placement=config.pages_pod,
     )
 
 

@@ -119,48 +119,21 @@ class CollectReportOperator(BaseOperator):
         deadline = started + self.timeout.total_seconds()
         if not self.deferrable:
             return self._wait_here(context, hook, ticket, started, deadline)
-        run = context["dag_run"]
-        store = {
-            "storage_base": self.storage_base,
-            "dag_id": key.dag_id,
-            "slot": (run.logical_date or run.run_after).isoformat(),
-        }
         self.defer(
-            trigger=ReportReadyTrigger(ticket, self.report_api_conn_id, self.poll_interval, deadline, started, store),
+            trigger=ReportReadyTrigger(ticket, self.report_api_conn_id, self.poll_interval, deadline, started),
             method_name="execute_complete",
             timeout=self.timeout + timedelta(minutes=1),  # the trigger's own deadline fires first
         )
         return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: record what it stored, or raise on an error event.
-
-        An event without ``stored`` (a trigger that only waited) is completed here: download, check, store.
-        """
+        """Resume after the trigger (which only waits): download, check and store the report here, on the
+        worker, or raise on an error event."""
         ticket = str(event.get("ticket_id"))
         key = self._key(context)
         polls = int(event.get("polls", 0))
-        if event.get("status") == "success" and "stored" in event:  # the trigger stored it when ready
-            stored = dict(event["stored"])
-            TicketStore().finish(
-                key,
-                ticket,
-                "collected",
-                path=stored["path"],
-                polls=polls,
-                rows=stored["rows"],
-                size_bytes=stored["bytes"],
-            )
-            self.log.info("Report %s stored by the trigger: %d rows, %d bytes at %s after %.1fs and %d polls",
-                          ticket, stored["rows"], stored["bytes"], stored["path"], event["waited"], event["polls"])  # fmt: skip
-            _record_wait(key.dag_id, float(event["waited"]), polls)
-            self._stored(context, ticket, stored)
-            return {**stored, "ticket": ticket, "seconds_waited": event["waited"], "polls": event["polls"]}
         if event.get("status") != "success":
             metrics.report_not_collected(str(event.get("reason") or "error"), polls)
-            if event.get("reason") == "malformed":
-                TicketStore().finish(key, ticket, "failed", message=str(event.get("message")), polls=polls)
-                raise ReportNotCollected(f"report {ticket} rejected, nothing stored: {event.get('message')}")
             if event.get("reason") == "timeout":  # the ticket stays pending for the next try, which keeps counting
                 TicketStore().count_polls(key, ticket, polls)
             else:  # the server gave up on this ticket (or the wait broke): a retry asks again

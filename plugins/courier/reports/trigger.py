@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from courier.reports.csvcheck import MalformedReport
-from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 
 
@@ -20,20 +18,17 @@ class ReportReadyTrigger(BaseTrigger):
 
     Fires ``{"status": "success", "ticket_id", "polls", "waited"}`` when the report is ready, or
     ``{"status": "error", "reason", "message", ...}`` otherwise: ``reason`` is ``failed`` (the server says the
-    ticket failed), ``timeout`` (``deadline`` passed), ``malformed`` (see below) or ``exception``.
+    ticket failed), ``timeout`` (``deadline`` passed) or ``exception``.
 
-    With ``store`` (``{"storage_base", "dag_id", "slot"}``) the trigger also checks and stores the report
-    the moment it is ready, since it holds the body already: "ready → stored" then costs no worker resume
-    (~1-3 s), which the latency target needs. A malformed report gives ``{"status": "error", "reason":
-    "malformed"}`` and stores nothing. Storing is a whole-object write of the same bytes to the same key, so
-    a second copy of the trigger (triggerer fail-over) is harmless.
+    It only waits: the resumed task downloads, checks and stores the report on a worker (with the storage
+    credentials, which the triggerer does not need), so a slow bucket never delays the triggerer's other
+    waits and timers.
 
     :param ticket_id: the ticket to wait for.
     :param report_api_conn_id: connection of the report API.
     :param poll_interval: seconds between polls.
     :param deadline: Unix time after which it gives up.
     :param started_at: Unix time the wait began (for the ``waited`` figure).
-    :param store: where to store the report when ready (None: only wait).
     """
 
     def __init__(
@@ -43,7 +38,6 @@ class ReportReadyTrigger(BaseTrigger):
         poll_interval: float,
         deadline: float,
         started_at: float,
-        store: dict[str, str | None] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.ticket_id = ticket_id
@@ -51,7 +45,6 @@ class ReportReadyTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.started_at = started_at
-        self.store = store
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -62,7 +55,6 @@ class ReportReadyTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "started_at": self.started_at,
-                "store": self.store,
             },
         )
 
@@ -78,7 +70,7 @@ class ReportReadyTrigger(BaseTrigger):
                     polls += 1
                     waited = round(time.time() - self.started_at, 3)
                     if answer.state is ReportState.READY:
-                        yield _event({**base, **(await self._stored(answer.body)), "polls": polls, "waited": waited})
+                        yield _event({**base, "status": "success", "polls": polls, "waited": waited})
                         return
                     if answer.state is ReportState.FAILED:
                         yield _event(
@@ -97,23 +89,6 @@ class ReportReadyTrigger(BaseTrigger):
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             yield _event({**base, "status": "error", "reason": "exception", "message": message, "polls": polls})
-
-    async def _stored(self, body: bytes) -> dict[str, Any]:
-        """Check and store the report (when asked to); return the event fields that say how it went."""
-        if self.store is None:
-            return {"status": "success"}
-        try:
-            stored = await asyncio.to_thread(
-                store_report,
-                self.store.get("storage_base"),
-                str(self.store["dag_id"]),
-                str(self.store["slot"]),
-                self.ticket_id,
-                body,
-            )
-        except MalformedReport as exc:
-            return {"status": "error", "reason": "malformed", "message": str(exc)}
-        return {"status": "success", "stored": stored}
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

@@ -10,8 +10,11 @@ from courier.domains import DELAYED_REQUEST
 from courier.runtime.airflow_api import AirflowApi
 
 SMOKE_TAG = "smoke"  # DAGs that can run unattended, start to finish, carry this tag
-SMOKE_CONF: dict[str, dict[str, Any]] = {DELAYED_REQUEST: {"demo_jobs": 2}}
-"""Run conf of smoke runs, per DAG: ``delayed_request`` queues two small demo jobs and processes them."""
+SMOKE_CONF: dict[str, dict[str, Any]] = {}
+"""Run conf of smoke runs, per DAG (none needs any)."""
+SMOKE_JOBS = 2
+"""Small demo jobs submitted through the API before the smoke runs, so ``delayed_request`` has work (demo
+data is made here, by ``courier up``, never by a production DAG)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ def run_smoke(
     conf = {**SMOKE_CONF, **(conf or {})}
     dags = [d for d in api.dags(tag="courier") if SMOKE_TAG in {t["name"] for t in d.get("tags", [])}]
     started: dict[str, tuple[str, float]] = {}
+    if any(d["dag_id"] == DELAYED_REQUEST for d in dags):
+        from courier.demo.seed import submit_demo_jobs
+
+        submit_demo_jobs(api, [None] * SMOKE_JOBS)
     for dag in sorted(dags, key=lambda d: d["dag_id"]):
         if dag.get("is_paused"):
             api.unpause(dag["dag_id"])

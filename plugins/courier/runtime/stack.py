@@ -220,6 +220,7 @@ class Stack:
         self.env = self._component_env(courier_url, stack_secrets)
 
         self._step("migrating Airflow's metadata database", self._airflow, "db", "migrate")
+        self._step("creating Courier's Airflow pools (courier pools sync)", self._courier, "pools", "sync")
         with psycopg.connect(courier_url, autocommit=True) as conn:
             applied = db_migrate.migrate(conn)
             version = db_migrate.current_version(conn)
@@ -317,6 +318,16 @@ class Stack:
         )
         if result.returncode != 0:
             raise StackError(f"`airflow {' '.join(args)}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+    def _courier(self, *args: str) -> None:
+        """Run a ``courier`` command with the stack's environment (its airflow.cfg and connections)."""
+        import subprocess
+
+        result = subprocess.run(
+            [sys.executable, "-m", "courier.cli", *args], env={**self.env}, capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            raise StackError(f"`courier {' '.join(args)}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
     def _step(self, what: str, func: Callable[..., Any], *args: Any) -> None:
         began = time.monotonic()

@@ -75,8 +75,12 @@ def spec_workers(
     :param kwargs: more operator arguments for every mapped task.
     """
     return mapped_by_mode(
-        workers, SpecWorkerOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, **kwargs
+        workers, SpecWorkerOperator, _pod, MAP_INDEX_TEMPLATE, task_id=task_id, config=config, pool=_pool, **kwargs
     )
+
+
+def _pool(config: CourierConfig) -> tuple[str, int]:
+    return config.spec_pool, config.spec_pool_slots
 
 
 def _pod(config: CourierConfig) -> tuple[type[BaseOperator], dict[str, Any]]:

@@ -61,4 +61,5 @@ def pod_arguments(config: CourierConfig) -> dict[str, Any]:
         connections=POD_CONNECTIONS,
         resources=POD_RESOURCES,
         startup_timeout=600,
+        placement=config.specs_pod,
     )

@@ -90,8 +90,27 @@ def counts(cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ends = [a["finished_at"] for c in cells for a in c["attempts"]]
     result["makespan_s"] = round((max(ends) - min(starts)).total_seconds(), 3) if starts else 0.0
     result["cell_seconds"] = round(sum(a["duration_ms"] for c in cells for a in c["attempts"]) / 1000, 3)
-    result["ok"] = result["failed"] == 0 and result["not_run"] == 0
+    result["state"] = run_state(result)
+    result["ok"] = result["state"] in ("passed", "passed_with_skips")
     return result
+
+
+RUN_STATES = {
+    "passed": "every cell passed (flaky ones on a retry)",
+    "passed_with_skips": "no cell failed, but some were skipped (exit 77): they tested nothing",
+    "nothing_tested": "no cell passed: every cell was skipped, or there were none — not a success",
+    "failed": "a cell failed after its retries, or did not run",
+}
+"""A run's state, what it means; only ``passed`` and ``passed_with_skips`` are successes."""
+
+
+def run_state(total: dict[str, Any]) -> str:
+    """The state of a run with these counts (see :data:`RUN_STATES`)."""
+    if total["failed"] or total["not_run"]:
+        return "failed"
+    if total["passed"] + total["flaky"] == 0:
+        return "nothing_tested"
+    return "passed_with_skips" if total["skipped"] else "passed"
 
 
 def _name(cell: dict[str, Any]) -> str:
@@ -309,6 +328,8 @@ def report_html(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>spec_matrix {esc(run_id)}</title><style>{_CSS}</style></head><body>"
         f"<h1>spec_matrix — {esc(run_id)}</h1>"
+        f'<p class="state" data-state="{esc(total["state"])}"><b>{esc(total["state"].replace("_", " "))}</b>: '
+        f"{esc(RUN_STATES[total['state']])}</p>"
         f'<p class="sub">{total["cells"]} cells · makespan {total["makespan_s"]:.1f}s · '
         f"{total['cell_seconds']:.1f}s of cell time · base URL {esc(base_url or '—')} · "
         f"generated {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC</p>"

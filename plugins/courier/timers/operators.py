@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -58,6 +58,18 @@ class TimerDispatcherOperator(BaseOperator):
         return dict(event.get("stats") or {})
 
 
+def longest_open(fire_at: datetime, expire_after: float | None, now: datetime | None = None) -> timedelta:
+    """How long a timer firing at ``fire_at`` can stay open: until it fires, then ``expire_after`` or every
+    attempt of ``[courier] webhook_retry_schedule`` (each at most ``webhook_timeout``), plus 10 minutes."""
+    from courier.config import load
+
+    cfg = load()
+    after = expire_after if expire_after is not None else sum(cfg.webhook_retry_schedule)
+    attempts = len(cfg.webhook_retry_schedule) + 1
+    until = max((fire_at - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    return timedelta(seconds=until + after + attempts * cfg.webhook_timeout + 600)
+
+
 class ScheduleWebhookOperator(BaseOperator):
     """Schedule a webhook timer (the same checks as ``POST /courier/timers``) and optionally wait for it.
 
@@ -73,6 +85,9 @@ class ScheduleWebhookOperator(BaseOperator):
     :param expire_after_seconds: give up if not delivered this long after the fire time.
     :param wait_for_delivery: stay deferred until the timer is final; fail unless it was delivered.
     :param poll_interval: seconds between status reads while waiting.
+    :param wait_timeout: how long to wait for delivery before the task fails; by default the time until the
+        timer fires plus ``expire_after_seconds`` or, without it, the whole ``[courier] webhook_retry_schedule``
+        (each attempt at ``webhook_timeout``), plus 10 minutes — the longest a timer can stay open.
     """
 
     template_fields: Sequence[str] = ("url", "payload", "headers", "idempotency_key", "fire_at")
@@ -91,6 +106,7 @@ class ScheduleWebhookOperator(BaseOperator):
         expire_after_seconds: float | None = None,
         wait_for_delivery: bool = False,
         poll_interval: float = 1.0,
+        wait_timeout: timedelta | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +119,7 @@ class ScheduleWebhookOperator(BaseOperator):
         self.expire_after_seconds = expire_after_seconds
         self.wait_for_delivery = wait_for_delivery
         self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         from courier.config import load
@@ -141,7 +158,11 @@ class ScheduleWebhookOperator(BaseOperator):
         result = timer.model_dump(mode="json", exclude={"payload", "attempt_log"})
         if not self.wait_for_delivery:
             return result
-        self.defer(trigger=TimerDeliveredTrigger(timer.id, self.poll_interval), method_name="execute_complete")
+        self.defer(
+            trigger=TimerDeliveredTrigger(timer.id, self.poll_interval),
+            method_name="execute_complete",
+            timeout=self.wait_timeout or longest_open(timer.fire_at, self.expire_after_seconds),
+        )
         return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

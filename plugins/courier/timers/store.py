@@ -528,6 +528,12 @@ async def status_of(conn: AsyncConn, timer_id: str) -> tuple[str, str | None] | 
     return None if row is None else (row[0], row[1])
 
 
+async def statuses_of(conn: AsyncConn, timer_ids: builtins.list[str]) -> dict[str, tuple[str, str | None]]:
+    """(status, last error) of each of ``timer_ids`` that exists, in one query (the delivery watch's poll)."""
+    cur = await conn.execute("SELECT id, status, last_error FROM courier_timers WHERE id = ANY(%s)", (timer_ids,))
+    return {row[0]: (row[1], row[2]) for row in await cur.fetchall()}
+
+
 def heartbeat(conn: psycopg.Connection[Any], owner: str, ttl: float) -> None:
     """Renew ``owner``'s liveness for ``ttl`` s (blocking: the heartbeat thread)."""
     conn.execute(_HEARTBEAT, {"owner": owner, "ttl": ttl})

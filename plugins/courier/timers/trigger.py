@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import psycopg
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from courier.config import CourierConfigError
 from courier.db.hook import CourierDbHook
-from courier.timers.rules import FINAL, Status
+from courier.timers.rules import Status
 
 
 class TimerDispatchTrigger(BaseTrigger):
@@ -56,11 +55,15 @@ class TimerDispatchTrigger(BaseTrigger):
 class TimerDeliveredTrigger(BaseTrigger):
     """Wait until a timer reaches a final status (delivered, failed, cancelled, expired); read-only.
 
+    Every such trigger of a triggerer waits through the event loop's one
+    :class:`~courier.timers.watch.DeliveryWatch`: one connection and one query per interval for all of
+    them, never a connection per waiting task. The deferral's timeout is the task's (the operator sets it).
+
     Fires ``{"status": "success", "timer_id", "timer_status": "delivered"}``, or ``{"status": "error",
     "timer_id", "reason": <final status> | "missing", "message": <last error>}``.
 
     :param timer_id: the timer to watch.
-    :param poll_interval: seconds between reads.
+    :param poll_interval: seconds between reads (the watch reads at the smallest interval asked).
     """
 
     def __init__(self, timer_id: str, poll_interval: float = 1.0) -> None:
@@ -75,29 +78,16 @@ class TimerDeliveredTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from courier.timers.store import status_of
+        from courier.timers.watch import MISSING, watch
 
-        db = CourierDbHook()
-        final = {str(s) for s in FINAL}
         base = {"timer_id": self.timer_id}
-        while True:
-            try:
-                async with db.aconnection() as conn:
-                    while True:
-                        row = await status_of(conn, self.timer_id)
-                        if row is None:
-                            yield _event({**base, "status": "error", "reason": "missing", "message": "no such timer"})
-                            return
-                        if row[0] == Status.DELIVERED:
-                            yield _event({**base, "status": "success", "timer_status": row[0]})
-                            return
-                        if row[0] in final:
-                            yield _event({**base, "status": "error", "reason": row[0], "message": row[1]})
-                            return
-                        await asyncio.sleep(self.poll_interval)
-            except (psycopg.OperationalError, OSError) as exc:
-                self.log.warning("Courier database unreachable (%s); retrying", exc)
-                await asyncio.sleep(max(self.poll_interval, 2.0))
+        status, error = await watch().wait(self.timer_id, self.poll_interval)
+        if status == MISSING:
+            yield _event({**base, "status": "error", "reason": "missing", "message": "no such timer"})
+        elif status == Status.DELIVERED:
+            yield _event({**base, "status": "success", "timer_status": status})
+        else:
+            yield _event({**base, "status": "error", "reason": status, "message": error})
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
