@@ -182,6 +182,7 @@ def _measure(stack: Stack, receiver: str, args: argparse.Namespace, out: dict[st
         "rows_per_second": round(rows / done["seconds"]),
         "batches": cleaned.batches,
         "batch_size": args.batch,
+        "pause_seconds": args.pause,
     }
     b99, d99 = out["baseline"]["lateness_ms"]["p99"], out["during_clean"]["lateness_ms"]["p99"]
     out["p99_ratio"] = round(d99 / b99, 2) if b99 else None
