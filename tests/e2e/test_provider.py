@@ -129,6 +129,24 @@ def test_the_cli_lists_courier_and_tests_its_connections(provider_stack: Stack) 
     assert tested.returncode == 0 and "Connection success!" in tested.stdout, tested.stdout + tested.stderr
 
 
+def test_the_connection_form_shows_courier_fields(papi: AirflowApi) -> None:
+    """What Airflow's Connection form is built from (``GET /ui/connections/hook_meta``, the UI's own call):
+    each Courier type with every extra its hook reads as a typed field, and the standard fields it relabels."""
+    from courier.connections import CONNECTION_TYPES
+
+    answer = papi.request("GET", "/ui/connections/hook_meta")
+    assert answer.status_code == 200, answer.text
+    meta = {m["connection_type"]: m for m in answer.json()}
+    for kind in CONNECTION_TYPES:
+        form = meta[kind.conn_type]
+        assert form["hook_class_name"] == kind.hook_class and form["default_conn_name"] == kind.default_conn_id
+        assert set(form["extra_fields"] or {}) >= {extra.name for extra in kind.extras}, (kind.conn_type, form)
+    report = meta["courier_report_api"]["extra_fields"]
+    assert report["not_ready_marker"]["schema"]["type"] in ("string", ["string", "null"]), report["not_ready_marker"]
+    verify = meta["courier_paged_api"]["extra_fields"]["verify"]["schema"]["type"]
+    assert "boolean" in (verify if isinstance(verify, list) else [verify]), verify
+
+
 def test_an_extra_link_opens_the_page_of_its_fanout(papi: AirflowApi) -> None:
     run_id = papi.trigger("paginated_fanout", {"query": {"pages": 6, "rows": 3, "latency_ms": 0}, "batch_size": 3})
     run = papi.wait_for_run("paginated_fanout", run_id, timeout=180)
