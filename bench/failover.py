@@ -51,7 +51,7 @@ def _dispatchers(db_url: str) -> int:
 
 
 def _kill_round(stack: Stack, victim: str, hooks: str, rate: float, window: float) -> dict[str, Any]:
-    db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+    db_url = stack.courier_url
     lead, spread = 5.0, 3 * window
     load = drill.schedule(db_url, hooks, int(rate * spread), first=lead, spread=spread, tag=f"failover-{victim}")
     _pump(stack, lambda: time.time() >= load.first_due + window, 120, "the kill instant")
@@ -71,7 +71,7 @@ def _run(triggerers: int, rounds: int, hooks: str, rate: float, window: float) -
     stack.triggerers = triggerers
     try:
         stack.start()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+        db_url = stack.courier_url
         _pump(stack, lambda: _dispatchers(db_url) == 2, 300, "two timer dispatchers")
         victims = ["triggerer", "triggerer-2"] if triggerers > 1 else ["triggerer"]
         return [_kill_round(stack, victims[n % len(victims)], hooks, rate, window) for n in range(rounds)]

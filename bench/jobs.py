@@ -93,7 +93,7 @@ def main() -> int:
         api.unpause("delayed_request")
         try:
             floor = api_floor(api, stack.url, args.jobs)
-            ours = courier_run(api, stack.url, stack.env["AIRFLOW_CONN_COURIER_DB"], args.jobs)
+            ours = courier_run(api, stack.url, stack.courier_url, args.jobs)
             base = baseline(api, args.baseline)
         finally:
             api.close()

@@ -146,7 +146,7 @@ def main() -> int:
 def _measure(stack: Stack, receiver: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
     stack.start()
     api = stack.api()
-    db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+    db_url = stack.courier_url
     wait_for_dispatcher(api)
     out["seed"] = seed(db_url, args.finished, args.jobs)
     print(f"retention bench: seeded {out['seed']}", file=sys.stderr, flush=True)

@@ -304,7 +304,7 @@ def main() -> None:
     try:
         stack.start()
         api = stack.api()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+        db_url = stack.courier_url
         token = api.token()
         # warm up: the first request imports and builds the Courier app
         api.request("POST", "/courier/stats", json=[{"name": "bench.warmup", "value": 1}]).raise_for_status()

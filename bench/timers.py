@@ -128,7 +128,7 @@ def main() -> int:
         try:
             stack.start()
             api = stack.api()
-            db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+            db_url = stack.courier_url
             wait_for_dispatcher(api)
             if args.metrics_overhead:
                 try:

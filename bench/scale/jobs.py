@@ -168,7 +168,7 @@ def measure(scale: str | None = None, profile: str | None = None) -> dict[str, A
     try:
         stack.start()
         httpx.post(f"{stack.demo_url}/_demo/processor/config", json={"delay": PROCESSOR_SECONDS}).raise_for_status()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+        db_url = stack.courier_url
         api = stack.api()
         try:
             api.wait_for_dag("delayed_request", 120)

@@ -216,7 +216,7 @@ def measure() -> dict[str, Any]:
     try:
         stack.start()
         api = stack.api()
-        db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+        db_url = stack.courier_url
         try:
             api.request("PATCH", f"/api/v2/dags/{DAG}", json={"is_paused": True}).raise_for_status()
             token = api.token()

@@ -352,7 +352,7 @@ def measure() -> dict[str, Any]:
         try:
             stack.start()
             api = stack.api()
-            db_url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+            db_url = stack.courier_url
             wait_for_dispatcher(api)
             far = f"{receiver}/far/"
             first = _create_waiting(stack, far, FIRST_SIZE, 0, 1)

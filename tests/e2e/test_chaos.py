@@ -33,7 +33,7 @@ import pytest
 
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.processes import session_members, tagged_processes
-from courier.runtime.stack import port_is_free
+from courier.runtime.stack import libpq_url, port_is_free
 from courier.timers.store import TimerStore
 from tests import drill
 from tests.helpers import free_port
@@ -63,7 +63,7 @@ class Up:
 
     @property
     def db_url(self) -> str:
-        return self.env()["AIRFLOW_CONN_COURIER_DB"]
+        return libpq_url(self.env()["AIRFLOW_CONN_COURIER_DB"])
 
     @property
     def stack_id(self) -> str:
@@ -105,7 +105,7 @@ REPO = Path(__file__).resolve().parents[2]
 def hooks() -> Iterator[str]:
     """A lean receiver in its own process (the demo's logs every webhook: too slow for 100 per second)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "_receiver.py"), "--port", str(port)])
+    proc = subprocess.Popen([sys.executable, "-m", "bench.lib.receiver", "--port", str(port)], cwd=REPO)
     try:
         _until(lambda: not port_is_free(port), 30, "the receiver")
         yield f"http://127.0.0.1:{port}/hooks/"

@@ -28,7 +28,7 @@ def test_posted_events_are_rolled_up_and_served(stack: Stack, api: AirflowApi) -
     run = api.wait_for_run("stats_rollup", run_id, timeout=240)
     assert run["state"] == "success", run
 
-    with psycopg.connect(stack.env["AIRFLOW_CONN_COURIER_DB"]) as conn:
+    with psycopg.connect(stack.courier_url) as conn:
         row = conn.execute(
             "SELECT count, sum, min, max, p50, p99 FROM courier_stats WHERE name = %s", (name,)
         ).fetchone()

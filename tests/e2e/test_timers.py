@@ -111,7 +111,7 @@ def test_triggerer_outage_loses_no_timer(stack: Stack, api: AirflowApi, receiver
     time.sleep(12)  # timers come due while no dispatcher runs
     stack.start_component("triggerer")
     _wait(lambda: {a["webhook_id"] for a in receiving.arrivals} >= set(ids), 120, "every timer after the outage")
-    with psycopg.connect(stack.env["AIRFLOW_CONN_COURIER_DB"]) as conn:
+    with psycopg.connect(stack.courier_url) as conn:
         rows = conn.execute(
             "SELECT id, status, attempts, fired_at, fire_at FROM courier_timers WHERE id = ANY(%s)", (ids,)
         ).fetchall()
@@ -140,7 +140,7 @@ def _courier_connections(stack: Stack) -> dict[str, int]:
     (the client port of each backend mapped to its process, then to the component whose tree it is in)."""
     import psutil
 
-    url = stack.env["AIRFLOW_CONN_COURIER_DB"]
+    url = stack.courier_url
     with psycopg.connect(url, autocommit=True) as conn:
         ports = [
             r[0]

@@ -352,7 +352,7 @@ def _viewers_own_timer(stack: Stack) -> str:
     timer = NewTimer(
         new_id(), f"{stack.demo_url}/hooks/ui-e2e/", datetime.now(UTC) + timedelta(hours=1), None, {}, None, None
     )
-    ((out, _),) = TimerStore(stack.env["AIRFLOW_CONN_COURIER_DB"]).create([timer], created_by="user:viewer")
+    ((out, _),) = TimerStore(stack.courier_url).create([timer], created_by="user:viewer")
     return out.id
 
 

@@ -57,6 +57,13 @@ def connection_value(conn_id: str, url: str) -> str:
     return json.dumps({"conn_type": conn_type, "host": url})
 
 
+def libpq_url(value: str) -> str:
+    """The libpq URL of a ``courier_db`` connection value :func:`connection_value` wrote (``courier-db://…``, the
+    connection type in the scheme), for a client that connects with psycopg directly (tests, benchmarks)."""
+    scheme, sep, rest = value.partition("://")
+    return f"postgresql://{rest}" if sep and scheme == CONN_TYPES["courier_db"].replace("_", "-") else value
+
+
 def default_api_workers() -> int:
     """API server processes by default: one per core, at most 2. Courier's API does CPU work per request (stats
     ingest parses and checks every event; one process holds one core at most, the GIL), so a second process
@@ -122,6 +129,8 @@ class Stack:
         self.supervisor = Supervisor(self.stack_id, self.home / "logs")
         self.postgres: EmbeddedPostgres | None = None
         self.env: dict[str, str] = {}
+        self.courier_url = ""
+        """The Courier database's libpq URL (once started): what a client connecting with psycopg uses."""
         self.admin_password = ""
         self.demo_url = ""
         self.started_at = 0.0
@@ -216,6 +225,7 @@ class Stack:
         stack_secrets = Secrets.load_or_create(self.home / "secrets.json")
         self.admin_password = self._admin_password()
         metadata_url, courier_url = self._databases()
+        self.courier_url = courier_url
         self._write_airflow_cfg(metadata_url, stack_secrets)
         self.env = self._component_env(courier_url, stack_secrets)
 
