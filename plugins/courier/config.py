@@ -99,17 +99,7 @@ def _path_list(raw: str) -> tuple[str, ...]:
 
 def _limit_or_off(key: str, maximum: float, unit: str) -> Callable[[str], float]:
     """A limit where 0 turns it off."""
-
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not 0 <= value <= maximum:
-            raise CourierConfigError(key, raw, f"a number of {unit} >= 0 and <= {maximum:g} (0: no limit)")
-        return value
-
-    return parse
+    return _positive_or_zero(key, maximum, unit, " (0: no limit)")
 
 
 def _storage_bases(raw: str) -> tuple[str, ...]:
@@ -288,14 +278,16 @@ def _days(key: str, empty_ok: bool = False) -> Callable[[str], float | None]:
     return parse
 
 
-def _positive_or_zero(key: str, maximum: float) -> Callable[[str], float]:
+def _positive_or_zero(key: str, maximum: float, unit: str = "seconds", zero: str = "") -> Callable[[str], float]:
+    """A number of ``unit`` from 0 to ``maximum`` (``zero``: what 0 means, for the error message)."""
+
     def parse(raw: str) -> float:
         try:
             value = float(raw)
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or not 0 <= value <= maximum:
-            raise CourierConfigError(key, raw, f"a number of seconds >= 0 and <= {maximum:g}")
+            raise CourierConfigError(key, raw, f"a number of {unit} >= 0 and <= {maximum:g}{zero}")
         return value
 
     return parse
