@@ -67,8 +67,11 @@ class _RecordedLink(CourierLink):
 
     @classmethod
     def persist(cls, context: Context, object_id: str) -> None:
-        """Record the object this task instance's link opens."""
-        context["ti"].xcom_push(key=cls.record_key, value=object_id)
+        """Record the object this task instance's link opens (nothing outside a task run: no task instance, as
+        when a test or a script calls the operator directly, the same rule as :func:`courier.assets.record`)."""
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=cls.record_key, value=object_id)
 
     def url(self, operator: BaseOperator, ti_key: TaskInstanceKey) -> str:
         object_id: Any = BaseXCom.get_value(ti_key=ti_key, key=self.record_key)  # type: ignore[arg-type]
