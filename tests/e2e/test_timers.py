@@ -182,8 +182,15 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     print(f"Courier DB connections by component: before {before}, with 300 waiting {during}")
     assert during.get("triggerer", 0) <= before.get("triggerer", 0) + 1, (before, during)
     assert during.get("triggerer", 0) <= 8, during
-    timers = api.request("GET", "/courier/timers", params={"status": "scheduled", "limit": 500}).json()["timers"]
-    mine = [t["id"] for t in timers if t["url"].startswith(url + "waiters/")]
+    mine: list[str] = []
+    cursor = None
+    while True:  # the listing is paged (at most 200 a page)
+        params = {"status": "scheduled", "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = api.request("GET", "/courier/timers", params=params).json()
+        mine += [t["id"] for t in page["timers"] if t["url"].startswith(url + "waiters/")]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
     assert len(mine) == 300
     for timer_id in mine:
         assert api.request("POST", f"/courier/timers/{timer_id}/cancel").status_code == 200
