@@ -127,12 +127,21 @@ WAITERS = "courier_e2e_waiters"  # tests/e2e/dags/courier_e2e_waiters.py: 300 ma
 
 
 def _task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
-    answer = api.request("GET", f"/api/v2/dags/{WAITERS}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
-    answer.raise_for_status()
+    """Task instances of the run by state, every page of them (Airflow's REST API gives at most
+    ``[api] maximum_page_limit``, 100, a page)."""
     states: dict[str, int] = {}
-    for ti in answer.json()["task_instances"]:
-        states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
-    return states
+    offset = 0
+    while True:
+        answer = api.request(
+            "GET", f"/api/v2/dags/{WAITERS}/dagRuns/{run_id}/taskInstances", params={"limit": 100, "offset": offset}
+        )
+        answer.raise_for_status()
+        page = answer.json()["task_instances"]
+        for ti in page:
+            states[str(ti["state"])] = states.get(str(ti["state"]), 0) + 1
+        offset += len(page)
+        if not page or offset >= answer.json()["total_entries"]:
+            return states
 
 
 def _courier_connections(stack: Stack) -> dict[str, int]:
