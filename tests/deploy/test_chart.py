@@ -185,7 +185,8 @@ def test_airflow_3_components_with_the_promised_replicas(rendered: Render) -> No
 
 
 HOUSEKEEPING = {  # the small periodic tasks that must not start a pod each
-    "stats_rollup": {"rollup", "prune"},
+    "stats_rollup": {"rollup", "prune", "gauges"},
+    "courier_retention": {"clean"},
     "delayed_request_sweep": {"sweep", "start_delayed_request"},
     "report_collector": {"collect_report"},
     "webhook_timers": {"dispatch_1", "dispatch_2"},
