@@ -182,6 +182,10 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     gets its own event when its timer ends (here: cancelled, so each fails naming the reason)."""
     _, url = receiver
     _wait(lambda: _dispatcher_deferred(api), 120, "the webhook_timers dispatcher to be deferred in the triggerer")
+    # the dispatchers' own connections (each: its claim, listen, fire and record loops and its heartbeat) are
+    # what the triggerer holds before any task waits
+    _wait(lambda: _courier_connections(stack).get("triggerer", 0) >= 2, 60, "the dispatchers' connections")
+    time.sleep(2)
     before = _courier_connections(stack)
     fire_at = datetime.now(UTC) + timedelta(hours=1)
     run_id = api.trigger(WAITERS, {"url": url + "waiters/", "fire_at": fire_at.isoformat()})
@@ -189,8 +193,8 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     time.sleep(3)  # every trigger running in the triggerer, the watch polling for all
     during = _courier_connections(stack)
     print(f"Courier DB connections by component: before {before}, with 300 waiting {during}")
-    assert during.get("triggerer", 0) <= before.get("triggerer", 0) + 1, (before, during)
-    assert during.get("triggerer", 0) <= 8, during
+    assert during.get("triggerer", 0) <= before.get("triggerer", 0) + 1, (before, during)  # + the one watch
+    assert during.get("triggerer", 0) <= 16, during  # two dispatchers and the watch, whatever waits
     mine: list[str] = []
     cursor = None
     while True:  # the listing is paged (at most 200 a page)
