@@ -193,8 +193,10 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     time.sleep(3)  # every trigger running in the triggerer, the watch polling for all
     during = _courier_connections(stack)
     print(f"Courier DB connections by component: before {before}, with 300 waiting {during}")
-    assert during.get("triggerer", 0) <= before.get("triggerer", 0) + 1, (before, during)  # + the one watch
-    assert during.get("triggerer", 0) <= 16, during  # two dispatchers and the watch, whatever waits
+    # a small constant, not one per waiting task: two dispatchers' connections (each about five) and the one
+    # delivery watch (measured: 11 with 300 waiting); the dispatchers connect one after the other, so `before`
+    # is printed, not compared
+    assert during.get("triggerer", 0) <= 16, (before, during)
     mine: list[str] = []
     cursor = None
     while True:  # the listing is paged (at most 200 a page)
