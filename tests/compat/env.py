@@ -27,8 +27,6 @@ from tests.conftest import REPO
 from tests.helpers import build_wheel
 
 CACHE = REPO / ".courier" / "compat"
-TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-timeout", "jsonschema", "pyyaml", "standardwebhooks")
-"""What tests/unit needs besides Courier, at uv.lock's versions."""
 LAYOUT = "3"  # bump when the way the environment is built changes
 HELD_BACK = ("cryptography", "fastapi")
 """Held at uv.lock's versions, as a team's Airflow holds them through Airflow's constraints file (on GitHub,
@@ -50,7 +48,7 @@ def project() -> dict:  # type: ignore[type-arg]
 def lowest_pins() -> dict[str, str]:
     """``{requirement name (with extras): lower bound}`` for Airflow and every provider Courier depends on."""
     pins = {}
-    for requirement in project()["dependencies"]:
+    for requirement in [*project()["dependencies"], *project()["optional-dependencies"]["openlineage"]]:
         match = re.fullmatch(
             r"(apache-airflow(?:-providers-[a-z0-9-]+)?(?:\[[a-z0-9,]+\])?)>=([0-9.]+),<[0-9.]+", requirement
         )
@@ -89,6 +87,12 @@ def find_python(version: str) -> Path:
         f"(pyenv install {version}) or set COURIER_COMPAT_PYTHON"
     )
     return candidates[0]
+
+
+def unit_tools() -> tuple[str, ...]:
+    """What tests/unit needs besides Courier: pyproject.toml's ``unit`` dependency group (one list, also in dev)."""
+    group = tomllib.loads((REPO / "pyproject.toml").read_text())["dependency-groups"]["unit"]
+    return tuple(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0] for requirement in group)
 
 
 def locked_versions(names: tuple[str, ...]) -> dict[str, str]:
@@ -136,7 +140,7 @@ def build_env(progress: object = print) -> CompatEnv:
     version = newest_python()
     python = find_python(version)
     pins = lowest_pins()
-    tools = locked_versions(TEST_TOOLS)
+    tools = locked_versions(unit_tools())
     held = locked_versions(HELD_BACK)
     key = hashlib.sha256()
     key.update(wheel.read_bytes())
@@ -159,7 +163,7 @@ def build_env(progress: object = print) -> CompatEnv:
         env=env,
     )
     assert venv.returncode == 0, venv.stderr
-    requirements = [f"{kept_wheel}[local]", *(f"{name}=={low}" for name, low in pins.items())]
+    requirements = [f"{kept_wheel}[local,openlineage]", *(f"{name}=={low}" for name, low in pins.items())]
     requirements += [f"{name}=={v}" for name, v in {**tools, **held}.items()]
     installed = subprocess.run(
         [*_uv(), "pip", "install", "--python", str(root / "bin" / "python"), *requirements],
