@@ -354,17 +354,26 @@ async def arequest(
     *,
     retry_if: RetryIf | None = None,
     stream: bool = False,
+    peek: int | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Asynchronous :func:`request`. With ``stream``, the body is not read: the caller reads the response
-    returned (``aiter_bytes``) and closes it; a response that is retried is closed here."""
+    returned (``aiter_bytes``) and closes it; a response that is retried is closed here. With ``peek``, at most
+    ``peek + 1`` bytes of each body are read and the connection is closed: the response returned (and the one
+    ``retry_if`` sees) carries that prefix only, for a caller that decides on the start of a body that may be
+    large (the report trigger asks "ready yet?" without downloading the report)."""
     send_options = {k: kwargs.pop(k) for k in ("auth", "follow_redirects") if k in kwargs}
     attempt = 0
     while True:
         attempt += 1
         try:
             sent = client.build_request(method, url, **kwargs)
-            outcome: httpx.Response | BaseException = await client.send(sent, stream=stream, **send_options)
+            outcome: httpx.Response | BaseException = await client.send(
+                sent, stream=stream or peek is not None, **send_options
+            )
+            if peek is not None:
+                assert isinstance(outcome, httpx.Response)
+                outcome = await _peeked(outcome, peek)
         except httpx.TransportError as exc:
             outcome = exc
         step = _decide(policy, method, url, attempt, outcome, retry_if)
@@ -373,6 +382,25 @@ async def arequest(
         if isinstance(outcome, httpx.Response):
             await outcome.aclose()
         await asyncio.sleep(step)
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+async def _peeked(response: httpx.Response, limit: int) -> httpx.Response:
+    """A response with the first ``limit + 1`` bytes (decoded) of ``response``'s body; ``response`` is closed."""
+    prefix = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            prefix += chunk
+            if len(prefix) > limit:
+                break
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+    return httpx.Response(
+        response.status_code, headers=headers, content=bytes(prefix[: limit + 1]), request=response.request
+    )
 
 
 def _describe(outcome: httpx.Response | BaseException) -> str:

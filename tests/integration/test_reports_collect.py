@@ -155,6 +155,42 @@ async def test_the_trigger_only_waits_and_the_resumed_task_stores_the_report(
     assert _collection(key.run_id).status == "collected" and TicketStore().pending(key) is None
 
 
+async def test_the_trigger_reads_the_start_of_a_ready_report_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ready answer is decided on its first bytes: the trigger closes the connection instead of downloading a
+    large report that the resumed task downloads again (the triggerer moves no report bytes)."""
+    from aiohttp import web
+
+    chunk, chunks, sent = b"a,b\n" + b"1,2\n" * 255, 2000, []  # 1 KiB rows, a ~2 MB report
+
+    async def get_report(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/csv"})
+        await response.prepare(request)
+        try:
+            for _ in range(chunks):
+                await response.write(chunk)
+                sent.append(len(chunk))
+                await asyncio.sleep(0.002)  # a report server that streams as it reads its store
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client closed the connection: what this test wants
+        return response
+
+    app = web.Application()
+    app.router.add_get("/get_report/{ticket}", get_report)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setenv("AIRFLOW_CONN_REPORT_API_DEFAULT", f"http://127.0.0.1:{port}")
+    try:
+        event = await _run_trigger("t-big", poll=0.2)
+        await asyncio.sleep(0.5)  # let the server notice the closed connection
+    finally:
+        await runner.cleanup()
+    assert event["status"] == "success" and event["polls"] == 1
+    assert sum(sent) < chunks * len(chunk) // 10, f"the trigger let the server send {sum(sent)} bytes"
+
+
 async def test_a_malformed_report_is_rejected_on_resume_storing_nothing(
     report_server: str, courier_db: str, tmp_path: Path
 ) -> None:

@@ -24,6 +24,9 @@ from courier.conntest import check_paths, guarded, probe
 from courier.http import HttpSettings, RetryPolicy, arequest, parse_retry_after, request, settings_for
 
 DEFAULT_MARKER = "report is not ready"
+MARKER_WINDOW = 4096
+"""A 200 body this long or longer is a report; a shorter one (or any other status) is searched for the marker.
+So "is it ready?" is decided on at most this many bytes (:meth:`ReportApiHook.apoll` reads no more)."""
 TICKET_KEYS = ("ticket_id", "ticketId", "id", "request_id")
 
 
@@ -77,7 +80,9 @@ def classify(response: httpx.Response, marker: str = DEFAULT_MARKER, max_retry_a
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"), max_retry_after)
     says_not_ready = (
-        marker.lower() in response.text[:2000].lower() if status != 200 or len(response.content) < 4096 else False
+        marker.lower() in response.text[:2000].lower()
+        if status != 200 or len(response.content) < MARKER_WINDOW
+        else False
     )
     if status in (200, 202, 425, 503) and says_not_ready:
         return ReportAnswer(ReportState.NOT_READY, status, retry_after, message=f"HTTP {status}: not ready")
@@ -151,13 +156,22 @@ class ReportApiHook(BaseHook):
             )
         return classify(response, self.marker, self.retry_policy.max_retry_after)
 
-    async def afetch(self, ticket_id: str, client: httpx.AsyncClient | None = None) -> ReportAnswer:
-        """Asynchronous :meth:`fetch` (optionally on a caller's pooled client)."""
+    async def apoll(self, ticket_id: str, client: httpx.AsyncClient | None = None) -> ReportAnswer:
+        """Ask once (with transport retries) whether the report is ready, reading at most :data:`MARKER_WINDOW`
+        + 1 bytes of the answer and closing the connection: a ready report is not transferred here (the
+        resumed task downloads it with :meth:`fetch`), so the triggerer's poll moves no report bytes. The
+        answer's ``body`` is that prefix only. Optionally on a caller's pooled client."""
         if client is None:
             async with httpx.AsyncClient(**self.settings.client_kwargs(asynchronous=True)) as own:
-                return await self.afetch(ticket_id, own)
+                return await self.apoll(ticket_id, own)
         response = await arequest(
-            client, "GET", self._report_path(ticket_id), self.retry_policy, retry_if=self._retry_if()
+            client,
+            "GET",
+            self._report_path(ticket_id),
+            self.retry_policy,
+            retry_if=self._retry_if(),
+            peek=MARKER_WINDOW,
+            headers={"Accept-Encoding": "identity"},  # the prefix is the report's own bytes, not gzip's
         )
         return classify(response, self.marker, self.retry_policy.max_retry_after)
 

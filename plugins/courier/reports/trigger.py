@@ -66,7 +66,7 @@ class ReportReadyTrigger(BaseTrigger):
             settings = await asyncio.to_thread(lambda: hook.settings)  # connection lookup may block
             async with httpx.AsyncClient(**settings.client_kwargs(asynchronous=True)) as client:
                 while True:
-                    answer = await hook.afetch(self.ticket_id, client)
+                    answer = await hook.apoll(self.ticket_id, client)
                     polls += 1
                     waited = round(time.time() - self.started_at, 3)
                     if answer.state is ReportState.READY:
