@@ -3,7 +3,7 @@
 The pods are rendered from the parsed ``paginated_fanout`` DAG exactly as a worker would unmap each mapped
 task (``MappedOperator.unmap`` with the plan's kwargs), with ``build_pod_request_obj(dry_run=True)``, then
 round-tripped through the Kubernetes client's models. Running their command line is in
-``tests/integration/test_pages_pod.py``.
+``tests/integration/pages/test_pod.py``.
 """
 
 from __future__ import annotations

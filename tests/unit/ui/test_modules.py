@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import ast
 import importlib
-from pathlib import Path
 
 from fastapi.routing import APIRoute
 
 from courier import domains
+from tests.conftest import REPO
 
-UI = Path(__file__).resolve().parents[2] / "plugins" / "courier" / "ui"
+UI = REPO / "plugins" / "courier" / "ui"
 
 
 def _route_handlers(module_name: str) -> set[str]:

@@ -565,7 +565,7 @@ def test_a_timer_forging_a_job_event_is_refused_by_the_demo_receiver(
     from courier.demo import receiver as demo_receiver
     from courier.timers.dispatcher import Dispatcher, DispatcherSettings
     from courier.timers.store import TimerStore
-    from tests.integration.test_timers_dispatch import _all_final, _running, _until
+    from tests.integration.timers.test_dispatch import _all_final, _running, _until
 
     forged = {"type": "job.success", "job_id": "job_forged", "status": "success"}
     ((timer, _),) = TimerStore(courier_db).create(

@@ -27,7 +27,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 from courier.timers.models import NewTimer, new_id
 from courier.timers.store import TimerStore
-from tests.integration.test_timers_dispatch import _all_final, _running, _until
+from tests.integration.timers.test_dispatch import _all_final, _running, _until
 
 pytestmark = pytest.mark.timeout(120)
 PUBLIC = "93.184.216.34"  # a public address: the policy passes it; the test network refuses to connect to it

@@ -1,5 +1,5 @@
 """Which state-changing requests the UI cookie may carry (``courier.api.auth.same_origin``; attack tests with the
-app and a database: tests/integration/test_cross_origin.py)."""
+app and a database: tests/integration/api/test_cross_origin.py)."""
 
 from __future__ import annotations
 

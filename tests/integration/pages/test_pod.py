@@ -22,8 +22,8 @@ import pytest
 
 from courier.pages.fanout import FanoutRequest, list_and_plan, merge
 from tests.helpers import aws_connection_json
-from tests.integration.test_pages_fetch import demo_server, expected_rows, paged_api, s3_text  # noqa: F401 (fixtures)
-from tests.unit.test_pages_kubernetes import K8S_SETTINGS, render_pods
+from tests.integration.pages.test_fetch import demo_server, expected_rows, paged_api, s3_text  # noqa: F401 (fixtures)
+from tests.unit.pages.test_kubernetes import K8S_SETTINGS, render_pods
 
 
 def container_env(container: Any, secret: dict[str, str], image_env: dict[str, str]) -> dict[str, str]:

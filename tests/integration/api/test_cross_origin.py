@@ -32,7 +32,7 @@ FORMS: list[dict[str, str]] = [
 def app(courier_db: str, webhook_secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The Courier app as the user ``alice`` (role ``user``): which credential a request carries — the
     ``_token`` cookie or ``Authorization: Bearer`` — is what the requests below choose, as a browser or a client
-    would (the token itself is Airflow's to check: tests/unit/test_api_auth.py)."""
+    would (the token itself is Airflow's to check: tests/unit/api/test_auth.py)."""
     from courier.jobs import start
 
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", (tmp_path / "store").as_uri())
