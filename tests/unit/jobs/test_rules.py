@@ -1,15 +1,11 @@
-"""Jobs: the status transitions, the processor's answers, signed file URLs, request validation (no I/O)."""
+"""Jobs' rules without I/O (``jobs/rules.py``): the status transitions and the processor's answers."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from pydantic import ValidationError
 
-from courier.jobs import fileurls
-from courier.jobs.files import BadReference, relative_reference, safe_name
-from courier.jobs.models import JobIn
 from courier.jobs.rules import (
     FINAL,
     TRANSITIONS,
@@ -94,102 +90,3 @@ def test_failed_statuses_keep_the_error(word: str) -> None:
 def test_unknown_status_is_an_error(body: object) -> None:
     with pytest.raises(UpstreamError):
         parse_status(body)
-
-
-KEY = fileurls.derive_key("a deployment secret")
-
-
-JOB = "job_" + "a" * 32
-
-
-def _verify(query: dict[str, str], now: float) -> None:
-    fileurls.verify(KEY, query["job"], query["path"], query["expires"], query["token"], now=now)
-
-
-def test_signed_file_url_verifies() -> None:
-    query = fileurls.sign_query(KEY, JOB, "jobs/files/f/a.csv", 1060)
-    _verify(query, now=1030)
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"path": "jobs/files/f/b.csv"},
-        {"job": "job_" + "b" * 32},
-        {"expires": "999999999"},
-        {"token": "0" * 64},
-        {"expires": "soon"},
-    ],
-)
-def test_tampered_file_url_is_refused(change: dict[str, str]) -> None:
-    query = {**fileurls.sign_query(KEY, JOB, "jobs/files/f/a.csv", 1060), **change}
-    with pytest.raises(fileurls.BadSignature):
-        _verify(query, now=1030)
-
-
-@pytest.mark.parametrize(
-    "token", ["", "é" * 64, "ü", "0" * 63, "0" * 65, "A" * 64, " " + "0" * 63, "0" * 64 + "\n", "x" * 5000]
-)
-def test_malformed_signature_is_a_bad_signature_not_an_error(token: str) -> None:
-    query = {**fileurls.sign_query(KEY, JOB, "jobs/files/f/a.csv", 1060), "token": token}
-    with pytest.raises(fileurls.BadSignature, match="missing or not 64 hex digits"):
-        _verify(query, now=1030)
-
-
-def test_expired_file_url_is_refused() -> None:
-    query = fileurls.sign_query(KEY, JOB, "jobs/files/f/a.csv", 1060)
-    with pytest.raises(fileurls.BadSignature, match="expired"):
-        _verify(query, now=1061)
-
-
-def test_url_lifetime_ends_at_the_job_deadline_and_never_past_job_timeout() -> None:
-    from datetime import UTC, datetime
-
-    deadline = datetime.fromtimestamp(1000 + 300, UTC)
-    assert fileurls.expires_at(deadline, timeout=900, now=1000) == 1300  # the job's deadline
-    assert fileurls.expires_at(deadline, timeout=60, now=1000) == 1060  # never longer than job_timeout
-    assert fileurls.expires_at(None, timeout=900, now=1000) == 1900
-
-
-def test_another_deployment_key_is_refused_and_the_key_is_not_the_secret() -> None:
-    query = fileurls.sign_query(KEY, JOB, "p", 1060)
-    with pytest.raises(fileurls.BadSignature):
-        fileurls.verify(fileurls.derive_key("another secret"), JOB, "p", query["expires"], query["token"], now=1000)
-    assert b"a deployment secret" not in KEY
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"files_to_process": []},
-        {"files_to_process": ["f"] * 1001},
-        {"files_to_process": ["f"], "callback_url": "ftp://example.com/x"},
-        {"files_to_process": ["f"], "idempotency_key": ""},
-        {"files_to_process": ["f"], "surprise": 1},
-        {},
-    ],
-)
-def test_request_validation(body: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
-        JobIn.model_validate(body)
-
-
-BASE = "s3://bucket/prefix"
-
-
-@pytest.mark.parametrize(
-    "ref", ["../etc/passwd", "a/../../b", "/abs", "a//b", "s3://other/prefix/a", "s3://bucket/prefixx/a", "./a"]
-)
-def test_paths_outside_the_storage_base_are_refused(ref: str) -> None:
-    with pytest.raises(BadReference):
-        relative_reference(ref, BASE)
-
-
-def test_paths_under_the_storage_base_are_made_relative() -> None:
-    assert relative_reference("s3://bucket/prefix/in/a.csv", BASE) == "in/a.csv"
-    assert relative_reference("in/a.csv", BASE) == "in/a.csv"
-
-
-def test_uploaded_names_are_made_safe() -> None:
-    assert safe_name("../../x y.csv") == "x_y.csv"
-    assert safe_name(None) == "file" and safe_name("..") == "file"

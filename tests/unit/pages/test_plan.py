@@ -1,12 +1,9 @@
-"""Pages logic with no I/O: batch planning, link resolution, column union, cells, manifest, snapshot keys."""
+"""Pages planning without I/O (``pages/plan.py``): batch planning, link resolution, the batch file and the run's layout."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from courier.pages.fanout import FanoutRequest, build_manifest
 from courier.pages.plan import (
     DEFAULT_BATCH_SIZE,
     MAX_MAP_LENGTH,
@@ -19,8 +16,6 @@ from courier.pages.plan import (
     resolve_links,
     result_url,
 )
-from courier.pages.records import RecordsError, cell, columns_of, records_at, union_columns
-from courier.pages.snapshot import SnapshotRequest, snapshot_interval, snapshot_key
 
 # ------------------------------------------------------------------ batch planning
 
@@ -112,41 +107,6 @@ def test_bad_links_are_refused(links: object, message: str) -> None:
         resolve_links(LISTING, links)
 
 
-# ------------------------------------------------------------------ records and columns
-
-
-def test_union_of_columns_in_first_seen_order() -> None:
-    assert union_columns([["id", "b"], ["id", "c", "a"], [], ["a", "d", "b"]]) == ["id", "b", "c", "a", "d"]
-    assert columns_of([{"x": 1, "y": 2}, {"z": 3, "x": 4}]) == ["x", "y", "z"]
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (None, ""),
-        (True, "true"),
-        (False, "false"),
-        (0, "0"),
-        (2.5, "2.5"),
-        ("a,b", "a,b"),
-        ({"k": [1, "é"]}, '{"k":[1,"é"]}'),
-    ],
-)
-def test_cells(value: object, text: str) -> None:
-    assert cell(value) == text
-
-
-def test_records_at_dotted_key_or_body() -> None:
-    assert records_at({"result": {"items": [{"a": 1}]}}, "result.items") == [{"a": 1}]
-    assert records_at([{"a": 1}], "") == [{"a": 1}]
-    with pytest.raises(RecordsError, match="missing"):
-        records_at({"data": []}, "items")
-    with pytest.raises(RecordsError, match="not a list"):
-        records_at({"data": {"a": 1}}, "data")
-    with pytest.raises(RecordsError, match="not an object"):
-        records_at({"data": [1, 2]}, "data")
-
-
 # ------------------------------------------------------------------ batch file, layout, params
 
 
@@ -166,106 +126,3 @@ def test_run_layout() -> None:
     assert layout.batch(3).endswith("/batches/batch-0003.json")
     assert result_url(layout.part(3)) == layout.base + "/parts/part-0003.json"
     assert RunLayout.for_run("file:///d", "x", "a/b c").base == "file:///d/pages/x/a_b_c"
-
-
-def test_fanout_request_from_params() -> None:
-    request = FanoutRequest.from_params(
-        {"query": {"pages": 5}, "batch_size": None, "concurrency": 4, "records_key": "items", "page_attempts": 2}
-    )
-    assert request.batch_size is None and request.max_batches == 64 and request.max_failed_pages == 0
-    assert request.fetch == FetchSettings(records_key="items", concurrency=4, attempts=2)
-    assert dict(request.query) == {"pages": 5}
-    with pytest.raises(PlanError):
-        FanoutRequest.from_params({"concurrency": 0})
-
-
-# ------------------------------------------------------------------ manifest
-
-PLAN = {
-    "dag_id": "paginated_fanout",
-    "run_id": "r1",
-    "listing_url": "http://h/pages",
-    "links": 6,
-    "duplicate_links": 0,
-    "batch_size": 3,
-    "batches": [{"batch_path": "b0", "out_path": "p0"}, {"batch_path": "b1", "out_path": "p1"}],
-    "started_at": "2026-01-01T00:00:00+00:00",
-    "list_seconds": 0.1,
-    "plan_seconds": 0.2,
-}
-
-
-def _result(index: int, failed: list[int], columns: list[str], start: str, end: str) -> dict[str, object]:
-    return {
-        "index": index,
-        "label": f"batch {index + 1}/2",
-        "part": f"p{index}",
-        "pages": 3,
-        "pages_ok": 3 - len(failed),
-        "rows": 10 * (3 - len(failed)),
-        "columns": columns,
-        "failed_pages": [{"page": p, "url": f"http://h/p/{p}", "error": "HTTP 500"} for p in failed],
-        "statuses": {"200": 3 - len(failed), "500": 5 * len(failed)},
-        "started_at": start,
-        "finished_at": end,
-        "seconds": 2.0 + index,
-        "slowest_page_seconds": 1.0,
-    }
-
-
-NOW = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
-
-
-def test_manifest_within_the_failure_budget() -> None:
-    results = [
-        _result(0, [], ["id", "a"], "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:03+00:00"),
-        _result(1, [4], ["id", "b", "a"], "2026-01-01T00:00:02+00:00", "2026-01-01T00:00:05+00:00"),
-    ]
-    manifest = build_manifest(
-        PLAN, results, [], max_failed_pages=1, report="r.csv", merged_rows=50, merge_seconds=0.5, now=NOW
-    )
-    assert manifest["status"] == "success" and manifest["reason"] is None
-    assert (manifest["pages"], manifest["pages_ok"], manifest["rows"]) == (6, 5, 50)
-    assert manifest["columns"] == ["id", "a", "b"]
-    assert [f["page"] for f in manifest["failed_pages"]] == [4]
-    assert manifest["statuses"] == {"200": 5, "500": 5}
-    assert manifest["timings"]["fetch_wall_seconds"] == 4.0
-    assert manifest["timings"]["total_seconds"] == 10.0
-    assert manifest["timings"]["batch_seconds"] == {"min": 2.0, "median": 2.5, "max": 3.0}
-
-
-def test_manifest_fails_over_budget_and_names_pages_and_missing_batches() -> None:
-    results = [_result(0, [2, 0], ["id"], "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:03+00:00")]
-    manifest = build_manifest(
-        PLAN, results, [1], max_failed_pages=1, report=None, merged_rows=None, merge_seconds=0.0, now=NOW
-    )
-    assert manifest["status"] == "failed"
-    assert "[1] left no result" in manifest["reason"] and "2 page(s) failed" in manifest["reason"]
-    assert [f["page"] for f in manifest["failed_pages"]] == [0, 2]
-    assert manifest["missing_batches"] == [1]
-    assert manifest["rows"] == 10
-
-
-# ------------------------------------------------------------------ snapshot keys
-
-
-def test_snapshot_key_comes_from_the_data_interval() -> None:
-    start = datetime(2026, 3, 1, 9, 45, tzinfo=UTC)
-    end = start + timedelta(minutes=15)
-    assert snapshot_interval(start, end, datetime(2026, 3, 1, 11, 0, tzinfo=UTC), timedelta(minutes=15)) == (start, end)
-    assert snapshot_key(start, end) == "20260301T094500Z-20260301T100000Z.csv"
-
-
-def test_a_run_without_interval_takes_the_last_complete_one() -> None:
-    every = timedelta(minutes=15)
-    first = snapshot_interval(None, None, datetime(2026, 3, 1, 10, 7, 12, tzinfo=UTC), every)
-    again = snapshot_interval(None, None, datetime(2026, 3, 1, 10, 14, 59, tzinfo=UTC), every)
-    assert first == again == (datetime(2026, 3, 1, 9, 45, tzinfo=UTC), datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
-
-
-def test_snapshot_request_from_params() -> None:
-    request = SnapshotRequest.from_params({"endpoint": "/x", "records_key": "", "format": "csv"})
-    assert (request.endpoint, request.records_key, request.format) == ("/x", "", "csv")
-    assert SnapshotRequest.from_params({}).endpoint == "/data"
-    with pytest.raises(ValueError, match="format"):
-        SnapshotRequest.from_params({"format": "xml"})

@@ -1,4 +1,4 @@
-"""Spec lists: expansion, exclude rules, per-spec narrowing, validation errors, queue order by history."""
+"""Spec lists (``specs/speclist.py``): expansion, exclude rules, per-spec narrowing, validation errors, the shipped suite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from courier.specs.queue import next_status, order_cells
 from courier.specs.speclist import DEFAULT_RETRIES, DEFAULT_TIMEOUT, SpecListError, load, parse
 from tests.conftest import REPO
 
@@ -156,42 +155,3 @@ def test_shipped_suite_expands_to_15_cells_7_of_them_chromium() -> None:
         "search [chromium/tablet]",
     ]
     assert all((REPO / "include" / "specs" / c.run[1]).is_file() for c in cells)
-
-
-def test_queue_order_is_unknown_first_then_longest_expected_first() -> None:
-    data = copy.deepcopy(ISSUE_EXAMPLE)
-    data["exclude"], data["viewports"] = [], {"desktop": [1280, 800]}
-    data["specs"] = [{"id": s, "run": ["true"], "browsers": ["chromium"]} for s in ("a", "b", "c", "d", "e")]
-    cells = parse(data).expand().cells
-    history = {
-        "a|chromium|desktop": 500.0,
-        "b|chromium|desktop": 4000.0,
-        "d|chromium|desktop": 1200.0,
-        "e|chromium|desktop": 4000.0,
-    }
-    ordered = order_cells(cells, history)
-    assert [(c.spec_id, e) for c, e in ordered] == [
-        ("c", None),
-        ("b", 4000.0),
-        ("e", 4000.0),
-        ("d", 1200.0),
-        ("a", 500.0),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("outcome", "failures", "retries", "expected"),
-    [
-        ("passed", 0, 0, ("passed", 0)),
-        ("passed", 1, 1, ("flaky", 1)),
-        ("skipped", 0, 2, ("skipped", 0)),
-        ("failed", 0, 1, ("queued", 1)),
-        ("failed", 1, 1, ("failed", 2)),
-        ("timed_out", 0, 0, ("failed", 1)),
-        ("timed_out", 0, 2, ("queued", 1)),
-    ],
-)
-def test_next_status_retries_then_fails_and_marks_a_late_pass_flaky(
-    outcome: str, failures: int, retries: int, expected: tuple[str, int]
-) -> None:
-    assert next_status(outcome, failures, retries) == expected

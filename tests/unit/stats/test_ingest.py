@@ -1,4 +1,4 @@
-"""Stats without a database: event validation, the percentile definition, the prune rule's boundary."""
+"""Stats events without a database (``stats/ingest.py``): validation, the wire format, limits, one event struct."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from courier.stats.chunks import CHUNK, Batch
-from courier.stats.emit import Recorder, encode, event
+from courier.stats.emit import event
 from courier.stats.ingest import EventError, Limits, TooManyEvents, check, decode
-from courier.stats.rules import prunable
-from tests.oracles import percentile_cont
 
 NOW = datetime(2026, 11, 29, 12, 30, 15, tzinfo=UTC)
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -210,83 +210,6 @@ def test_batch_size_limits() -> None:
     with pytest.raises(TooManyEvents):
         _check([{"name": "a", "value": i} for i in range(6)], Limits(max_events=5))
     assert len(_check([{"name": "a", "value": i} for i in range(5)], Limits(max_events=5))) == 5
-
-
-@pytest.mark.parametrize(
-    ("values", "fraction", "expected"),
-    [
-        ([42.0], 0.99, 42.0),
-        ([1.0, 2.0], 0.5, 1.5),
-        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.5),  # position 1.5: halfway between 2 and 3
-        ([1.0, 2.0, 3.0, 4.0], 0.9, 3.7),  # position 2.7
-        ([10.0, 20.0, 30.0, 40.0, 50.0], 0.95, 48.0),  # position 3.8: 40 + 0.8 * 10
-        ([5.0, 1.0, 4.0, 2.0, 3.0], 0.5, 3.0),  # unsorted input
-        (list(map(float, range(1, 101))), 0.99, 99.01),  # position 98.01
-        (list(map(float, range(1, 101))), 0.9, 90.1),
-    ],
-)
-def test_percentile_cont_matches_hand_computed_values(values: list[float], fraction: float, expected: float) -> None:
-    assert percentile_cont(values, fraction) == pytest.approx(expected, abs=1e-12)
-
-
-def test_prune_rule_boundary() -> None:
-    now = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
-    retention = 600.0
-    mark = now  # everything before now is rolled up
-    # A minute may go once its END is at least retention + 60 s ago: 12:48 ends 12:49, exactly 11 min ago.
-    assert prunable(datetime(2026, 11, 29, 12, 48, tzinfo=UTC), now, retention, mark, dirty=False)
-    assert not prunable(datetime(2026, 11, 29, 12, 49, tzinfo=UTC), now, retention, mark, dirty=False)
-    old = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
-    assert not prunable(old, now, retention, None, dirty=False)  # never rolled up at all
-    assert not prunable(old, now, retention, old + timedelta(seconds=59), dirty=False)  # watermark inside it
-    assert prunable(old, now, retention, old + timedelta(minutes=1), dirty=False)  # watermark at its end
-    assert not prunable(old, now, retention, mark, dirty=True)  # late events not rolled up yet
-
-
-def test_recorder_buffers_encodes_and_never_raises() -> None:
-    recorder = Recorder("postgresql://courier@127.0.0.1:1/nowhere?connect_timeout=1", max_buffer=2)
-    recorder.add("courier.timers.lateness_ms", 3.5, tags={"outcome": "delivered"})
-    recorder.add("courier.timers.lateness_ms", float("nan"))
-    recorder.add("dropped", 1)
-    assert len(recorder) == 2 and recorder.dropped == 1
-    assert recorder.flush() == 0  # no database there (and a NaN): logged, not raised
-    assert len(recorder) == 0
-    body = json.loads(encode([event("a", 2, "counter", {"k": "v"})]))
-    assert body[0]["name"] == "a" and body[0]["type"] == "counter" and body[0]["tags"] == {"k": "v"}
-
-
-def test_stats_rollup_dag_runs_every_minute_alone_and_in_smoke() -> None:
-    from courier.reports.slots import cron_expression
-    from courier.runtime.smoke import SMOKE_TAG
-    from tests.conftest import REPO
-    from tests.helpers import dag_bag
-
-    bag = dag_bag(dag_folder=str(REPO / "dags" / "stats_rollup.py"))
-    dag = bag.dags["stats_rollup"]
-    assert {"courier", "stats", SMOKE_TAG} <= set(dag.tags)
-    assert dag.max_active_runs == 1 and dag.catchup is False
-    assert cron_expression(dag.timetable) == "* * * * *"
-    assert dag.get_task("prune").upstream_task_ids == {"rollup"}  # prune only after the roll-up
-
-
-def test_a_series_minute_is_stored_in_chunks_of_at_most_chunk_events_in_the_order_sent() -> None:
-    earlier = NOW.timestamp() - 60
-    events: list[dict[str, object]] = [{"name": "a", "value": i} for i in range(2 * CHUNK + 50)]
-    events.insert(7, {"name": "b", "value": -1.0})  # another series between them
-    events.insert(9, {"name": "a", "value": -2.0, "ts": earlier})  # the same series, another minute
-    batch = check(decode(json.dumps(events).encode(), False), NOW, Limits())
-    lines = batch.copy.decode().splitlines()
-    assert [line.split("\t")[1] for line in lines] == [
-        "a",
-        "a",
-        "a",
-        "b",
-        "a",
-    ]  # 3 chunks, then b, then a's other minute
-    rows = _rows(batch)
-    assert [row[5] for row in rows if row[2] == "a" and row[0] == NOW.replace(second=0, microsecond=0)] == [
-        float(i) for i in range(2 * CHUNK + 50)
-    ]
 
 
 def test_one_event_struct_and_each_pattern_defined_once() -> None:

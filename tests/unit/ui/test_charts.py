@@ -1,4 +1,4 @@
-"""The server-drawn SVG charts and display helpers of the Courier pages (no I/O)."""
+"""The server-drawn SVG charts of the Courier pages (``ui/charts.py``, no I/O)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from courier.ui import charts
-from courier.ui.readme import slug
-from courier.ui.render import fmt_bytes, fmt_ms, fmt_seconds, tone
 
 
 @pytest.mark.parametrize(
@@ -50,16 +48,3 @@ def test_line_chart_gaps_and_points() -> None:
 def test_empty_chart_draws_no_point() -> None:
     assert 'data-points="0"' in charts.bar_chart([], label="none", series=["a"])
     assert 'data-points="0"' in charts.line_chart([], {"a": []}, label="none")
-
-
-def test_display_helpers() -> None:
-    assert fmt_ms(0.42) == "0.4 ms" and fmt_ms(41.2) == "41 ms" and fmt_ms(1300) == "1.3 s" and fmt_ms(None) == "—"
-    assert fmt_seconds(0.85) == "850 ms" and fmt_seconds(185) == "3 min 5 s" and fmt_seconds(7800) == "2 h 10 min"
-    assert fmt_bytes(512) == "512 B" and fmt_bytes(12_595) == "12.3 KiB"
-    assert tone("delivered") == "success" and tone("FAILED") == "failed" and tone("whatever") == "muted"
-
-
-def test_readme_slugs_match_github() -> None:
-    assert slug("Timers: webhooks on time") == "timers-webhooks-on-time"
-    assert slug("What you see after `make demo`") == "what-you-see-after-make-demo"
-    assert slug("Pages: API snapshots and paginated fan-out") == "pages-api-snapshots-and-paginated-fan-out"
