@@ -61,6 +61,13 @@ def _drop(postgres: EmbeddedPostgres, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``[courier] storage_base``: the test's own folder; the folder."""
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """A local S3-protocol server (moto) on loopback; its endpoint URL."""

@@ -22,12 +22,6 @@ TARGET = "http://127.0.0.1:9/hooks/"
 
 
 @pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
-    return tmp_path
-
-
-@pytest.fixture
 def client(
     courier_db: str, webhook_secret: str, storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient]:

@@ -83,12 +83,6 @@ def _connect(monkeypatch: pytest.MonkeyPatch, home: Listener, **extra: Any) -> N
     monkeypatch.setenv("AIRFLOW_CONN_PAGED_API_DEFAULT", json.dumps(conn))
 
 
-@pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
-    return tmp_path
-
-
 def _snapshot(endpoint: str) -> dict[str, Any]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return run_snapshot({"endpoint": endpoint}, "api_snapshot", start, start.replace(minute=15), start)

@@ -17,12 +17,6 @@ MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
-    return tmp_path
-
-
-@pytest.fixture
 def make_client(courier_db: str, webhook_secret: str, storage: Path) -> Iterator[MakeClient]:
     """A client of the Courier app acting as a SimpleAuthManager user of ``role`` (None: anonymous), named
     ``<role>-user`` unless ``name`` is given. A user sees their own timers and jobs (``op`` and ``admin``: all)."""
