@@ -33,14 +33,6 @@ LOG_LINE = 'echo "$COURIER_SPEC_ID|$COURIER_SPEC_BROWSER|$COURIER_SPEC_VIEWPORT|
 """Cells get the COURIER_SPEC_* variables, not the worker's environment: the log's path is in the command."""
 
 
-@pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "storage"
-    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", folder.as_uri())
-    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(tmp_path))  # the lists below are written there
-    return folder
-
-
 def _log_cell(tmp_path: Path) -> str:
     return LOG_LINE + shlex.quote(str(tmp_path / "cells.log"))
 
@@ -73,7 +65,7 @@ def _log_lines(tmp_path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_four_workers_drain_200_cells_each_exactly_once(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_four_workers_drain_200_cells_each_exactly_once(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     specs = [{"id": f"s{i:02d}", "run": ["sh", "-c", _log_cell(tmp_path)]} for i in range(50)]
     spec_list = _write_list(tmp_path, specs, browsers=2, viewports=2)
     planned = _plan("drain", spec_list, workers=4)
@@ -101,7 +93,7 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
 
 
 def test_a_sigkilled_worker_loses_nothing_its_cell_is_run_by_another_after_the_lease(
-    courier_db: str, storage: Path, tmp_path: Path
+    courier_db: str, spec_storage: Path, tmp_path: Path
 ) -> None:
     run = ["sh", "-c", f"{_log_cell(tmp_path)}; sleep 2; echo done"]
     spec_list = _write_list(
@@ -127,7 +119,7 @@ def test_a_sigkilled_worker_loses_nothing_its_cell_is_run_by_another_after_the_l
     assert Counter(line.split("|")[0] for line in _log_lines(tmp_path)) == {"slow": 2, "quick": 1}
 
 
-def test_a_stale_worker_cannot_overwrite_a_newer_attempt(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_a_stale_worker_cannot_overwrite_a_newer_attempt(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from courier.specs.queue import Outcome
@@ -170,7 +162,7 @@ def _mixed_run(courier_db: str, tmp_path: Path, run_id: str = "mixed") -> SpecQu
     return queue
 
 
-def test_retries_flaky_skipped_and_failed_cells(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_retries_flaky_skipped_and_failed_cells(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     queue = _mixed_run(courier_db, tmp_path)
     cells = {c["spec_id"]: c for c in queue.cells("mixed")}
     assert {k: c["status"] for k, c in cells.items()} == {
@@ -189,11 +181,11 @@ def test_retries_flaky_skipped_and_failed_cells(courier_db: str, storage: Path, 
     assert cells["nobrowser"]["exit_code"] == 77 and len(cells["nobrowser"]["attempts"]) == 1
     assert cells["hangs"]["timed_out"] and cells["hangs"]["reason"].startswith("timed out after 0.5s")
     assert cells["ok"]["artifacts"] == ["output.log", "screenshot.png"]
-    shot = storage / "specs" / "spec_matrix" / "mixed" / "artifacts" / "ok" / "chromium-desktop" / "screenshot.png"
+    shot = spec_storage / "specs" / "spec_matrix" / "mixed" / "artifacts" / "ok" / "chromium-desktop" / "screenshot.png"
     assert shot.read_text() == "shot\n"
 
 
-def test_timeout_kills_the_whole_process_group(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_timeout_kills_the_whole_process_group(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = f'sleep 60 & echo $! > "{pids}"; sh -c "sleep 60" & wait'
     _plan("timeout", _write_list(tmp_path, [{"id": "hang", "run": ["sh", "-c", script], "timeout": 1}]))
@@ -209,7 +201,7 @@ def test_timeout_kills_the_whole_process_group(courier_db: str, storage: Path, t
 
 
 def test_rerun_failed_of_queues_only_the_cells_that_did_not_pass(
-    courier_db: str, storage: Path, tmp_path: Path
+    courier_db: str, spec_storage: Path, tmp_path: Path
 ) -> None:
     _mixed_run(courier_db, tmp_path, "first")
     planned = _plan("again", str(tmp_path / "specs.json"), rerun_failed_of="first")
@@ -223,7 +215,7 @@ def test_rerun_failed_of_queues_only_the_cells_that_did_not_pass(
     assert queue.get_run("nope") is None
 
 
-def test_invalid_list_queues_nothing(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_invalid_list_queues_nothing(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     spec_list = _write_list(tmp_path, [{"id": "a", "run": ["true"], "browsers": ["opera"]}])
     with pytest.raises(SpecListError, match=r"specs\[0\] \(id 'a'\): browsers"):
         _plan("invalid", spec_list)
@@ -231,7 +223,7 @@ def test_invalid_list_queues_nothing(courier_db: str, storage: Path, tmp_path: P
         assert conn.execute("SELECT count(*) FROM courier_spec_cells").fetchone() == (0,)
 
 
-def test_second_run_is_ordered_longest_first_by_history(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_second_run_is_ordered_longest_first_by_history(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     specs = [{"id": f"d{ms}", "run": ["sh", "-c", f"sleep {ms / 1000}"]} for ms in (100, 600, 300)]
     spec_list = _write_list(tmp_path, specs)
     first = _plan("h1", spec_list)
@@ -246,7 +238,7 @@ def test_second_run_is_ordered_longest_first_by_history(courier_db: str, storage
 
 
 def test_junit_is_valid_against_the_schema_and_ctrf_has_its_shape(
-    courier_db: str, storage: Path, tmp_path: Path
+    courier_db: str, spec_storage: Path, tmp_path: Path
 ) -> None:
     import jsonschema
     from lxml import etree
@@ -261,7 +253,7 @@ def test_junit_is_valid_against_the_schema_and_ctrf_has_its_shape(
         1,
     )
     assert counts["ok"] is False and counts["cells"] == 5
-    folder = storage / "specs" / "spec_matrix" / "reports"
+    folder = spec_storage / "specs" / "spec_matrix" / "reports"
     document = etree.parse(str(folder / "junit.xml"))
     schema = etree.XMLSchema(etree.parse(str(REPO / "tests" / "junit.xsd")))
     assert schema.validate(document), schema.error_log
@@ -381,7 +373,7 @@ CTRF_SCHEMA: dict[str, Any] = {
 }
 
 
-def test_api_reads_runs_and_cells(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_api_reads_runs_and_cells(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.security import get_user
@@ -414,7 +406,7 @@ def test_api_reads_runs_and_cells(courier_db: str, storage: Path, tmp_path: Path
         assert client.get("/specs/runs", params={"limit": 0}).status_code == 422
 
 
-def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: Path, tmp_path: Path) -> None:
+def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     """Every cell skipped (exit 77: "no browser here"): nothing was tested, so the run is `nothing_tested`,
     not ok, and the DAG's report task fails; one passing cell beside skipped ones is a success that says so."""
     from airflow.dag_processing.dagbag import DagBag
@@ -426,7 +418,7 @@ def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: P
     counts = write_report("skips")
     assert (counts["skipped"], counts["passed"], counts["failed"]) == (4, 0, 0)
     assert counts["state"] == "nothing_tested" and counts["ok"] is False
-    html = (storage / "specs" / "spec_matrix" / "skips" / "report.html").read_text()
+    html = (spec_storage / "specs" / "spec_matrix" / "skips" / "report.html").read_text()
     assert 'data-state="nothing_tested"' in html and "not a success" in html
     report = DagBag(dag_folder=str(REPO / "dags" / "spec_matrix.py")).dags["spec_matrix"].get_task("report")
     dag_run = SimpleNamespace(run_id="skips")
@@ -443,7 +435,7 @@ def test_a_run_whose_cells_all_skip_is_not_a_success(courier_db: str, storage: P
 
 
 def test_the_shipped_checks_pass_on_webkit_through_its_webdriver(
-    courier_db: str, storage: Path, tmp_path: Path
+    courier_db: str, spec_storage: Path, tmp_path: Path
 ) -> None:
     """The suite's second real engine: the shipped checks drive Debian's WebKitGTK through WebKitWebDriver
     (`make browsers` installs webkit2gtk-driver and xvfb) in Courier's worker, against the demo site; each

@@ -27,14 +27,6 @@ def _spec_list(run: list[str]) -> dict[str, Any]:
     return {"browsers": ["chromium"], "viewports": {"desktop": [1280, 800]}, "specs": [{"id": "x", "run": run}]}
 
 
-@pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "store"
-    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", folder.as_uri())
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-jwt-secret")
-    return folder
-
-
 def _refused(courier_db: str, run_id: str, spec_list: str) -> str:
     """Plan ``spec_list`` as the DAG's plan task does; return the error, checking nothing was queued."""
     with pytest.raises(SpecListError) as caught:
@@ -46,7 +38,7 @@ def _refused(courier_db: str, run_id: str, spec_list: str) -> str:
 
 
 def test_an_uploaded_spec_list_is_refused_and_its_command_never_runs(
-    courier_db: str, storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    courier_db: str, upload_storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "MARKER"
     attack = json.dumps(_spec_list(["sh", "-c", f"touch {shlex.quote(str(marker))}"])).encode()
@@ -57,7 +49,7 @@ def test_an_uploaded_spec_list_is_refused_and_its_command_never_runs(
     assert Path(local).is_file()
     for given in (local, pushed.json()["path"], f"include/specs/../../../../../../../..{local}"):
         assert f"spec roots ({ROOT})" in _refused(courier_db, "attack", given)
-    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(storage))  # even a root over the storage: no
+    monkeypatch.setenv("AIRFLOW__COURIER__SPEC_ROOTS", str(upload_storage))  # even a root over the storage: no
     assert "Courier's storage (uploaded files are never spec lists)" in _refused(courier_db, "attack", local)
     assert not marker.exists()
 
@@ -80,7 +72,7 @@ def test_an_uploaded_spec_list_is_refused_and_its_command_never_runs(
 
 
 def test_links_out_of_a_spec_root_are_refused(
-    courier_db: str, storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    courier_db: str, upload_storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "MARKER"
     outside = tmp_path / "outside"
@@ -99,7 +91,7 @@ def test_links_out_of_a_spec_root_are_refused(
 
 
 def test_a_cell_sees_the_contract_not_the_workers_secrets(
-    courier_db: str, storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    courier_db: str, upload_storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secrets = {
         "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret",
@@ -121,7 +113,7 @@ def test_a_cell_sees_the_contract_not_the_workers_secrets(
     queue = SpecQueue(courier_db)
     plan_run("env", SpecRunRequest(spec_list=str(suite / "specs.json"), base_url="http://127.0.0.1:9"), queue)
     assert run_worker("env", queue=queue).statuses == {"passed": 1}
-    log = storage / "specs" / "spec_matrix" / "env" / "artifacts" / "x" / "chromium-desktop" / "output.log"
+    log = upload_storage / "specs" / "spec_matrix" / "env" / "artifacts" / "x" / "chromium-desktop" / "output.log"
     seen = json.loads(log.read_text().strip().splitlines()[-1])
     assert not set(secrets) & set(seen), sorted(set(secrets) & set(seen))
     assert not [k for k in seen if k.startswith(("AIRFLOW", "AWS_"))]
@@ -134,10 +126,10 @@ def test_a_cell_sees_the_contract_not_the_workers_secrets(
 
 
 def test_a_storage_base_param_outside_the_configured_base_is_refused(
-    courier_db: str, storage: Path, tmp_path: Path
+    courier_db: str, upload_storage: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match=r"storage_base = .* is refused: a run may only write under"):
         plan_run("store", SpecRunRequest.from_params({"storage_base": (tmp_path / "elsewhere").as_uri()}))
     assert SpecQueue(courier_db).get_run("store") is None
-    planned = plan_run("store", SpecRunRequest.from_params({"storage_base": (storage / "team").as_uri()}))
-    assert planned["workers"][0]["storage_base"] == (storage / "team").as_uri()
+    planned = plan_run("store", SpecRunRequest.from_params({"storage_base": (upload_storage / "team").as_uri()}))
+    assert planned["workers"][0]["storage_base"] == (upload_storage / "team").as_uri()
