@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ import httpx
 import pytest
 
 from courier.demo import paged_api as demo_pages
-from courier.demo.app import create_app
-from courier.demo.server import serve_in_thread
 from courier.pages.batch import run_batch
 from courier.pages.fanout import FanoutFailed, FanoutRequest, list_and_plan, merge
 from courier.pages.plan import PlanError, result_url
@@ -33,26 +30,12 @@ COURIER = str(Path(sys.executable).with_name("courier"))
 DAG_ID = "paginated_fanout"
 
 
-@pytest.fixture(scope="module")
-def demo_server() -> Iterator[str]:
-    with serve_in_thread(create_app(["courier.demo.paged_api"])) as url:
-        yield url
-
-
 @pytest.fixture(autouse=True)
 def storage_root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """``[courier] storage_base``: the test's bucket, else its folder (a run's storage_base must lie under it)."""
     root = f"s3://{request.getfixturevalue('s3_bucket')}" if "s3_bucket" in request.fixturenames else tmp_path.as_uri()
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", root)
     return root
-
-
-@pytest.fixture
-def paged_api(demo_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The demo paged API, counters reset, with ``paged_api_default`` pointing at it; its URL."""
-    demo_pages.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_PAGED_API_DEFAULT", demo_server)
-    return demo_server
 
 
 def s3_text(endpoint: str, url: str) -> str:

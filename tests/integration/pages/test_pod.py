@@ -22,7 +22,7 @@ import pytest
 
 from courier.pages.fanout import FanoutRequest, list_and_plan, merge
 from tests.helpers import aws_connection_json
-from tests.integration.pages.test_fetch import demo_server, expected_rows, paged_api, s3_text  # noqa: F401 (fixtures)
+from tests.integration.pages.test_fetch import expected_rows, s3_text
 from tests.unit.pages.test_kubernetes import K8S_SETTINGS, render_pods
 
 
