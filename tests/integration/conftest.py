@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -114,19 +114,6 @@ def receiver(webhook_secret: str) -> Iterator[str]:
         yield url
     demo_receiver.reset()
     demo_receiver.STATE.secret = None
-
-
-@pytest.fixture
-def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make ``POST /courier/stats`` re-read its limits (cached per process) on its next request."""
-
-    from courier.stats import api as stats_api
-
-    def forget() -> None:
-        monkeypatch.setattr(stats_api, "_cached_limits", None)
-
-    forget()
-    return forget
 
 
 @pytest.fixture

@@ -16,14 +16,8 @@ import pytest
 from courier.jobs.store import JobStore, NewJob, new_id
 from courier.pages.batch import run_batch
 from courier.pages.fanout import FanoutFailed, FanoutRequest, list_and_plan, merge
-from courier.stats.store import forget_partitions
 
 DAG_ID = "paginated_fanout"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_partitions() -> None:
-    forget_partitions()
 
 
 @pytest.fixture

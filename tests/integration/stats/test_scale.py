@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from courier.stats.chunks import Row
-from courier.stats.store import ROLLUP_MINUTE, StatsStore, forget_partitions, partition_name
+from courier.stats.store import ROLLUP_MINUTE, StatsStore, partition_name
 
 EVENTS = 100_000
 MINUTES = 4
@@ -28,7 +28,6 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def test_rollup_of_a_minute_reads_its_partition_and_sorts_chunks_not_events(courier_db: str) -> None:
-    forget_partitions()
     first = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     minutes = [first + timedelta(minutes=m) for m in range(MINUTES)]
     rng = random.Random(5)

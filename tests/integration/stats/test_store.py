@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courier.stats.chunks import Row
-from courier.stats.store import StatsStore, forget_partitions, partition_name
+from courier.stats.store import StatsStore, partition_name
 from tests.helpers import api_app
 from tests.oracles import percentile_cont
 
@@ -24,14 +24,12 @@ PCTS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 @pytest.fixture
 def client(courier_db: str, forget_limits: Callable[[], None]) -> Iterator[TestClient]:
-    forget_partitions()
     with TestClient(api_app("admin")) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def store(courier_db: str) -> StatsStore:
-    forget_partitions()
     return StatsStore(courier_db)
 
 
