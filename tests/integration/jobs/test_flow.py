@@ -29,19 +29,6 @@ from tests.helpers import api_app, first_event, rebuilt, run_deferring
 
 
 @pytest.fixture
-def processor() -> Iterator[str]:
-    from courier.demo import processor as demo_processor
-    from courier.demo.app import create_app
-    from courier.demo.server import serve_in_thread
-
-    demo_processor.reset()
-    demo_processor.STATE.config.delay = 0.2
-    with serve_in_thread(create_app(["courier.demo.processor"])) as url:
-        yield url
-    demo_processor.reset()
-
-
-@pytest.fixture
 def courier(
     courier_db: str, processor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, str]]:

@@ -21,7 +21,8 @@ DAG_ID = "paginated_fanout"
 
 
 @pytest.fixture
-def paged_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def paged_api_per_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The demo paged API, a server of its own for the test, with ``paged_api_default`` pointing at it."""
     from courier.demo import paged_api as demo_pages
     from courier.demo.app import create_app
     from courier.demo.server import serve_in_thread
@@ -33,7 +34,8 @@ def paged_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def processor(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def quick_processor(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The demo processor (0.05 s a step) with ``jobs_api_default`` pointing at it."""
     from courier.demo import processor as demo_processor
     from courier.demo.app import create_app
     from courier.demo.server import serve_in_thread
@@ -63,7 +65,7 @@ def _fanout(params: dict[str, Any], run_id: str) -> FanoutRequest:
 
 
 def test_a_fanout_records_pages_fetched_pages_per_second_and_failures(
-    paged_api: str, courier_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    paged_api_per_test: str, courier_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())  # a run's base lies under it
     params = {"query": {"pages": 30, "rows": 2, "latency_ms": 5}, "batch_size": 10, "storage_base": tmp_path.as_uri()}
@@ -92,7 +94,7 @@ def test_a_fanout_records_pages_fetched_pages_per_second_and_failures(
 
 
 def test_a_fanout_succeeds_when_its_stats_cannot_be_written(
-    paged_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    paged_api_per_test: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COURIER_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
@@ -119,7 +121,7 @@ def _drive(owner: str, job_ids: list[str]) -> None:
     asyncio.run(go())
 
 
-def test_jobs_record_duration_and_outcome_once_per_final_status(processor: str, courier_db: str) -> None:
+def test_jobs_record_duration_and_outcome_once_per_final_status(quick_processor: str, courier_db: str) -> None:
     from courier.api.auth import Caller
     from courier.jobs.api import cancel_job
     from courier.jobs.operators import sweep_jobs
