@@ -33,8 +33,8 @@ from tests.deploy.helm import (
 from tests.deploy.podrun import docker_run_argv, pod_dict
 from tests.helpers import aws_connection_json, s3_client
 from tests.integration import conftest as integration
-from tests.integration import test_pages_fetch as pages
-from tests.integration.test_pages_fetch import s3_text
+from tests.integration.pages import conftest as pages
+from tests.integration.pages.test_fetch import s3_text
 
 # The integration layer's fixtures: PostgreSQL, the S3 server, the demo paged API (all on the host's loopback).
 postgres, courier_db = integration.postgres, integration.courier_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -61,6 +61,13 @@ def _drop(postgres: EmbeddedPostgres, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``[courier] storage_base``: the test's own folder; the folder."""
+    monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", tmp_path.as_uri())
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """A local S3-protocol server (moto) on loopback; its endpoint URL."""
@@ -107,19 +114,6 @@ def receiver(webhook_secret: str) -> Iterator[str]:
         yield url
     demo_receiver.reset()
     demo_receiver.STATE.secret = None
-
-
-@pytest.fixture
-def forget_limits(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make ``POST /courier/stats`` re-read its limits (cached per process) on its next request."""
-
-    from courier.stats import api as stats_api
-
-    def forget() -> None:
-        monkeypatch.setattr(stats_api, "_cached_limits", None)
-
-    forget()
-    return forget
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ entry (``test_a_new_domain_is_wired_by_one_registry_entry``)."""
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -31,39 +33,118 @@ def _guarded_by(route: APIRoute, resource: str) -> bool:
     return False
 
 
+def _served(app: object, router: object) -> list[str]:
+    """The routes of ``router`` that ``app`` does not serve (same path, methods and handler); empty when all are."""
+    served = {
+        (route.path, method, route.endpoint)
+        for route in app.routes  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    return [
+        f"{method} {route.path}"
+        for route in router.routes  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if (route.path, method, route.endpoint) not in served
+    ]
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, set[str]]:
+    """``courier``'s commands: each top-level command -> its sub-commands (empty when it has none)."""
+
+    def sub_choices(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        found = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(found[0].choices) if found else {}
+
+    return {name: set(sub_choices(child)) for name, child in sub_choices(parser).items()}
+
+
+def _resource(domain: domains.Domain) -> str:
+    return domain.resource
+
+
 def test_every_shipped_dag_is_registered_and_named_after_its_file() -> None:
     files = {path.stem for path in (REPO / "dags").glob("*.py")}
     assert set(domains.dag_ids()) == files
     assert len(domains.dag_ids()) == len(set(domains.dag_ids()))
 
 
-def test_every_domain_is_routed_behind_its_own_access_check_and_paged() -> None:
+@pytest.mark.parametrize("domain", domains.DOMAINS, ids=_resource)
+def test_every_domain_is_routed_behind_its_own_access_check(domain: domains.Domain) -> None:
+    """Each of its routers' routes is served by the API app behind ``access(resource)``, and nothing under its
+    paths escapes that check (but the signed file URL of jobs, which takes no bearer token)."""
     from courier.api.app import create_app
-    from courier.plugin import ui_views
+
+    app = create_app()
+    routes = _routes(app)
+    assert domain.routers, f"{domain.resource}: no JSON router"
+    for reference in domain.routers:
+        router = domains.load(reference)
+        assert router.routes, f"{reference}: no route"
+        assert not _served(app, router), f"{reference}: routes the API app does not serve: {_served(app, router)}"
+        for route in router.routes:
+            assert _guarded_by(routes[route.path], domain.resource), f"{route.path}: not behind access()"
+    api = [path for path in routes if path.startswith((f"/{domain.resource}", f"/insights/{domain.resource}"))]
+    assert api, f"{domain.resource}: no JSON route"
+    unguarded = [path for path in api if not _guarded_by(routes[path], domain.resource)]
+    assert unguarded in ([], ["/jobs/files/content"]), f"{domain.resource}: routes without access(): {unguarded}"
+
+
+@pytest.mark.parametrize("domain", domains.DOMAINS, ids=_resource)
+def test_every_domain_is_paged(domain: domains.Domain) -> None:
+    """Its page router is served under /ui behind ``access(resource)``, its page is in the in-page navigation
+    (which shows installed pages only), and Airflow's navigation entry leads to that page where the plugin
+    mounts the app; its overview card has a template."""
+    from courier.api.app import create_app
+    from courier.plugin import CourierPlugin, ui_views
     from courier.ui import render
 
-    routes = _routes(create_app())
-    nav = {view["name"]: view for view in ui_views() if view["destination"] == "nav"}
-    for domain in domains.DOMAINS:
-        api = [path for path in routes if path.startswith((f"/{domain.resource}", f"/insights/{domain.resource}"))]
-        assert api, f"{domain.resource}: no JSON route"
-        unguarded = [path for path in api if not _guarded_by(routes[path], domain.resource)]
-        assert unguarded in ([], ["/jobs/files/content"]), f"{domain.resource}: routes without access(): {unguarded}"
-        assert f"/ui/{domain.resource}" in routes and _guarded_by(routes[f"/ui/{domain.resource}"], domain.resource)
-        assert nav[domain.label]["href"] == f"courier/ui/{domain.resource}"
-        assert (domain.resource, domain.label, domain.resource) in render.nav()
-
-
-def test_every_domain_has_an_overview_card_and_its_run_tab_is_found_by_dag() -> None:
-    from courier.ui.screens import overview
-
+    app = create_app()
+    routes = _routes(app)
+    assert domain.page, f"{domain.resource}: no page"
+    page = domains.load(domain.page)
+    assert not _served(app, page), f"{domain.page}: routes the API app does not serve: {_served(app, page)}"
+    assert f"/ui/{domain.resource}" in routes and _guarded_by(routes[f"/ui/{domain.resource}"], domain.resource)
+    assert domain.resource in render.ENABLED
+    (mounted,) = [entry["url_prefix"] for entry in CourierPlugin.fastapi_apps]
+    (href,) = [v["href"] for v in ui_views() if v["destination"] == "nav" and v["name"] == domain.label]
+    assert "/" + href.removeprefix(mounted.strip("/") + "/") == f"/ui/{domain.resource}"
     templates = REPO / "plugins" / "courier" / "ui" / "templates"
-    assert list(overview.sections()) == [d.resource for d in domains.DOMAINS]
-    for domain in domains.DOMAINS:
-        assert (templates / f"_overview_{domain.resource}.html").is_file()
-        assert all(domains.by_dag(dag_id) is domain for dag_id in domain.dag_ids)
-        if domain.run_tab:
-            assert callable(domains.load(domain.run_tab))
+    assert domain.overview and (templates / f"_overview_{domain.resource}.html").is_file()
+    assert all(domains.by_dag(dag_id) is domain for dag_id in domain.dag_ids)
+    if domain.run_tab:
+        assert callable(domains.load(domain.run_tab))
+
+
+@pytest.mark.parametrize("domain", [d for d in domains.DOMAINS if d.cli], ids=_resource)
+def test_every_domains_cli_commands_are_registered(domain: domains.Domain) -> None:
+    """What its ``cli`` adds (``courier <resource> …``) is what ``courier`` parses."""
+    from courier.cli import build_parser
+
+    probe = argparse.ArgumentParser()
+    domains.load(domain.cli or "")(probe.add_subparsers())
+    added = _commands(probe)
+    assert set(added) == {domain.resource}, f"{domain.cli} adds {sorted(added)}, not `courier {domain.resource}`"
+    assert added[domain.resource], f"`courier {domain.resource}` has no command"
+    assert _commands(build_parser())[domain.resource] == added[domain.resource]
+
+
+@pytest.mark.parametrize("domain", [d for d in domains.DOMAINS if d.tables], ids=_resource)
+def test_every_domains_tables_are_created_and_owned_by_its_store(domain: domains.Domain) -> None:
+    """Each of its tables is created by a migration and has its store as owner; the store names each table (not
+    the views made for people) in its SQL."""
+    sql = "\n".join(path.read_text() for path in test_table_owners.MIGRATIONS.glob("*.sql"))
+    created = set(re.findall(r"(?i)create\s+table\s+(?:if\s+not\s+exists\s+)?(courier_[a-z0-9_]+)", sql))
+    views = set(re.findall(r"(?i)create\s+(?:or\s+replace\s+)?view\s+(courier_[a-z0-9_]+)", sql))
+    store = test_table_owners.owner_path(domain.store or "")
+    named = " ".join(
+        text for _, text in test_table_owners.code_strings((test_table_owners.PACKAGE / store).read_text())
+    )
+    for table in domain.tables:
+        assert table in created | views, f"{table}: no migration creates it"
+        assert test_table_owners.owners()[table] == store
+        assert table in views or re.search(rf"\b{table}\b", named), f"{store} never names {table} in its SQL"
 
 
 def test_every_reference_of_the_registry_imports() -> None:
