@@ -210,7 +210,7 @@ SPEC_CELLS = [  # what each cell's command checks inside the container; exit 77 
 
 
 def _cells(run_id: str) -> list[tuple[str, str, str, str, list[tuple[str, int | None]]]]:
-    from courier.specs.queue import SpecQueue
+    from courier.specs.store import SpecQueue
 
     return [
         (c["spec_id"], c["browser"], c["viewport"], c["status"], [(a["status"], a["exit_code"]) for a in c["attempts"]])

@@ -23,7 +23,7 @@ from courier.reports.csvcheck import MalformedReport
 from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 from courier.reports.operators import CollectReportOperator, ReportNotCollected
-from courier.reports.tickets import TaskKey, TicketStore
+from courier.reports.store import TaskKey, TicketStore
 from courier.reports.trigger import ReportReadyTrigger
 from tests.helpers import first_event, rebuilt, s3_client
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from courier.specs.queue import next_status, order_cells
+from courier.specs.rules import next_status, order_cells
 from courier.specs.speclist import DEFAULT_RETRIES, DEFAULT_TIMEOUT, SpecListError, load, parse
 from tests.conftest import REPO
 

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
-from courier.db import batches
+from courier.db import batches, claims
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import newest_first
 from courier.jobs import rules
@@ -71,16 +71,33 @@ _MINE = "(%(who)s::text IS NULL OR created_by = %(who)s)"
 """Only the objects of ``who`` (a creator), or every object when it is None (full access)."""
 SYSTEM = "courier"
 """The creator of jobs Courier's own code makes without a more precise one (API callers are ``user:…``)."""
-_CLAIM = f"""
-WITH next AS (
-    SELECT job_id FROM courier_jobs WHERE status = 'queued' ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+
+
+def literal(status: Status) -> str:
+    """``status`` as an SQL literal (``'queued'``): written into the statement, not bound, so a partial index on
+    the status matches any plan, a prepared statement's generic one included."""
+    return sql.Literal(str(status)).as_string(None)
+
+
+# The statuses of :mod:`courier.jobs.rules` the statements below are built from (no status is spelled here).
+QUEUED = literal(Status.QUEUED)
+PROCESSING = literal(Status.PROCESSING)
+SUCCESS = literal(Status.SUCCESS)
+FAILED = literal(Status.FAILED)
+DOWNLOADED = literal(Status.DOWNLOADED)
+CANCELLED = literal(Status.CANCELLED)
+_CLAIM = claims.statement(
+    "courier_jobs",
+    "job_id",
+    alias="j",
+    assign=f"status = {PROCESSING}, claim_token = %(owner)s, started_at = coalesce(j.started_at, now()),\n"
+    "    upstream_id = NULL, result_url = NULL, deadline_at = now() + make_interval(secs => %(timeout)s)",
+    pick=f"status = {QUEUED}",
+    order="seq",
+    returning=", ".join("j." + c.strip() for c in WORK_COLUMNS.split(",")),
 )
-UPDATE courier_jobs j
-SET status = 'processing', claim_token = %(owner)s, started_at = coalesce(j.started_at, now()),
-    upstream_id = NULL, result_url = NULL, deadline_at = now() + make_interval(secs => %(timeout)s)
-FROM next WHERE j.job_id = next.job_id AND j.status = 'queued'
-RETURNING {", ".join("j." + c.strip() for c in WORK_COLUMNS.split(","))}
-"""
+"""Up to ``%(limit)s`` queued jobs, oldest first, to ``processing`` owned by ``%(owner)s`` (see
+:mod:`courier.db.claims`)."""
 _NEW_ATTEMPT = """
 INSERT INTO courier_job_attempts (job_id, attempt, owner) VALUES (%(id)s, %(attempt)s, %(owner)s)
 ON CONFLICT (job_id, attempt) DO UPDATE SET started_at = now(), owner = excluded.owner, finished_at = NULL,
@@ -354,7 +371,7 @@ class JobStore:
         :class:`JobNotFound` also for a job ``visible_to`` (when not None) did not create."""
         with self.connect() as conn:
             row = conn.execute(
-                f"""UPDATE courier_jobs j SET status = 'cancelled', finished_at = now(), claim_token = NULL,
+                f"""UPDATE courier_jobs j SET status = {CANCELLED}, finished_at = now(), claim_token = NULL,
                     error = 'cancelled by the client'
                 FROM (SELECT job_id, retries, upstream_id AS old_upstream FROM courier_jobs
                       WHERE job_id = %(id)s AND {_MINE} FOR UPDATE) old
@@ -385,20 +402,20 @@ class JobStore:
 
     def owned(self, owner: str, job_ids: list[str] | None = None) -> list[Work]:
         """The jobs ``owner`` still processes (optionally among ``job_ids``), in arrival order."""
-        sql = f"SELECT {WORK_COLUMNS} FROM courier_jobs WHERE status = 'processing' AND claim_token = %s"
+        query = f"SELECT {WORK_COLUMNS} FROM courier_jobs WHERE status = {PROCESSING} AND claim_token = %s"
         args: list[Any] = [owner]
         if job_ids is not None:
-            sql += " AND job_id = ANY(%s)"
+            query += " AND job_id = ANY(%s)"
             args.append(job_ids)
         with self.connect() as conn:
-            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+            rows = conn.execute(query + " ORDER BY seq", args).fetchall()
         return [_work(r) for r in rows]
 
     def record_submit(self, job_id: str, owner: str, upstream_id: str) -> bool:
         """Remember the upstream id of the current attempt; False if ``owner`` no longer owns the job."""
         with self.connect() as conn:
             row = conn.execute(
-                "UPDATE courier_jobs SET upstream_id = %s WHERE job_id = %s AND status = 'processing' "
+                f"UPDATE courier_jobs SET upstream_id = %s WHERE job_id = %s AND status = {PROCESSING} "
                 "AND claim_token = %s RETURNING retries",
                 (upstream_id, job_id, owner),
             ).fetchone()
@@ -414,8 +431,8 @@ class JobStore:
         """processing → success (with the stored report, or only the result URL for the download DAG)."""
         with self.connect() as conn:
             row = conn.execute(
-                "UPDATE courier_jobs SET status = 'success', finished_at = now(), claim_token = NULL, error = NULL, "
-                "result_url = %s, report_file_path = %s WHERE job_id = %s AND status = 'processing' "
+                f"UPDATE courier_jobs SET status = {SUCCESS}, finished_at = now(), claim_token = NULL, error = NULL, "
+                f"result_url = %s, report_file_path = %s WHERE job_id = %s AND status = {PROCESSING} "
                 "AND claim_token = %s RETURNING retries, callback_url, "
                 "extract(epoch FROM finished_at - created_at)::float8 AS seconds",
                 (result_url, report_path, job_id, owner),
@@ -437,8 +454,8 @@ class JobStore:
         """
         with self.connect() as conn:
             row = conn.execute(
-                """UPDATE courier_jobs j SET
-                       status = CASE WHEN j.retries < %(max_retries)s THEN 'processing' ELSE 'failed' END,
+                f"""UPDATE courier_jobs j SET
+                       status = CASE WHEN j.retries < %(max_retries)s THEN {PROCESSING} ELSE {FAILED} END,
                        retries = CASE WHEN j.retries < %(max_retries)s THEN j.retries + 1 ELSE j.retries END,
                        finished_at = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE now() END,
                        claim_token = CASE WHEN j.retries < %(max_retries)s THEN j.claim_token END,
@@ -446,7 +463,7 @@ class JobStore:
                        upstream_id = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE j.upstream_id END,
                        error = %(error)s
                    FROM (SELECT job_id, retries AS before FROM courier_jobs WHERE job_id = %(id)s FOR UPDATE) old
-                   WHERE j.job_id = old.job_id AND j.status = 'processing' AND j.claim_token = %(owner)s
+                   WHERE j.job_id = old.job_id AND j.status = {PROCESSING} AND j.claim_token = %(owner)s
                    RETURNING j.status, old.before, j.callback_url,
                              extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
                 {
@@ -468,8 +485,8 @@ class JobStore:
         """Hand back every job ``owner`` still holds without a submitted attempt (back to queued)."""
         with self.connect() as conn:
             cur = conn.execute(
-                "UPDATE courier_jobs SET status = 'queued', claim_token = NULL, deadline_at = NULL "
-                "WHERE status = 'processing' AND claim_token = %s AND upstream_id IS NULL",
+                f"UPDATE courier_jobs SET status = {QUEUED}, claim_token = NULL, deadline_at = NULL "
+                f"WHERE status = {PROCESSING} AND claim_token = %s AND upstream_id IS NULL",
                 (owner,),
             )
             return cur.rowcount
@@ -481,17 +498,17 @@ class JobStore:
         however many sweeps run at the same time."""
         with self.connect() as conn:
             rows = conn.execute(
-                """UPDATE courier_jobs j SET
-                       status = CASE WHEN j.retries < %(max_retries)s THEN 'queued' ELSE 'failed' END,
+                f"""UPDATE courier_jobs j SET
+                       status = CASE WHEN j.retries < %(max_retries)s THEN {QUEUED} ELSE {FAILED} END,
                        retries = CASE WHEN j.retries < %(max_retries)s THEN j.retries + 1 ELSE j.retries END,
                        finished_at = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE now() END,
                        claim_token = NULL, deadline_at = NULL,
                        upstream_id = CASE WHEN j.retries < %(max_retries)s THEN NULL ELSE j.upstream_id END,
                        error = 'timed out with no live owner (swept)'
                    FROM (SELECT job_id, retries AS before FROM courier_jobs
-                         WHERE status = 'processing' AND deadline_at < now() - make_interval(secs => %(grace)s)
+                         WHERE status = {PROCESSING} AND deadline_at < now() - make_interval(secs => %(grace)s)
                          FOR UPDATE SKIP LOCKED) old
-                   WHERE j.job_id = old.job_id AND j.status = 'processing'
+                   WHERE j.job_id = old.job_id AND j.status = {PROCESSING}
                    RETURNING j.job_id, j.status, old.before, j.callback_url,
                              extract(epoch FROM j.finished_at - j.created_at)::float8 AS seconds""",
                 {"grace": grace, "max_retries": rules.MAX_RETRIES},
@@ -516,7 +533,7 @@ class JobStore:
         with self.connect() as conn:
             row = conn.execute(
                 "SELECT job_id, result_url, report_file_path, callback_url FROM courier_jobs "
-                "WHERE status = 'success' AND NOT (job_id = ANY(%s)) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+                f"WHERE status = {SUCCESS} AND NOT (job_id = ANY(%s)) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
                 (skipped,),
             ).fetchone()
             yield conn, row
@@ -524,7 +541,7 @@ class JobStore:
     def mark_downloaded(self, conn: psycopg.Connection[dict[str, Any]], job_id: str, report_path: str) -> None:
         """success → downloaded with the stored report, in the transaction of :meth:`next_to_download`."""
         conn.execute(
-            "UPDATE courier_jobs SET status = 'downloaded', downloaded_at = now(), report_file_path = %s "
+            f"UPDATE courier_jobs SET status = {DOWNLOADED}, downloaded_at = now(), report_file_path = %s "
             "WHERE job_id = %s AND status = ANY(%s)",
             (report_path, job_id, rules.sources(Status.DOWNLOADED)),
         )
@@ -537,7 +554,7 @@ class JobStore:
             for r in conn.execute("SELECT status, count(*) AS n FROM courier_jobs GROUP BY status"):
                 counts[str(r["status"])] = int(r["n"])
             stuck = conn.execute(
-                "SELECT count(*) AS n FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
+                f"SELECT count(*) AS n FROM courier_jobs WHERE status = {PROCESSING} AND deadline_at < now()"
             ).fetchone()
         return counts, int(stuck["n"]) if stuck else 0
 
@@ -592,7 +609,7 @@ class JobStore:
                 for r in conn.execute("SELECT status, count(*) AS n FROM courier_jobs GROUP BY status")
             }
             overdue = conn.execute(
-                "SELECT count(*) AS n FROM courier_jobs WHERE status = 'processing' AND deadline_at < now()"
+                f"SELECT count(*) AS n FROM courier_jobs WHERE status = {PROCESSING} AND deadline_at < now()"
             ).fetchone()
             now = conn.execute(
                 "SELECT date_bin(make_interval(mins => %s), now(), timestamptz '2000-01-01')"
@@ -615,7 +632,7 @@ class JobStore:
 
     def queued_count(self) -> int:
         with self.connect() as conn:
-            row = conn.execute("SELECT count(*) AS n FROM courier_jobs WHERE status = 'queued'").fetchone()
+            row = conn.execute(f"SELECT count(*) AS n FROM courier_jobs WHERE status = {QUEUED}").fetchone()
         return int(row["n"]) if row else 0
 
 

@@ -24,7 +24,8 @@ from courier.domains import SPEC_MATRIX
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-    from courier.specs.queue import Claim, SpecQueue
+    from courier.specs.models import Claim
+    from courier.specs.store import SpecQueue
 
 DAG_ID = SPEC_MATRIX
 CTRF_SPEC_VERSION = "0.0.0"
@@ -345,7 +346,7 @@ def report_html(
 
 def write_report(run_id: str, storage_base: str | None = None, queue: SpecQueue | None = None) -> dict[str, Any]:
     """Write junit.xml, ctrf.json and report.html for ``run_id``; record and return the counts."""
-    from courier.specs.queue import SpecQueue
+    from courier.specs.store import SpecQueue
     from courier.storage import is_local
 
     queue = queue or SpecQueue()

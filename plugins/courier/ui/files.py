@@ -21,8 +21,8 @@ from fastapi.responses import StreamingResponse
 from courier.api.auth import Who
 from courier.api.errors import ApiError
 from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
-from courier.specs.queue import SpecQueue
 from courier.specs.report import run_folder
+from courier.specs.store import SpecQueue
 from courier.ui.screens.common import User, page_router
 
 router = page_router()
