@@ -66,4 +66,3 @@ def test_no_status_is_spelled_in_a_store_s_sql(module: str, statuses: type[StrEn
         if f"'{status}'" in text
     ]
     assert not spelled, "statuses belong to the domain's rules.py:\n" + "\n".join(spelled)
-
