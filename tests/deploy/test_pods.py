@@ -232,7 +232,7 @@ def test_spec_worker_pods_in_the_image_record_what_local_workers_record(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from courier.specs.plan import SpecRunRequest, plan_run
+    from courier.specs.enqueue import SpecRunRequest, plan_run
     from courier.specs.worker import run_worker
 
     spec_list = tmp_path / "specs" / "specs.json"

@@ -24,8 +24,8 @@ from courier.demo import paged_api as demo_pages
 from courier.demo.app import create_app
 from courier.demo.server import serve_in_thread
 from courier.pages.batch import run_batch
+from courier.pages.batching import PlanError, result_url
 from courier.pages.fanout import FanoutFailed, FanoutRequest, list_and_plan, merge
-from courier.pages.plan import PlanError, result_url
 from courier.pages.snapshot import SnapshotRequest, take_snapshot
 from tests.helpers import s3_client
 

@@ -22,7 +22,7 @@ import psutil
 import psycopg
 import pytest
 
-from courier.specs.plan import SpecRunRequest, plan_run
+from courier.specs.enqueue import SpecRunRequest, plan_run
 from courier.specs.report import ctrf, junit_xml, write_report
 from courier.specs.speclist import SpecListError
 from courier.specs.store import SpecQueue

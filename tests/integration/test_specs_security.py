@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from courier.specs.plan import SpecRunRequest, plan_run
+from courier.specs.enqueue import SpecRunRequest, plan_run
 from courier.specs.speclist import SpecListError
 from courier.specs.store import SpecQueue
 from courier.specs.worker import run_worker

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from courier.pages.fanout import FanoutRequest, build_manifest
-from courier.pages.plan import (
+from courier.pages.batching import (
     DEFAULT_BATCH_SIZE,
     MAX_MAP_LENGTH,
     BatchSpec,
@@ -19,6 +18,7 @@ from courier.pages.plan import (
     resolve_links,
     result_url,
 )
+from courier.pages.fanout import FanoutRequest, build_manifest
 from courier.pages.records import RecordsError, cell, columns_of, records_at, union_columns
 from courier.pages.snapshot import SnapshotRequest, snapshot_interval, snapshot_key
 

@@ -1,6 +1,6 @@
 """The steps of ``paginated_fanout`` around the batches: list + plan before them, merge + manifest after them.
 
-Both exchange files through object storage (see :mod:`courier.pages.plan` for the layout); what they return
+Both exchange files through object storage (see :mod:`courier.pages.batching` for the layout); what they return
 to XCom is paths, labels and counts.
 """
 
@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from courier.http import HttpSettings
-from courier.pages.files import base_url, open_read, path_of, read_json, write_json
-from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
-from courier.pages.plan import (
+from courier.pages.batching import (
     DEFAULT_MAX_BATCHES,
     BatchSpec,
     FetchSettings,
@@ -33,7 +31,9 @@ from courier.pages.plan import (
     resolve_links,
     result_url,
 )
+from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.records import text_cell, union_columns
+from courier.pages.storing import base_url, open_read, path_of, read_json, write_json
 from courier.params import ParamError, storage_param
 from courier.storage import open_write
 
