@@ -60,7 +60,8 @@ def storage_param(value: str | None, param: str = "storage_base") -> str | None:
 
     Raise :class:`ParamError` naming the accepted bases otherwise.
     """
-    from courier.config import CourierConfigError, _storage_base, load_one
+    from courier.config import CourierConfigError, load_one
+    from courier.config.values import _storage_base
 
     if value is None or not str(value).strip():
         return None

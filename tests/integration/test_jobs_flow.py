@@ -749,7 +749,7 @@ def test_a_runs_jobs_are_found_by_index_with_100k_jobs(courier_db: str) -> None:
     plan must use the owner index, not a filter over the processing rows."""
     import json
 
-    from courier.jobs.store import WORK_COLUMNS
+    from courier.jobs.store.base import WORK_COLUMNS
 
     with psycopg.connect(courier_db) as conn:
         conn.execute(

@@ -14,14 +14,15 @@ import pytest
 
 from courier.db import claims
 from courier.jobs import rules as jobs_rules
-from courier.jobs import store as jobs_store
+from courier.jobs.store import owner_side as jobs_claims
 from courier.specs import rules as specs_rules
 from courier.specs import store as specs_store
 from courier.timers import store as timers_store
 from tests.conftest import REPO
 from tests.unit.test_table_owners import code_strings
 
-CLAIMS = {"timers": timers_store._CLAIM, "jobs": jobs_store._CLAIM, "specs": specs_store._CLAIM}
+JOBS_STORE = sorted((REPO / "plugins" / "courier" / "jobs" / "store").glob("*.py"))
+CLAIMS = {"timers": timers_store._CLAIM, "jobs": jobs_claims._CLAIM, "specs": specs_store._CLAIM}
 
 
 def test_the_statement_claims_by_an_array_of_locked_keys() -> None:
@@ -54,7 +55,7 @@ def test_every_store_claims_with_the_helper_s_array_and_no_cte_join(domain: str)
 @pytest.mark.parametrize(
     ("module", "statuses"),
     [
-        ("plugins/courier/jobs/store.py", jobs_rules.Status),
+        *((f"plugins/courier/jobs/store/{p.name}", jobs_rules.Status) for p in JOBS_STORE),
         ("plugins/courier/specs/store.py", specs_rules.Status),
     ],
 )
