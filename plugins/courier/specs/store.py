@@ -15,30 +15,22 @@ import contextlib
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
 from courier.db import batches, claims
 from courier.db.hook import CourierDbHook, source
+from courier.db.literals import literals
 from courier.specs import rules
 from courier.specs.models import Claim, Outcome
 from courier.specs.rules import Status
 from courier.specs.speclist import Cell
 
-
-def _in(*statuses: StrEnum) -> str:
-    """``statuses`` as SQL literals (``'queued', 'running'``): the statements are built from the rules, written
-    into the statement rather than bound."""
-    return ", ".join(sql.Literal(str(s)).as_string(None) for s in statuses)
-
-
-QUEUED, RUNNING, OPEN = _in(Status.QUEUED), _in(Status.RUNNING), _in(*rules.OPEN)
+QUEUED, RUNNING, OPEN = literals(Status.QUEUED), literals(Status.RUNNING), literals(*rules.OPEN)
 _CLAIM = claims.statement(
     "courier_spec_cells",
     "cell_key",
@@ -94,7 +86,7 @@ class SpecQueue:
                     SELECT cell_key, duration_ms,
                            row_number() OVER (PARTITION BY cell_key ORDER BY finished_at DESC) AS n
                     FROM courier_spec_attempts
-                    WHERE status = {_in(rules.Outcome.PASSED)} AND cell_key = ANY(%s) AND run_id IS DISTINCT FROM %s
+                    WHERE status = {literals(rules.Outcome.PASSED)} AND cell_key = ANY(%s) AND run_id IS DISTINCT FROM %s
                 ) latest WHERE n <= %s
                 """,
                 (list(keys), exclude_run, rules.HISTORY_RUNS),
@@ -158,7 +150,7 @@ class SpecQueue:
             if conn.execute("SELECT 1 FROM courier_spec_runs WHERE run_id = %s", (run_id,)).fetchone() is None:
                 raise LookupError(run_id)
             rows = conn.execute(
-                f"SELECT cell_key FROM courier_spec_cells WHERE run_id = %s AND status IN ({_in(*rules.NOT_PASSED)})",
+                f"SELECT cell_key FROM courier_spec_cells WHERE run_id = %s AND status IN ({literals(*rules.NOT_PASSED)})",
                 (run_id,),
             ).fetchall()
         return {r["cell_key"] for r in rows}
@@ -173,7 +165,7 @@ class SpecQueue:
             if row["previous_lost"]:  # the previous holder's lease ran out: keep a trace of the lost attempt
                 conn.execute(
                     "INSERT INTO courier_spec_attempts (run_id, cell_key, attempt, worker, status, started_at, "
-                    f"duration_ms, reason) VALUES (%s, %s, %s, %s, {_in(rules.Outcome.LOST)}, %s, "
+                    f"duration_ms, reason) VALUES (%s, %s, %s, %s, {literals(rules.Outcome.LOST)}, %s, "
                     "EXTRACT(EPOCH FROM clock_timestamp() - %s) * 1000, 'the worker stopped renewing its lease') "
                     "ON CONFLICT DO NOTHING",
                     (

@@ -15,6 +15,7 @@ import pytest
 from courier.db import claims
 from courier.jobs import rules as jobs_rules
 from courier.jobs.store import owner_side as jobs_claims
+from courier.reports import rules as reports_rules
 from courier.specs import rules as specs_rules
 from courier.specs import store as specs_store
 from courier.timers import store as timers_store
@@ -57,6 +58,7 @@ def test_every_store_claims_with_the_helper_s_array_and_no_cte_join(domain: str)
     [
         *((f"plugins/courier/jobs/store/{p.name}", jobs_rules.Status) for p in JOBS_STORE),
         ("plugins/courier/specs/store.py", specs_rules.Status),
+        ("plugins/courier/reports/store.py", reports_rules.TicketStatus),
     ],
 )
 def test_no_status_is_spelled_in_a_store_s_sql(module: str, statuses: type[StrEnum]) -> None:

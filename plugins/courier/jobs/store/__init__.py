@@ -14,7 +14,7 @@ connection of one call), :mod:`~courier.jobs.store.uploads` (pushed files), :mod
 from __future__ import annotations
 
 from courier.jobs.models import JobNotCancellable, JobNotFound, Moved, NewJob, Work, new_id
-from courier.jobs.store.base import FILES_TABLE, SYSTEM, TABLE, literal
+from courier.jobs.store.base import FILES_TABLE, SYSTEM, TABLE
 from courier.jobs.store.cleanup import Cleanup
 from courier.jobs.store.client_side import ClientSide
 from courier.jobs.store.figures import Figures
@@ -31,7 +31,6 @@ __all__ = [
     "Moved",
     "NewJob",
     "Work",
-    "literal",
     "new_id",
 ]
 """The store, its tables' names, and the shapes it takes and returns (defined in :mod:`courier.jobs.models`)."""

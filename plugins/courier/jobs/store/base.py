@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from courier.db.hook import CourierDbHook, source
+from courier.db.literals import literals
 from courier.jobs.models import (
     AttemptOut,
     JobOut,
@@ -37,19 +37,13 @@ SYSTEM = "courier"
 """The creator of jobs Courier's own code makes without a more precise one (API callers are ``user:…``)."""
 
 
-def literal(status: Status) -> str:
-    """``status`` as an SQL literal (``'queued'``): written into the statement, not bound, so a partial index on
-    the status matches any plan, a prepared statement's generic one included."""
-    return sql.Literal(str(status)).as_string(None)
-
-
 # The statuses of :mod:`courier.jobs.rules` the statements below are built from (no status is spelled here).
-QUEUED = literal(Status.QUEUED)
-PROCESSING = literal(Status.PROCESSING)
-SUCCESS = literal(Status.SUCCESS)
-FAILED = literal(Status.FAILED)
-DOWNLOADED = literal(Status.DOWNLOADED)
-CANCELLED = literal(Status.CANCELLED)
+QUEUED = literals(Status.QUEUED)
+PROCESSING = literals(Status.PROCESSING)
+SUCCESS = literals(Status.SUCCESS)
+FAILED = literals(Status.FAILED)
+DOWNLOADED = literals(Status.DOWNLOADED)
+CANCELLED = literals(Status.CANCELLED)
 NEW_ATTEMPT = """
 INSERT INTO courier_job_attempts (job_id, attempt, owner) VALUES (%(id)s, %(attempt)s, %(owner)s)
 ON CONFLICT (job_id, attempt) DO UPDATE SET started_at = now(), owner = excluded.owner, finished_at = NULL,
