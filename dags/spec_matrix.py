@@ -74,7 +74,7 @@ def spec_matrix() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from courier.domains import SPEC_MATRIX, run_creator
-        from courier.specs.plan import SpecRunRequest, plan_run
+        from courier.specs.enqueue import SpecRunRequest, plan_run
         from courier.specs.speclist import SpecListError
 
         creator = run_creator(SPEC_MATRIX, getattr(dag_run, "triggering_user_name", None))

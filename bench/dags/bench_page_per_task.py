@@ -26,17 +26,17 @@ from airflow.sdk import Param, dag, task
 def bench_page_per_task() -> None:
     @task
     def list_pages(params: dict | None = None) -> list[str]:
+        from courier.pages.batching import resolve_links
         from courier.pages.hook import PagedApiHook
-        from courier.pages.plan import resolve_links
 
         url, links = PagedApiHook().list_links("/pages", "links", (params or {}).get("query") or {})
         return resolve_links(url, links).urls
 
     @task
     def fetch_page(url: str, dag_run=None, ti=None) -> dict:  # type: ignore[no-untyped-def]
-        from courier.pages.files import base_url, open_write, path_of
         from courier.pages.hook import PagedApiHook
         from courier.pages.records import columns_of, csv_writer, records_at, write_records
+        from courier.pages.storing import base_url, open_write, path_of
 
         records = records_at(PagedApiHook().get(url).json(), "data")
         part = f"{base_url()}/bench/page_per_task/{dag_run.run_id}/page-{ti.map_index:04d}.csv"
@@ -48,7 +48,7 @@ def bench_page_per_task() -> None:
     @task
     def merge(parts: list[dict], dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from courier.pages.fanout import merge_parts
-        from courier.pages.files import base_url
+        from courier.pages.storing import base_url
 
         report = f"{base_url()}/bench/page_per_task/{dag_run.run_id}/report.csv"
         rows, _ = merge_parts([(p["part"], p["columns"]) for p in parts], report)

@@ -27,8 +27,8 @@ def bench_sequential_pages() -> None:
     def fetch_all_pages(params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from airflow.providers.http.hooks.http import HttpHook
 
-        from courier.pages.files import base_url, open_write, path_of
         from courier.pages.records import columns_of, csv_writer, records_at, write_records
+        from courier.pages.storing import base_url, open_write, path_of
 
         hook = HttpHook(method="GET", http_conn_id="paged_api_default")
         links = hook.run("/pages", data=(params or {}).get("query") or {}).json()["links"]

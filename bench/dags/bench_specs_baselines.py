@@ -42,7 +42,7 @@ def _run(cell: dict) -> str:
     import tempfile
     from pathlib import Path
 
-    from courier.specs.queue import Claim
+    from courier.specs.models import Claim
     from courier.specs.runner import run_cell
 
     claim = Claim(

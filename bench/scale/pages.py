@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lib.stack import bench_stack, json_stdout, run_dag
-from courier.pages.plan import RunLayout
+from courier.pages.batching import RunLayout
 from courier.runtime.airflow_home import PARALLELISM
 
 REPO = Path(__file__).resolve().parents[2]

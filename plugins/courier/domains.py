@@ -127,7 +127,7 @@ DOMAINS: tuple[Domain, ...] = (
         demo=("courier.demo.spec_site",),
         connections=("spec_site_default",),
         tables=("courier_spec_runs", "courier_spec_cells", "courier_spec_attempts"),
-        store="courier.specs.queue",
+        store="courier.specs.store",
         settings=("spec_roots",),
     ),
     Domain(
@@ -141,7 +141,7 @@ DOMAINS: tuple[Domain, ...] = (
         demo=("courier.demo.report_api",),
         connections=("report_api_default",),
         tables=("courier_report_tickets",),
-        store="courier.reports.tickets",
+        store="courier.reports.store",
     ),
     Domain(
         "pages",

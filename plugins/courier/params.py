@@ -2,7 +2,7 @@
 
 Airflow's security model: DAG authors are trusted, users who trigger a DAG with a conf are not. They choose
 parameters, never code, files outside trusted folders, or where credentials go. Every DAG param that names a
-place goes through here (spec lists: :mod:`courier.specs.plan`; HTTP endpoints: :mod:`courier.http`).
+place goes through here (spec lists: :mod:`courier.specs.enqueue`; HTTP endpoints: :mod:`courier.http`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def storage_param(value: str | None, param: str = "storage_base") -> str | None:
 
     Raise :class:`ParamError` naming the accepted bases otherwise.
     """
-    from courier.config import CourierConfigError, _storage_base, load_one
+    from courier.config import CourierConfigError, load_one
+    from courier.config.values import _storage_base
 
     if value is None or not str(value).strip():
         return None

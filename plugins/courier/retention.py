@@ -33,10 +33,10 @@ from courier.config import CourierConfig
 from courier.db.hook import CourierDbHook, source
 from courier.jobs import store as jobs_store
 from courier.jobs.store import JobStore
-from courier.reports import tickets
-from courier.reports.tickets import TicketStore
-from courier.specs import queue as spec_queue
-from courier.specs.queue import SpecQueue
+from courier.reports import store as reports_store
+from courier.reports.store import TicketStore
+from courier.specs import store as specs_store
+from courier.specs.store import SpecQueue
 from courier.storage import is_local, path_of, remove, storage_base
 from courier.timers import store as timers_store
 from courier.timers.store import TimerStore
@@ -123,13 +123,13 @@ def parts(db: CourierDbHook | str | None = None, base: ObjectStoragePath | None 
             lambda before, batch, pause: jobs.delete_unused_files(before, batch, uploads, pause),
         ),
         Part(
-            tickets.TABLE,
+            reports_store.TABLE,
             "reports_retention_days",
             lambda before, _: reports.count_finished(before),
             reports.delete_finished,
         ),
         Part(
-            spec_queue.TABLE,
+            specs_store.TABLE,
             "specs_retention_days",
             lambda before, _: specs.count_finished(before),
             lambda before, batch, pause: specs.delete_finished(before, batch, _remove_run_folder, pause),
@@ -142,8 +142,8 @@ TABLES = (
     timers_store.TABLE,
     jobs_store.TABLE,
     jobs_store.FILES_TABLE,
-    tickets.TABLE,
-    spec_queue.TABLE,
+    reports_store.TABLE,
+    specs_store.TABLE,
 )
 """What ``courier db clean --tables`` accepts (each part by its main table), in the order a clean runs them."""
 
@@ -156,8 +156,8 @@ def cutoffs(cfg: CourierConfig, now: datetime | None = None) -> dict[str, dateti
         timers_store.TABLE: cfg.retention_for("timers"),
         jobs_store.TABLE: cfg.retention_for("jobs"),
         jobs_store.FILES_TABLE: cfg.job_upload_expiry_days,
-        tickets.TABLE: cfg.retention_for("reports"),
-        spec_queue.TABLE: cfg.retention_for("specs"),
+        reports_store.TABLE: cfg.retention_for("reports"),
+        specs_store.TABLE: cfg.retention_for("specs"),
     }
     return {table: now - timedelta(days=d) for table, d in days.items()}
 

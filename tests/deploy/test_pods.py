@@ -210,7 +210,7 @@ SPEC_CELLS = [  # what each cell's command checks inside the container; exit 77 
 
 
 def _cells(run_id: str) -> list[tuple[str, str, str, str, list[tuple[str, int | None]]]]:
-    from courier.specs.queue import SpecQueue
+    from courier.specs.store import SpecQueue
 
     return [
         (c["spec_id"], c["browser"], c["viewport"], c["status"], [(a["status"], a["exit_code"]) for a in c["attempts"]])
@@ -232,7 +232,7 @@ def test_spec_worker_pods_in_the_image_record_what_local_workers_record(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from courier.specs.plan import SpecRunRequest, plan_run
+    from courier.specs.enqueue import SpecRunRequest, plan_run
     from courier.specs.worker import run_worker
 
     spec_list = tmp_path / "specs" / "specs.json"

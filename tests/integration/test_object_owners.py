@@ -193,9 +193,9 @@ def test_a_user_cannot_read_another_users_report_ticket_or_spec_run(
 ) -> None:
     """Tickets and spec runs are made by DAG runs: each belongs to the user who triggered the run."""
     from courier.domains import REPORT_COLLECTOR, run_creator
-    from courier.reports.tickets import TaskKey, TicketStore
-    from courier.specs.queue import SpecQueue
+    from courier.reports.store import TaskKey, TicketStore
     from courier.specs.speclist import Cell
+    from courier.specs.store import SpecQueue
 
     alice, bob, admin = clients["alice"], clients["bob"], clients["admin"]
     tickets = TicketStore()

@@ -226,8 +226,8 @@ def test_db_clean_finds_the_courier_up_home_or_refuses_a_home_without_a_stack(
 
 def test_a_batch_finds_its_rows_by_the_retention_indexes_not_by_reading_the_table(courier_db: str) -> None:
     """Migration 0013: without its partial indexes every batch read the whole table (quadratic in its size)."""
-    from courier.jobs.store import _FINISHED_DELETE as JOBS_DELETE
-    from courier.jobs.store import _final
+    from courier.jobs.store.cleanup import _FINISHED_DELETE as JOBS_DELETE
+    from courier.jobs.store.cleanup import _final
     from courier.timers import rules
     from courier.timers.store import _FINISHED_DELETE as TIMERS_DELETE
     from courier.timers.store import _query

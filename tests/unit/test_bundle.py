@@ -10,7 +10,7 @@ import pytest
 
 from courier import bundle
 from courier.cli import main
-from courier.specs.plan import resolve_spec_list, spec_roots
+from courier.specs.enqueue import resolve_spec_list, spec_roots
 from courier.specs.speclist import SpecListError
 
 

@@ -171,7 +171,7 @@ def test_every_module_has_a_layer() -> None:
     assert {layer_of(module) for module in import_graph()} <= set(LAYERS)
 
 
-WORKER_ONLY = ("courier.storage", "courier.jobs.processor", "courier.jobs.download")
+WORKER_ONLY = ("courier.storage", "courier.jobs.processor_client", "courier.jobs.download")
 """What moves data or changes something outside: object storage (and so every storage writer, each of which
 imports it), the jobs processor's submit/download/store side. Triggers only wait (docs/ARCHITECTURE.md,
 "Where each thing runs"): the triggerer never loads these, even through other modules."""
@@ -194,7 +194,7 @@ def worker_only_imports(graph: dict[str, dict[str, int]]) -> list[str]:
     found = []
     for module in sorted(m for m in graph if layer_of(m) == "triggers"):
         for target, path in reachable(graph, module).items():
-            if target in WORKER_ONLY or target.endswith(".files"):  # a domain's storage writer
+            if target in WORKER_ONLY or target.endswith(".storing"):  # a domain's storage writer
                 found.append(f"{module} reaches {target}: {' -> '.join(path)}")
     return found
 
@@ -211,14 +211,14 @@ def test_the_trigger_check_sees_an_indirect_storage_writer(tmp_path: Path) -> No
         "__init__.py": "",
         "storage.py": "",
         "reports/__init__.py": "",
-        "reports/files.py": "from courier.storage import open_write\n",
-        "reports/hook.py": "def f():\n    from courier.reports import files\n",
+        "reports/storing.py": "from courier.storage import open_write\n",
+        "reports/hook.py": "def f():\n    from courier.reports import storing\n",
         "reports/trigger.py": "from courier.reports.hook import f\n",
     }.items():
         (root / name).write_text(text)
     assert worker_only_imports(import_graph(root)) == [
-        "courier.reports.trigger reaches courier.reports.files: "
-        "courier.reports.trigger -> courier.reports.hook -> courier.reports.files",
+        "courier.reports.trigger reaches courier.reports.storing: "
+        "courier.reports.trigger -> courier.reports.hook -> courier.reports.storing",
         "courier.reports.trigger reaches courier.storage: "
-        "courier.reports.trigger -> courier.reports.hook -> courier.reports.files -> courier.storage",
+        "courier.reports.trigger -> courier.reports.hook -> courier.reports.storing -> courier.storage",
     ]

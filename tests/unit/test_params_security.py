@@ -13,7 +13,7 @@ from courier.http import HttpSettings
 from courier.pages.fanout import FanoutRequest
 from courier.pages.snapshot import SnapshotRequest
 from courier.params import ParamError, storage_param
-from courier.specs.plan import DEFAULT_SPEC_LIST, SpecRunRequest, resolve_spec_list, spec_roots
+from courier.specs.enqueue import DEFAULT_SPEC_LIST, SpecRunRequest, resolve_spec_list, spec_roots
 from courier.specs.runner import base_environment
 from courier.specs.speclist import SpecListError, load
 
@@ -219,7 +219,7 @@ def test_run_ids_naming_no_folder_of_their_own_are_refused_on_the_write_side(
 ) -> None:
     """Security review #23, L3: Airflow accepts the run ids ``.`` and ``..``; as a folder name they write into
     every run's folder, or one above it."""
-    from courier.pages.plan import RunLayout
+    from courier.pages.batching import RunLayout
     from courier.specs.report import run_folder
 
     monkeypatch.setenv("AIRFLOW__COURIER__STORAGE_BASE", base.as_uri())

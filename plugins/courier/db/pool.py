@@ -14,7 +14,7 @@ the hook: ``CourierDbHook(pooled=True)`` / :func:`courier.db.hook.pooled` lends 
   ``psycopg.OperationalError``: the app answers 503 with ``Retry-After`` as for a lost database.
 
 Who borrows from it: the API server's hot routes (job submit and reads, stats ingest) and the jobs
-:class:`~courier.jobs.processor.Stepper` (in the triggerer's jobs trigger and the ``process`` task), where one
+:class:`~courier.jobs.processor_client.Stepper` (in the triggerer's jobs trigger and the ``process`` task), where one
 process makes many store calls. Everything else connects through a plain hook: a connection per block.
 """
 

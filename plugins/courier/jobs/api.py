@@ -1,7 +1,7 @@
 """``/courier/jobs``: push files, submit delayed-request jobs, read, list, fetch the report, cancel.
 
 ``files_router`` holds the one Courier route without a bearer token: the processor fetches a pushed file
-with an expiring HMAC signature in the query (see :mod:`courier.jobs.fileurls`).
+with an expiring HMAC signature in the query (see :mod:`courier.jobs.fetch_urls`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from courier.api.auth import Caller, Who
 from courier.api.bodies import json_body, json_request, limited, too_large
 from courier.api.errors import ApiError, error_responses
-from courier.api.files_policy import DOWNLOAD_HEADERS
 from courier.api.ids import Cursor, PathId
+from courier.api.served_files import DOWNLOAD_HEADERS
 from courier.db.hook import pooled
-from courier.jobs import fileurls, start
-from courier.jobs.files import TooLarge, full_path, store_upload, url_of
+from courier.jobs import fetch_urls, start
 from courier.jobs.intake import INTAKE, by_id_only
 from courier.jobs.models import MAX_PAGE, FileOut, JobBatchIn, JobBatchOut, JobIn, JobOut, JobPage
 from courier.jobs.rules import HAS_REPORT, Status
 from courier.jobs.store import JobNotCancellable, JobNotFound, JobStore, Moved
+from courier.jobs.storing import TooLarge, full_path, store_upload, url_of
 from courier.jobs.submit import BadJobs, Loc, callback_lookup, submit
 from courier.webhooks.policy import Resolver
 from courier.wire import KeyReused, Rfc3339
@@ -284,7 +284,7 @@ def cancel_job(job_id: PathId, who: Who) -> JobOut:
     took = (job.finished_at - job.created_at).total_seconds() if job.finished_at else None
     outcomes.record([Moved(job.job_id, Status.CANCELLED, seconds=took)])
     if upstream_id:
-        from courier.jobs.processor import cancel_upstream
+        from courier.jobs.processor_client import cancel_upstream
 
         cancel_upstream(upstream_id)
     return job
@@ -305,13 +305,13 @@ def signed_file(
     """Serve one file of one job to a request signed by Courier (no bearer token: the signature is the
     credential). Anything missing, malformed, wrong, expired, or a file the job does not name: 403."""
     try:
-        fileurls.verify(None, job, path, expires, token)
+        fetch_urls.verify(None, job, path, expires, token)
         if path not in JobStore(pooled()).files_of(job):
-            raise fileurls.BadSignature(f"job {job} does not name this file")
-    except (fileurls.BadSignature, JobNotFound) as exc:
+            raise fetch_urls.BadSignature(f"job {job} does not name this file")
+    except (fetch_urls.BadSignature, JobNotFound) as exc:
         why = f"no job {job}" if isinstance(exc, JobNotFound) else str(exc)
         raise ApiError(
-            status.HTTP_403_FORBIDDEN, f"file URL refused: {why}", loc=("query", fileurls.SIG_PARAM)
+            status.HTTP_403_FORBIDDEN, f"file URL refused: {why}", loc=("query", fetch_urls.SIG_PARAM)
         ) from None
     target = full_path(path)
     if not target.is_file():

@@ -23,7 +23,7 @@ Fetch = Callable[[str, str], str]
 def fetch_with_processor(result_url: str, job_id: str) -> str:
     import asyncio
 
-    from courier.jobs.processor import client, fetch_result
+    from courier.jobs.processor_client import client, fetch_result
 
     async def go() -> str:
         async with client() as http:

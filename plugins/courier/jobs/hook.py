@@ -1,6 +1,6 @@
 """``JobsApiHook``: the processor's connection (``jobs_api_default``), typed, and its connection test.
 
-The jobs domain talks to the processor through :mod:`courier.jobs.processor` (an async client the stepper
+The jobs domain talks to the processor through :mod:`courier.jobs.processor_client` (an async client the stepper
 keeps); this hook is where that client's settings come from and what Airflow's *Test* button runs.
 """
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import psycopg
 
 from courier.db.hook import pooled
-from courier.jobs.files import FILE_ID_RE
 from courier.jobs.models import JobIn, JobOut
 from courier.jobs.store import JobStore, NewJob
+from courier.jobs.storing import FILE_ID_RE
 from courier.jobs.submit import BadJobs, Loc, new_job, resolve_files, visible_files
 from courier.wire import KeyReused
 

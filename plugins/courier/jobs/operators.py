@@ -99,7 +99,7 @@ class ProcessJobsOperator(BaseOperator):
     def _work(
         self, context: Context, owner: str, outcomes: list[dict[str, Any]], before: dict[str, int]
     ) -> dict[str, int] | None:
-        from courier.jobs.processor import work_on
+        from courier.jobs.processor_client import work_on
 
         waiting, done = work_on(owner, self.job_ids, outcomes)
         stats = {k: before.get(k, 0) + done.get(k, 0) for k in {*before, *done}}

@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from courier.jobs.files import FILE_ID_RE, BadReference, base_url, full_path, relative_reference
 from courier.jobs.models import JobIn, JobOut
 from courier.jobs.store import JobStore, NewJob, new_id
+from courier.jobs.storing import FILE_ID_RE, BadReference, base_url, full_path, relative_reference
 from courier.webhooks.policy import Resolver
 from courier.wire import fingerprint
 

@@ -3,7 +3,7 @@
 It only reads: ``GET /jobs/{id}`` for each job (:mod:`courier.jobs.upstream`) until some have an outcome,
 then one event carries every outcome (the result URL, the error, a passed deadline) to the ``process``
 task, which acts on it on a worker — stores the result, retries or fails the job, submits again — and
-defers again for the jobs still running (:func:`courier.jobs.processor.work_on`). The trigger submits
+defers again for the jobs still running (:func:`courier.jobs.processor_client.work_on`). The trigger submits
 nothing, downloads nothing, writes nothing and holds no database connection: its state is its arguments,
 so a triggerer that stops and another that resumes it continue where it was.
 """

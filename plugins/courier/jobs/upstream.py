@@ -1,7 +1,7 @@
 """The processor's read side: its connection's client and ``GET /jobs/{id}``, parsed.
 
 What :class:`~courier.jobs.trigger.JobsTrigger` needs to wait (and nothing that submits, cancels, downloads
-or stores: that is :mod:`courier.jobs.processor`, which runs on workers only). Kept apart so that the
+or stores: that is :mod:`courier.jobs.processor_client`, which runs on workers only). Kept apart so that the
 triggerer loads no storage writer and no code that changes anything at the processor
 (``tests/unit/test_layers.py``).
 """

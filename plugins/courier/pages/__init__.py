@@ -2,7 +2,7 @@
 
 - :mod:`courier.pages.hook` — ``PagedApiHook``: the ``paged_api_default`` connection and every HTTP call
   (listing, snapshot, concurrent page fetches with per-page retries honouring ``Retry-After``).
-- :mod:`courier.pages.plan` — pure logic: link resolution, batch planning, the batch file format, paths.
+- :mod:`courier.pages.batching` — pure logic: link resolution, batch planning, the batch file format, paths.
 - :mod:`courier.pages.batch` — ``run_batch``: the one function that fetches a batch and writes its part file;
   a plain task runs it in ``local`` mode, a pod runs it (``courier pages fetch-batch``) in ``kubernetes`` mode.
 - :mod:`courier.pages.fanout` — list + plan before the batches, streaming merge + manifest after them.

@@ -1,7 +1,7 @@
 """``/courier/pages``: read the manifests that ``paginated_fanout`` runs wrote (for the Pages page and clients).
 
 A manifest lives beside its run's report at ``{storage_base}/pages/paginated_fanout/<run id>/manifest.json``
-(see :class:`courier.pages.plan.RunLayout`); runs given their own ``storage_base`` param are not listed.
+(see :class:`courier.pages.batching.RunLayout`); runs given their own ``storage_base`` param are not listed.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def _summary(manifest: dict[str, Any]) -> ManifestSummary:
 
 
 def _runs_folder() -> Any:
-    from courier.pages.files import base_url, path_of
-    from courier.pages.plan import path_segment
+    from courier.pages.batching import path_segment
+    from courier.pages.storing import base_url, path_of
 
     return path_of(f"{base_url()}/pages/{path_segment(FANOUT_DAG)}")
 
@@ -157,8 +157,8 @@ def list_manifests(
 
 def read_manifest(run_id: str) -> Manifest | None:
     """The manifest of ``run_id``, or None if that run wrote none (yet)."""
-    from courier.pages.files import base_url, path_of
-    from courier.pages.plan import RunLayout, path_segment
+    from courier.pages.batching import RunLayout, path_segment
+    from courier.pages.storing import base_url, path_of
 
     if path_segment(run_id) in (".", ".."):  # would name a folder above the run folders
         return None

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from courier import metrics
-from courier.pages.files import path_of, read_json, write_json
+from courier.pages.batching import BatchSpec, result_url
 from courier.pages.hook import PagedApiHook, PageOutcome
-from courier.pages.plan import BatchSpec, result_url
 from courier.pages.records import RecordsError, columns_of, csv_writer, records_at, union_columns, write_records
+from courier.pages.storing import path_of, read_json, write_json
 from courier.storage import open_write
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _write_part(spec: BatchSpec, spooled: dict[int, _Spooled], spool: IO[bytes],
 def run_batch(batch_url: str, out_url: str) -> dict[str, Any]:
     """Fetch the batch described at ``batch_url``; write its part to ``out_url`` and its result beside it.
 
-    Return the result document (also written to :func:`~courier.pages.plan.result_url` of ``out_url``).
+    Return the result document (also written to :func:`~courier.pages.batching.result_url` of ``out_url``).
     """
     started_at = datetime.now(UTC)
     began = time.monotonic()

@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 from courier.connections import PAGED_API
 from courier.conntest import check_paths, guarded, probe
 from courier.http import HttpSettings, RetriesExhausted, RetryPolicy, arequest, request, settings_for
-from courier.pages.plan import PageRef
+from courier.pages.batching import PageRef
 from courier.webhooks.policy import TargetRefused
 
 log = logging.getLogger(__name__)

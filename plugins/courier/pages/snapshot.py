@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from courier.pages.files import base_url, path_of
 from courier.pages.hook import DEFAULT_CONN_ID, PagedApiHook
 from courier.pages.records import columns_of, csv_writer, records_at, write_records
+from courier.pages.storing import base_url, path_of
 from courier.params import storage_param
 from courier.storage import open_write
 

@@ -1,6 +1,6 @@
 """``/courier/reports``: read what the report collector did (for the Reports page and for clients).
 
-One row per report ticket a collector task requested (:class:`~courier.reports.tickets.TicketStore`): when it was
+One row per report ticket a collector task requested (:class:`~courier.reports.store.TicketStore`): when it was
 requested, how long the server kept Courier waiting and how many times Courier asked, where the CSV was stored,
 its data rows and its size in bytes (recorded when it was stored; read from object storage for tickets collected
 before Courier recorded it).
@@ -85,7 +85,7 @@ def list_collections(
     """Report tickets, newest request first (the function behind the route and the pages); only those of runs
     ``visible_to`` triggered unless it is None (full access)."""
     from courier.db.paging import encode_cursor
-    from courier.reports.tickets import TicketStore
+    from courier.reports.store import TicketStore
 
     filters = {"status": status, "dag_id": dag_id, "run_id": run_id}
     rows = TicketStore().recent(filters, limit + 1, _decode(cursor) if cursor else None, visible_to)
@@ -115,7 +115,7 @@ def list_collections(
 
 def summary(hours: int = 24) -> dict[str, Any]:
     """Counts per status and the longest wait over the last ``hours`` (for the overview)."""
-    from courier.reports.tickets import TicketStore
+    from courier.reports.store import TicketStore
 
     rows = TicketStore().per_status(hours)
     counts = {str(r[0]): int(r[1]) for r in rows}

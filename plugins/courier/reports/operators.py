@@ -14,10 +14,10 @@ from courier import assets, metrics
 from courier.domains import run_creator
 from courier.links import ReportCollectionLink
 from courier.reports.csvcheck import MalformedReport
-from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 from courier.reports.slots import as_datetime, cron_expression, skipped_slots, superseded
-from courier.reports.tickets import TaskKey, TicketStore
+from courier.reports.store import TaskKey, TicketStore
+from courier.reports.storing import store_report
 from courier.reports.trigger import ReportReadyTrigger
 
 

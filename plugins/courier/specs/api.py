@@ -11,8 +11,8 @@ from courier.api.auth import Who
 from courier.api.errors import ApiError, error_responses
 from courier.api.ids import PathId
 from courier.specs.models import AttemptOut, CellOut, RunOut, RunPage, RunSummary
-from courier.specs.queue import SpecQueue
 from courier.specs.report import artifact_prefix
+from courier.specs.store import SpecQueue
 
 router = APIRouter(prefix="/specs", tags=["specs"])
 

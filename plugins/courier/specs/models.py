@@ -1,7 +1,8 @@
-"""What ``/courier/specs`` answers."""
+"""What ``/courier/specs`` answers, and what the queue's store takes and returns (:class:`Claim`, :class:`Outcome`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -60,3 +61,40 @@ class RunOut(RunSummary):
 
 class RunPage(BaseModel):
     runs: list[RunSummary]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A cell a worker holds: what to run and the (owner, attempt) its result must carry."""
+
+    run_id: str
+    key: str
+    spec_id: str
+    browser: str
+    viewport: str
+    width: int
+    height: int
+    run: tuple[str, ...]
+    workdir: str
+    timeout: float
+    retries: int
+    attempt: int
+    failures: int
+    owner: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec_id} [{self.browser}/{self.viewport}]"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt at a cell gave."""
+
+    status: str  # passed | failed | skipped | timed_out
+    duration_ms: float
+    started_at: datetime
+    exit_code: int | None = None
+    reason: str | None = None
+    output_tail: str = ""
+    artifacts: tuple[str, ...] = ()

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from courier.procs import die_with_parent
-from courier.specs.queue import Claim, Outcome
+from courier.specs.models import Claim, Outcome
 
 SKIP_EXIT_CODE = 77
 TAIL_LINES = 40

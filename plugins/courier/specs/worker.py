@@ -19,8 +19,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from courier.specs.queue import Claim, SpecQueue
+from courier.specs.models import Claim
 from courier.specs.runner import run_cell
+from courier.specs.store import SpecQueue
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from courier.timers.models import (
     TimerOut,
     TimerPage,
     new_id,
-    plan,
+    new_timer,
 )
 from courier.timers.rules import Status
 from courier.timers.store import TimerNotCancellable, TimerNotFound, TimerStore
@@ -90,7 +90,7 @@ async def _checked(requests: list[tuple[tuple[str | int, ...], TimerIn]], field:
     for (loc, request), timer_id in zip(requests, ids, strict=True):
         try:
             planned.append(
-                plan(
+                new_timer(
                     request,
                     now,
                     cfg.timer_horizon,

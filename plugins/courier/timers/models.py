@@ -202,7 +202,7 @@ def new_id(prefix: str = TIMER_ID_PREFIX) -> str:
     return events.new_id(prefix)
 
 
-def plan(
+def new_timer(
     request: TimerIn,
     now: datetime,
     horizon: float,

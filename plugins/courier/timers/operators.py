@@ -123,7 +123,7 @@ class ScheduleWebhookOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         from courier.config import load
-        from courier.timers.models import TimerIn, plan
+        from courier.timers.models import TimerIn, new_timer
         from courier.timers.store import TimerStore
 
         ti = context["ti"]
@@ -143,7 +143,7 @@ class ScheduleWebhookOperator(BaseOperator):
         # the one of delay_seconds / fire_at not given is left out, as the API's schema asks
         request = TimerIn.model_validate({k: v for k, v in fields.items() if v is not None or k == "payload"})
         cfg = load()
-        new = plan(
+        new = new_timer(
             request,
             datetime.now(UTC),
             cfg.timer_horizon,

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
-from courier.db import batches
+from courier.db import batches, claims
 from courier.db.hook import CourierDbHook, source
 from courier.db.paging import decode_cursor, encode_cursor
 from courier.timers import rules
@@ -373,9 +373,10 @@ _FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
     order="finished_at",
 )
 
-_CLAIM = """
-UPDATE courier_timers t
-SET (status, lease_owner, lease_until, finished_at, last_error) = (
+_CLAIM = claims.statement(
+    "courier_timers",
+    "id",
+    assign="""(status, lease_owner, lease_until, finished_at, last_error) = (
     SELECT CASE WHEN spent THEN 'failed' ELSE t.status END,
            CASE WHEN spent THEN NULL ELSE %(owner)s END,
            CASE WHEN spent THEN NULL ELSE greatest(t.next_attempt_at, now()) + make_interval(secs => %(lease)s) END,
@@ -387,22 +388,17 @@ SET (status, lease_owner, lease_until, finished_at, last_error) = (
           FROM (SELECT CASE WHEN t.status = 'firing'
                             THEN t.attempts - (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id)
                             ELSE 0 END AS lost) AS l) AS s
-)
-WHERE t.id = ANY(ARRAY(
-    SELECT id FROM courier_timers
-    WHERE status IN ({open})
+)""",
+    pick="""status IN ({open})
       AND next_attempt_at <= now() + make_interval(secs => %(horizon)s)
       AND (lease_until IS NULL OR lease_until < now()
            OR NOT EXISTS (SELECT 1 FROM courier_timer_dispatchers d
                           WHERE d.name = courier_timers.lease_owner
                             AND d.alive_until >= now() - CASE WHEN courier_timers.status = 'firing'
-                                THEN make_interval(secs => %(grace)s) ELSE interval '0' END))
-    ORDER BY next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-))
-RETURNING t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at, t.status
-"""
+                                THEN make_interval(secs => %(grace)s) ELSE interval '0' END))""",
+    order="next_attempt_at",
+    returning="t.id, t.url, t.fire_at, t.next_attempt_at, t.payload, t.headers, t.expire_at, t.status",
+)
 """The claimed ids come back as one array (``id = ANY(ARRAY(...))``), not as a CTE joined to the table: a join
 on the CTE's estimated rows let the planner hash-join against a sequential scan of every timer (seen at 100 k
 waiting, and in the generic plan of the prepared statement); an array of ids is always primary-key probes

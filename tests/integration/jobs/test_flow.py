@@ -395,7 +395,7 @@ def _job_file(client: TestClient, data: bytes, name: str = "data.csv") -> tuple[
 
 
 def test_signed_file_route_over_http(courier: tuple[TestClient, str]) -> None:
-    from courier.jobs.fileurls import file_url
+    from courier.jobs.fetch_urls import file_url
 
     client, url = courier
     data = b"signed bytes\n"
@@ -413,7 +413,7 @@ def test_signed_file_route_over_http(courier: tuple[TestClient, str]) -> None:
 
 
 def test_malformed_or_missing_signatures_are_403(courier: tuple[TestClient, str]) -> None:
-    from courier.jobs.fileurls import file_url
+    from courier.jobs.fetch_urls import file_url
 
     client, _ = courier
     job_id, relative = _job_file(client, b"x\n")
@@ -430,7 +430,7 @@ def test_malformed_or_missing_signatures_are_403(courier: tuple[TestClient, str]
 
 
 def test_a_url_for_one_job_does_not_serve_another_jobs_file(courier: tuple[TestClient, str]) -> None:
-    from courier.jobs.fileurls import file_url
+    from courier.jobs.fetch_urls import file_url
 
     client, _ = courier
     job_a, file_a = _job_file(client, b"a\n", "a.csv")
@@ -449,7 +449,7 @@ def test_a_url_for_one_job_does_not_serve_another_jobs_file(courier: tuple[TestC
 
 
 def test_file_urls_end_at_the_job_deadline(courier: tuple[TestClient, str]) -> None:
-    from courier.jobs.processor import _file_urls
+    from courier.jobs.processor_client import _file_urls
 
     client, _ = courier
     job_id, _ = _job_file(client, b"deadline\n")
@@ -470,7 +470,7 @@ def test_the_signature_is_masked_in_the_api_servers_access_log(courier: tuple[Te
     from airflow.api_fastapi.common.http_access_log import HttpAccessLogMiddleware
     from fastapi import FastAPI
 
-    from courier.jobs.fileurls import file_url
+    from courier.jobs.fetch_urls import file_url
 
     client, _ = courier
     job_id, relative = _job_file(client, b"logged\n")
@@ -494,7 +494,7 @@ def test_processor_reads_files_through_s3_presigned_urls(
     data = b"on s3\n1\n"
     pushed = _push(client, data, "s3.csv")
     assert pushed["path"].startswith(f"s3://{s3_bucket}/courier/jobs/files/")
-    from courier.jobs.fileurls import file_url
+    from courier.jobs.fetch_urls import file_url
 
     url = file_url(pushed["path"].split("/courier/", 1)[1], "job_" + "0" * 32, int(time.time()) + 60)
     assert "X-Amz-Signature" in url or "Signature" in url
@@ -736,7 +736,7 @@ def test_a_runs_jobs_are_found_by_index_with_100k_jobs(courier_db: str) -> None:
     plan must use the owner index, not a filter over the processing rows."""
     import json
 
-    from courier.jobs.store import WORK_COLUMNS
+    from courier.jobs.store.base import WORK_COLUMNS
 
     with psycopg.connect(courier_db) as conn:
         conn.execute(

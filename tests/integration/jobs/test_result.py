@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from courier.http import HttpSettings
-from courier.jobs.processor import client, fetch_result
+from courier.jobs.processor_client import client, fetch_result
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "Bearer processor-token"

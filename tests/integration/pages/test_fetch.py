@@ -21,8 +21,8 @@ import pytest
 
 from courier.demo import paged_api as demo_pages
 from courier.pages.batch import run_batch
+from courier.pages.batching import PlanError, result_url
 from courier.pages.fanout import FanoutFailed, FanoutRequest, list_and_plan, merge
-from courier.pages.plan import PlanError, result_url
 from courier.pages.snapshot import SnapshotRequest, take_snapshot
 from tests.helpers import s3_client
 

@@ -235,7 +235,7 @@ def test_a_jobs_result_on_another_host_is_fetched_without_credentials(
     listeners: tuple[Listener, Listener], storage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from courier.http import settings_from_connection
-    from courier.jobs.processor import client, fetch_result
+    from courier.jobs.processor_client import client, fetch_result
 
     home, other = listeners
 

@@ -20,10 +20,10 @@ from courier.demo.server import serve_in_thread
 from courier.http import RetriesExhausted, RetryPolicy
 from courier.reports.api import Collection, list_collections
 from courier.reports.csvcheck import MalformedReport
-from courier.reports.files import store_report
 from courier.reports.hook import ReportApiHook, ReportState
 from courier.reports.operators import CollectReportOperator, ReportNotCollected
-from courier.reports.tickets import TaskKey, TicketStore
+from courier.reports.store import TaskKey, TicketStore
+from courier.reports.storing import store_report
 from courier.reports.trigger import ReportReadyTrigger
 from tests.helpers import first_event, rebuilt, s3_client
 

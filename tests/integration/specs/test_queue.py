@@ -22,10 +22,10 @@ import psutil
 import psycopg
 import pytest
 
-from courier.specs.plan import SpecRunRequest, plan_run
-from courier.specs.queue import SpecQueue
+from courier.specs.enqueue import SpecRunRequest, plan_run
 from courier.specs.report import ctrf, junit_xml, write_report
 from courier.specs.speclist import SpecListError
+from courier.specs.store import SpecQueue
 from courier.specs.worker import run_worker
 from tests.conftest import REPO
 
@@ -122,7 +122,7 @@ def test_a_sigkilled_worker_loses_nothing_its_cell_is_run_by_another_after_the_l
 def test_a_stale_worker_cannot_overwrite_a_newer_attempt(courier_db: str, spec_storage: Path, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from courier.specs.queue import Outcome
+    from courier.specs.models import Outcome
 
     _plan("fenced", _write_list(tmp_path, [{"id": "x", "run": ["true"]}]))
     queue = SpecQueue(courier_db)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from courier.specs.queue import Claim
+from courier.specs.models import Claim
 from courier.specs.runner import run_cell
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,7 +60,7 @@ def test_a_timed_out_cell_takes_a_browser_in_its_own_group_along(tmp_path: Path)
 _WORKER = """
 import sys
 from pathlib import Path
-from courier.specs.queue import Claim
+from courier.specs.models import Claim
 from courier.specs.runner import run_cell
 claim = Claim("r", "k", "s", "chromium", "desktop", 1280, 800, ("sh", "-c", sys.argv[2]), sys.argv[1], 60.0, 0, 1, 0, "t")
 run_cell(claim, "http://x", Path(sys.argv[1]) / "a")

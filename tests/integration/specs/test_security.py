@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from courier.specs.plan import SpecRunRequest, plan_run
-from courier.specs.queue import SpecQueue
+from courier.specs.enqueue import SpecRunRequest, plan_run
 from courier.specs.speclist import SpecListError
+from courier.specs.store import SpecQueue
 from courier.specs.worker import run_worker
 from tests.conftest import REPO
 from tests.helpers import api_app

@@ -104,7 +104,7 @@ def test_a_fanout_succeeds_when_its_stats_cannot_be_written(
 
 def _drive(owner: str, job_ids: list[str]) -> None:
     """Run the jobs' real stepper (as the task and the trigger do) until none of ``job_ids`` is open."""
-    from courier.jobs.processor import Stepper, client
+    from courier.jobs.processor_client import Stepper, client
 
     store = JobStore()
     store.claim(owner, len(job_ids), 900)

@@ -65,9 +65,9 @@ def _ticket(
 
 
 def _manifest(storage: Path, run_id: str, status: str, pages: int, failed: int, created: datetime) -> None:
+    from courier.pages.batching import RunLayout
     from courier.pages.fanout import build_manifest
-    from courier.pages.files import path_of, write_json
-    from courier.pages.plan import RunLayout
+    from courier.pages.storing import path_of, write_json
 
     plan = {
         "dag_id": "paginated_fanout",
@@ -299,7 +299,7 @@ def _spec_run(suite: Path, run_id: str) -> None:
     """A real spec_matrix run (plan, one worker, report) over quick shell cells: 2 browsers, one excluded cell."""
     import json as jsonlib
 
-    from courier.specs.plan import SpecRunRequest, plan_run
+    from courier.specs.enqueue import SpecRunRequest, plan_run
     from courier.specs.report import write_report
     from courier.specs.worker import run_worker
 

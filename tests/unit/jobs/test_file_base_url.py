@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from courier.config import CourierConfigError, load
-from courier.jobs.fileurls import api_base_url
+from courier.jobs.fetch_urls import api_base_url
 
 
 def test_it_wins_over_the_api_base_url(monkeypatch: pytest.MonkeyPatch) -> None:

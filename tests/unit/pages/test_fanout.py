@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from courier.pages.fanout import FanoutRequest, build_manifest
-from courier.pages.plan import (
+from courier.pages.batching import (
     FetchSettings,
     PlanError,
 )

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from courier.timers.models import MAX_PAYLOAD_BYTES, FieldError, TimerIn, plan
+from courier.timers.models import MAX_PAYLOAD_BYTES, FieldError, TimerIn, new_timer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- request checks
 def _plan(body: dict[str, object], allow_private: bool = False) -> object:
-    return plan(TimerIn.model_validate(body), NOW, 30 * 86400, allow_private, resolver=lambda h: ["93.184.216.34"])
+    return new_timer(TimerIn.model_validate(body), NOW, 30 * 86400, allow_private, resolver=lambda h: ["93.184.216.34"])
 
 
 def test_delay_and_fire_at_give_the_instant() -> None:
@@ -86,9 +86,9 @@ def test_the_url_checked_is_the_url_called_with_the_id_appended() -> None:
     """``http://hooks.test`` + ``tmr_…`` is the host ``hooks.testtmr_…``: not the allowed ``hooks.test``."""
     request = TimerIn.model_validate({"url": "http://hooks.test", "delay_seconds": 1})
     with pytest.raises(FieldError, match=r"host 'hooks\.testtmr_[0-9a-f]+' is not in"):
-        plan(request, NOW, 60, True, allowed_hosts=("hooks.test",))
+        new_timer(request, NOW, 60, True, allowed_hosts=("hooks.test",))
     slash = TimerIn.model_validate({"url": "http://hooks.test/", "delay_seconds": 1})
-    assert plan(slash, NOW, 60, True, allowed_hosts=("hooks.test",)).id.startswith("tmr_")
+    assert new_timer(slash, NOW, 60, True, allowed_hosts=("hooks.test",)).id.startswith("tmr_")
 
 
 def test_job_event_idempotency_keys_are_reserved() -> None:

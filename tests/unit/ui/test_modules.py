@@ -48,7 +48,7 @@ def test_each_page_router_lives_in_its_page_module_and_the_file_server_alone() -
         for route in router.routes:
             assert isinstance(route, APIRoute)
             served.setdefault(route.endpoint.__module__, set()).add(route.path)
-    assert served.pop("courier.ui.files") == {"/ui/specs/{run_id}/files/{path:path}"}
+    assert served.pop("courier.ui.spec_files") == {"/ui/specs/{run_id}/files/{path:path}"}
     assert set(served) == {"courier.ui.screens.overview"} | {
         f"courier.ui.screens.{domain.resource}" for domain in domains.DOMAINS
     }

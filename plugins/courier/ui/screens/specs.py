@@ -1,5 +1,5 @@
 """The specs pages: the latest ``spec_matrix`` runs, and one run's matrix (its files are served by
-:mod:`courier.ui.files`)."""
+:mod:`courier.ui.spec_files`)."""
 
 from __future__ import annotations
 

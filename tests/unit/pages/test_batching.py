@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from courier.pages.plan import (
+from courier.pages.batching import (
     DEFAULT_BATCH_SIZE,
     MAX_MAP_LENGTH,
     BatchSpec,

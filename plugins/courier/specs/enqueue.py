@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from courier.params import ParamError, is_inside, local_storage_root, real_path, storage_param
-from courier.specs.queue import SpecQueue
 from courier.specs.speclist import Problem, SpecListError, load
+from courier.specs.store import SpecQueue
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from courier.jobs.files import BadReference, relative_reference, safe_name
+from courier.jobs.storing import BadReference, relative_reference, safe_name
 
 BASE = "s3://bucket/prefix"
 

@@ -5,7 +5,8 @@ cells without history before all others). A worker claims the lowest-``seq`` ope
 LOCKED``, taking a lease it renews while the cell runs; a cell whose lease ran out (its worker died) is open
 again and the next claim records the lost attempt. A result counts only ``WHERE lease_owner = me AND
 attempt = a``, so a stale worker cannot overwrite a newer attempt. A failed cell goes back to the queue until
-it has failed ``retries + 1`` times; a cell that passes after a failure is ``flaky``.
+it has failed ``retries + 1`` times; a cell that passes after a failure is ``flaky`` (the statuses, the order
+and these rules: :mod:`courier.specs.rules`; the SQL is built from them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,88 +22,31 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from courier import metrics
-from courier.db import batches
+from courier.db import batches, claims
 from courier.db.hook import CourierDbHook, source
+from courier.db.literals import literals
+from courier.specs import rules
+from courier.specs.models import Claim, Outcome
+from courier.specs.rules import Status
 from courier.specs.speclist import Cell
 
-HISTORY_RUNS = 10
-"""How many of a cell's latest passing attempts its expected duration is the median of."""
-OPEN = ("queued", "running")
-FINAL = ("passed", "failed", "flaky", "skipped")
-
-_CLAIM = """
-WITH next AS (
-    SELECT run_id, cell_key, attempt AS previous, lease_owner AS previous_owner, started_at AS previous_start
-    FROM courier_spec_cells
-    WHERE run_id = %(run)s AND (status = 'queued' OR (status = 'running' AND lease_until < clock_timestamp()))
-    ORDER BY seq
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+QUEUED, RUNNING, OPEN = literals(Status.QUEUED), literals(Status.RUNNING), literals(*rules.OPEN)
+_CLAIM = claims.statement(
+    "courier_spec_cells",
+    "cell_key",
+    alias="c",
+    scope=("run_id", "%(run)s"),
+    assign=f"status = {RUNNING}, attempt = c.attempt + 1, lease_owner = %(owner)s,\n"
+    "    lease_until = clock_timestamp() + make_interval(secs => %(lease)s), started_at = clock_timestamp()",
+    pick=f"status = {QUEUED} OR (status = {RUNNING} AND lease_until < clock_timestamp())",
+    order="seq",
+    limit="1",
+    before="attempt AS previous, lease_owner AS previous_owner, started_at AS previous_start",
+    returning="c.*, previous.previous, previous.previous_owner, previous.previous_start,\n"
+    "    previous.previous_owner IS NOT NULL AS previous_lost",
 )
-UPDATE courier_spec_cells c
-SET status = 'running', attempt = c.attempt + 1, lease_owner = %(owner)s,
-    lease_until = clock_timestamp() + make_interval(secs => %(lease)s), started_at = clock_timestamp()
-FROM next
-WHERE c.run_id = next.run_id AND c.cell_key = next.cell_key
-RETURNING c.*, next.previous, next.previous_owner, next.previous_start,
-    next.previous_owner IS NOT NULL AS previous_lost
-"""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A cell a worker holds: what to run and the (owner, attempt) its result must carry."""
-
-    run_id: str
-    key: str
-    spec_id: str
-    browser: str
-    viewport: str
-    width: int
-    height: int
-    run: tuple[str, ...]
-    workdir: str
-    timeout: float
-    retries: int
-    attempt: int
-    failures: int
-    owner: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.spec_id} [{self.browser}/{self.viewport}]"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt at a cell gave."""
-
-    status: str  # passed | failed | skipped | timed_out
-    duration_ms: float
-    started_at: datetime
-    exit_code: int | None = None
-    reason: str | None = None
-    output_tail: str = ""
-    artifacts: tuple[str, ...] = ()
-
-
-def order_cells(cells: Sequence[Cell], expected_ms: dict[str, float]) -> list[tuple[Cell, float | None]]:
-    """Return the cells in queue order: no history first (list order), then the longest expected first."""
-    unknown = [(c, None) for c in cells if c.key not in expected_ms]
-    known = sorted(
-        ((c, expected_ms[c.key]) for c in cells if c.key in expected_ms), key=lambda pair: -pair[1]
-    )  # sorted() is stable: equal estimates keep list order
-    return [*unknown, *known]
-
-
-def next_status(outcome_status: str, failures: int, retries: int) -> tuple[str, int]:
-    """Return (the cell's new status, its failure count) after an attempt ended with ``outcome_status``."""
-    if outcome_status == "passed":
-        return ("flaky" if failures else "passed"), failures
-    if outcome_status == "skipped":
-        return "skipped", failures
-    failures += 1
-    return ("queued" if failures <= retries else "failed"), failures
+"""The next open cell of ``%(run)s`` (lowest seq; a running one whose lease ran out too) to ``%(owner)s``, with
+what the cell was before (a previous owner: its attempt was lost). See :mod:`courier.db.claims`."""
 
 
 TABLE = "courier_spec_runs"
@@ -114,7 +57,7 @@ _FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
     "courier_spec_runs",
     "run_id",
     "finished_at < %(before)s AND NOT EXISTS (SELECT 1 FROM courier_spec_cells c"
-    " WHERE c.run_id = courier_spec_runs.run_id AND c.status IN ('queued', 'running'))",
+    f" WHERE c.run_id = courier_spec_runs.run_id AND c.status IN ({OPEN}))",
     {"courier_spec_attempts": "run_id", "courier_spec_cells": "run_id"},
     paths="report_url",
 )
@@ -138,15 +81,15 @@ class SpecQueue:
         """Median duration (ms) of each cell's latest passing attempts in earlier runs."""
         with self._connect() as conn:
             rows = conn.execute(
-                """
+                f"""
                 SELECT cell_key, duration_ms FROM (
                     SELECT cell_key, duration_ms,
                            row_number() OVER (PARTITION BY cell_key ORDER BY finished_at DESC) AS n
                     FROM courier_spec_attempts
-                    WHERE status = 'passed' AND cell_key = ANY(%s) AND run_id IS DISTINCT FROM %s
+                    WHERE status = {literals(rules.Outcome.PASSED)} AND cell_key = ANY(%s) AND run_id IS DISTINCT FROM %s
                 ) latest WHERE n <= %s
                 """,
-                (list(keys), exclude_run, HISTORY_RUNS),
+                (list(keys), exclude_run, rules.HISTORY_RUNS),
             ).fetchall()
         durations: dict[str, list[float]] = {}
         for row in rows:
@@ -167,7 +110,7 @@ class SpecQueue:
     ) -> list[tuple[Cell, float | None]]:
         """Queue ``cells`` for ``run_id`` in one transaction (replacing an earlier plan of the same run);
         ``created_by``: the run's creator (``courier.domains.run_creator``)."""
-        ordered = order_cells(cells, self.history((c.key for c in cells), exclude_run=run_id))
+        ordered = rules.order_cells(cells, self.history((c.key for c in cells), exclude_run=run_id))
         with self._connect() as conn, conn.transaction():
             conn.execute("DELETE FROM courier_spec_runs WHERE run_id = %s", (run_id,))
             conn.execute(
@@ -207,7 +150,7 @@ class SpecQueue:
             if conn.execute("SELECT 1 FROM courier_spec_runs WHERE run_id = %s", (run_id,)).fetchone() is None:
                 raise LookupError(run_id)
             rows = conn.execute(
-                "SELECT cell_key FROM courier_spec_cells WHERE run_id = %s AND status IN ('failed', 'queued', 'running')",
+                f"SELECT cell_key FROM courier_spec_cells WHERE run_id = %s AND status IN ({literals(*rules.NOT_PASSED)})",
                 (run_id,),
             ).fetchall()
         return {r["cell_key"] for r in rows}
@@ -222,7 +165,7 @@ class SpecQueue:
             if row["previous_lost"]:  # the previous holder's lease ran out: keep a trace of the lost attempt
                 conn.execute(
                     "INSERT INTO courier_spec_attempts (run_id, cell_key, attempt, worker, status, started_at, "
-                    "duration_ms, reason) VALUES (%s, %s, %s, %s, 'lost', %s, "
+                    f"duration_ms, reason) VALUES (%s, %s, %s, %s, {literals(rules.Outcome.LOST)}, %s, "
                     "EXTRACT(EPOCH FROM clock_timestamp() - %s) * 1000, 'the worker stopped renewing its lease') "
                     "ON CONFLICT DO NOTHING",
                     (
@@ -256,7 +199,7 @@ class SpecQueue:
         with self._connect() as conn:
             row = conn.execute(
                 "UPDATE courier_spec_cells SET lease_until = clock_timestamp() + make_interval(secs => %s) "
-                "WHERE run_id = %s AND cell_key = %s AND lease_owner = %s AND attempt = %s AND status = 'running' "
+                f"WHERE run_id = %s AND cell_key = %s AND lease_owner = %s AND attempt = %s AND status = {RUNNING} "
                 "RETURNING 1",
                 (lease_seconds, claim.run_id, claim.key, claim.owner, claim.attempt),
             ).fetchone()
@@ -267,12 +210,12 @@ class SpecQueue:
         with self._connect() as conn, conn.transaction():
             row = conn.execute(
                 "SELECT failures, retries FROM courier_spec_cells WHERE run_id = %s AND cell_key = %s "
-                "AND lease_owner = %s AND attempt = %s AND status = 'running' FOR UPDATE",
+                f"AND lease_owner = %s AND attempt = %s AND status = {RUNNING} FOR UPDATE",
                 (claim.run_id, claim.key, claim.owner, claim.attempt),
             ).fetchone()
             if row is None:
                 return None
-            status, failures = next_status(outcome.status, row["failures"], row["retries"])
+            status, failures = rules.next_status(outcome.status, row["failures"], row["retries"])
             conn.execute(
                 "INSERT INTO courier_spec_attempts (run_id, cell_key, attempt, worker, status, started_at, "
                 "duration_ms, exit_code, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -293,11 +236,11 @@ class SpecQueue:
                 "finished_at = clock_timestamp(), duration_ms = %s, exit_code = %s, timed_out = %s, reason = %s, "
                 "output_tail = %s, artifacts = %s WHERE run_id = %s AND cell_key = %s",
                 (
-                    status,
+                    str(status),
                     failures,
                     outcome.duration_ms,
                     outcome.exit_code,
-                    outcome.status == "timed_out",
+                    outcome.status == rules.Outcome.TIMED_OUT,
                     outcome.reason,
                     outcome.output_tail,
                     Jsonb(list(outcome.artifacts)),
@@ -305,14 +248,14 @@ class SpecQueue:
                     claim.key,
                 ),
             )
-        metrics.spec_cell("retried" if status == "queued" else status)  # the cell's new status
+        metrics.spec_cell("retried" if status == Status.QUEUED else str(status))  # the cell's new status
         return status
 
     def open_cells(self, run_id: str) -> int:
         """How many cells of ``run_id`` are queued or running (a worker stops when this is 0)."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT count(*) AS n FROM courier_spec_cells WHERE run_id = %s AND status IN ('queued', 'running')",
+                f"SELECT count(*) AS n FROM courier_spec_cells WHERE run_id = %s AND status IN ({OPEN})",
                 (run_id,),
             ).fetchone()
         return int(row["n"]) if row else 0

@@ -1,10 +1,10 @@
 """The file server of the spec pages: ``/courier/ui/specs/{run_id}/files/{path}`` serves a file of a spec run's
 folder (its report.html, junit.xml, ctrf.json, a cell's screenshots and logs), shown and never run.
 
-Security-sensitive, so on its own, and every rule it follows is :mod:`courier.api.files_policy`'s: the run id
+Security-sensitive, so on its own, and every rule it follows is :mod:`courier.api.served_files`'s: the run id
 must be one Airflow accepts (never ``.`` or ``..``) and the path is checked part by part (no empty, ``.`` or
 ``..`` part, no NUL, not absolute) before either is joined to the spec runs' folder; every answer carries
-:data:`~courier.api.files_policy.ARTIFACT_HEADERS` (a sandboxing ``Content-Security-Policy``, ``nosniff``,
+:data:`~courier.api.served_files.ARTIFACT_HEADERS` (a sandboxing ``Content-Security-Policy``, ``nosniff``,
 ``no-store``), and a file of no known type is an attachment. The router is included behind ``access("specs")``,
 as the spec pages are (:mod:`courier.ui.views`).
 """
@@ -20,9 +20,9 @@ from fastapi.responses import StreamingResponse
 
 from courier.api.auth import Who
 from courier.api.errors import ApiError
-from courier.api.files_policy import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
-from courier.specs.queue import SpecQueue
+from courier.api.served_files import ARTIFACT_HEADERS, file_parts_or_404, run_id_or_404
 from courier.specs.report import run_folder
+from courier.specs.store import SpecQueue
 from courier.ui.screens.common import User, page_router
 
 router = page_router()

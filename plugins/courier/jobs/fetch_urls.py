@@ -96,7 +96,7 @@ def api_base_url() -> str:
 def file_url(relative: str, job_id: str, expires: int, key: bytes | None = None, base_url: str | None = None) -> str:
     """A URL the processor can GET ``relative`` (a path under the storage base) with for ``job_id`` until
     ``expires`` (see :func:`expires_at`), and nothing else."""
-    from courier.jobs.files import url_of
+    from courier.jobs.storing import url_of
 
     url = url_of(relative)
     if url.startswith("s3://"):

@@ -1,4 +1,4 @@
-"""The spec queue's rules without I/O (``specs/queue.py``): queue order by history, the status after an attempt."""
+"""The spec queue's rules without I/O (``specs/rules.py``): queue order by history, the status after an attempt."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from courier.specs.queue import next_status, order_cells
+from courier.specs.rules import next_status, order_cells
 from courier.specs.speclist import parse
 from tests.unit.specs.test_speclist import ISSUE_EXAMPLE
 

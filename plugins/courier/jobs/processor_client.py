@@ -230,7 +230,7 @@ class Stepper:
 def _file_urls(work: Work) -> list[str]:
     """URLs for ``work``'s files, valid for that job only and until its deadline (at most ``job_timeout``)."""
     from courier.config import load
-    from courier.jobs.fileurls import expires_at, file_url
+    from courier.jobs.fetch_urls import expires_at, file_url
 
     expires = expires_at(work.deadline_at, float(load().job_timeout))
     return [file_url(f, work.job_id, expires) for f in work.files]

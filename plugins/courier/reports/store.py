@@ -9,13 +9,15 @@ from typing import Any
 
 from courier.db import batches
 from courier.db.hook import CourierDbHook, source
+from courier.db.literals import literals
+from courier.reports.rules import CLOSED, TicketStatus
 
 TABLE = "courier_report_tickets"
 """The table retention names this store's tickets by (``courier db clean --tables``)."""
 # Retention: closed tickets by finish time (a pending ticket is what a retry resumes: never deleted). One row
 # per collection, a few thousand a month: no index of its own is needed.
 _FINISHED_COUNT, _FINISHED_DELETE = batches.statements(
-    "courier_report_tickets", "ctid", "status IN ('collected', 'failed') AND finished_at < %(before)s"
+    "courier_report_tickets", "ctid", f"status IN ({literals(*CLOSED)}) AND finished_at < %(before)s"
 )  # ctid: the row's address, stable while the batch holds the row's lock (the key has five columns)
 
 
@@ -42,7 +44,7 @@ class TicketStore:
         with self.db.connection() as conn:
             row = conn.execute(
                 "SELECT ticket_id FROM courier_report_tickets WHERE dag_id = %s AND run_id = %s AND task_id = %s"
-                " AND map_index = %s AND status = 'pending'",
+                f" AND map_index = %s AND status = {literals(TicketStatus.PENDING)}",
                 (key.dag_id, key.run_id, key.task_id, key.map_index),
             ).fetchone()
         return str(row[0]) if row else None
