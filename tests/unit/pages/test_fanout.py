@@ -1,4 +1,4 @@
-"""The fan-out without I/O (``pages/fanout.py``): its request from params, the manifest and its failure budget."""
+"""The fan-out without I/O (``pages/fanout/``): its request from params, the manifest and its failure budget."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from courier.pages.fanout import FanoutRequest, build_manifest
 from courier.pages.batching import (
     FetchSettings,
     PlanError,
 )
+from courier.pages.fanout import FanoutRequest, build_manifest
 
 
 def test_fanout_request_from_params() -> None:
