@@ -13,6 +13,7 @@ from typing import Any
 
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.stack import Stack
+from tests.helpers import wait_until
 
 HERE = Path(__file__).parent
 DEFAULT_SEED = 20261129
@@ -91,6 +92,10 @@ def test_schemathesis_finds_nothing(stack: Stack, api: AirflowApi) -> None:
     """Every schemathesis check over every documented operation; replay a failure with the printed seed."""
     # A fixed seed keeps CI deterministic (a red run is a real, replayable finding); explore with
     # COURIER_FUZZ_SEED=random (or any number) and fix what it finds.
+    # The contract is checked against a deployment that is up: every part that accepts work healthy (until the
+    # first dispatcher heartbeat, GET /health answers its documented 503, which schemathesis's positive-data
+    # check calls a rejection). The 503 itself is tested in tests/integration/api/test_health_parts.py.
+    wait_until(lambda: api.request("GET", "/courier/health").status_code == 200, 240, "GET /courier/health 200")
     wanted = os.environ.get("COURIER_FUZZ_SEED", str(DEFAULT_SEED))
     seed = random.randrange(1, 2**31) if wanted == "random" else int(wanted)
     print(f"schemathesis seed: {seed} (replay with COURIER_FUZZ_SEED={seed})", flush=True)
