@@ -47,6 +47,8 @@ class Domain:
     :param connections: the Airflow connections to its upstream, pointed at the demo upstream by ``courier up``.
     :param tables: the tables it owns (its migrations create them) and ``store``, the one module naming them.
     :param settings: the ``[courier]`` settings it reads (beyond the shared ones).
+    :param per_object: its objects have a creator (``created_by``): a user without full access sees, lists and
+        changes only their own (:mod:`courier.api.auth`).
     """
 
     resource: str
@@ -63,6 +65,7 @@ class Domain:
     tables: tuple[str, ...] = ()
     store: str | None = None
     settings: tuple[str, ...] = ()
+    per_object: bool = False
 
     @property
     def dag_ids(self) -> tuple[str, ...]:
@@ -74,6 +77,7 @@ DOMAINS: tuple[Domain, ...] = (
         "timers",
         "Timers",
         WEBHOOK_TIMERS,
+        per_object=True,
         routers=("courier.timers.api:router", "courier.ui.insights:timers_router"),
         page="courier.ui.screens.timers:router",
         overview="courier.ui.screens.timers:overview",
@@ -88,6 +92,7 @@ DOMAINS: tuple[Domain, ...] = (
         "Jobs",
         DELAYED_REQUEST,
         (DELAYED_REQUEST_SWEEP, DELAYED_REQUEST_DOWNLOAD),
+        per_object=True,
         routers=("courier.jobs.api:router", "courier.ui.insights:jobs_router"),
         page="courier.ui.screens.jobs:router",
         overview="courier.ui.screens.jobs:overview",
@@ -119,6 +124,7 @@ DOMAINS: tuple[Domain, ...] = (
         "specs",
         "Specs",
         SPEC_MATRIX,
+        per_object=True,
         routers=("courier.specs.api:router",),
         page="courier.ui.screens.specs:router",
         overview="courier.ui.screens.specs:overview",
@@ -134,6 +140,7 @@ DOMAINS: tuple[Domain, ...] = (
         "reports",
         "Reports",
         REPORT_COLLECTOR,
+        per_object=True,
         routers=("courier.reports.api:router",),
         page="courier.ui.screens.reports:router",
         overview="courier.ui.screens.reports:overview",

@@ -252,3 +252,29 @@ def test_a_new_domain_is_wired_by_one_registry_entry(parcels: domains.Domain) ->
     assert test_layers.layer_of("courier.parcels.api") == "interface"
     assert test_table_owners.owners()["courier_parcels"] == "parcels/store.py"
     assert "parcel_delivery" in domains.dag_ids()
+
+
+def _tables_with_a_creator() -> set[str]:
+    """Tables a migration gives a ``created_by`` column (at creation or by ``ALTER TABLE … ADD COLUMN``)."""
+    sql = "\n".join(path.read_text() for path in sorted(test_table_owners.MIGRATIONS.glob("*.sql")))
+    found = set()
+    for statement in re.sub(r"--[^\n]*", "", sql).split(";"):
+        table = re.search(
+            r"(?i)(?:create|alter)\s+table\s+(?:if\s+(?:not\s+)?exists\s+)?(courier_[a-z0-9_]+)", statement
+        )
+        if table and re.search(r"(?i)\bcreated_by\b", statement):
+            found.add(table[1])
+    return found
+
+
+@pytest.mark.parametrize("domain", domains.DOMAINS, ids=lambda d: d.resource)
+def test_a_domain_is_per_object_exactly_when_its_objects_record_a_creator(domain: domains.Domain) -> None:
+    """``Domain.per_object`` (what courier.api.auth scopes to the caller's own objects) agrees with the schema:
+    a domain whose tables record ``created_by`` filters by it, and one that filters has the column."""
+    from courier.api import auth
+
+    has_creator = bool(_tables_with_a_creator() & set(domain.tables))
+    assert domain.per_object == has_creator, (
+        f"{domain.resource}: per_object={domain.per_object}, created_by={has_creator}"
+    )
+    assert (domain.resource in auth.PER_OBJECT) == domain.per_object

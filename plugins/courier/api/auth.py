@@ -44,7 +44,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends as DependsParam
 
 from courier.api.errors import ApiError
-from courier.domains import USER_PREFIX, governing_dags
+from courier.domains import DOMAINS, USER_PREFIX, governing_dags
 
 CurrentUser = Annotated[BaseUser, Depends(get_user)]
 
@@ -60,8 +60,9 @@ def governing_dag(resource: str) -> str | None:
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-PER_OBJECT = frozenset({"timers", "jobs", "reports", "specs"})
-"""Resources whose objects have a creator (``created_by``): their requests carry a :class:`Caller`."""
+PER_OBJECT = frozenset(d.resource for d in DOMAINS if d.per_object)
+"""Resources whose objects have a creator (``created_by``, ``Domain.per_object``): their requests carry a
+:class:`Caller`."""
 
 
 @dataclass(frozen=True)
