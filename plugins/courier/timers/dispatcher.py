@@ -126,7 +126,8 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._alive = asyncio.Event()  # set once the first heartbeat is written: claims wait for it
         self._beat = Heartbeat(self.db, self.name, settings, self._alive.set, self._claim_now.set)
-        self._check_lock = asyncio.Lock()
+        self._checks: dict[str, asyncio.Future[bool]] = {}  # lease checks asked after a heartbeat lapse
+        self._checking: asyncio.Task[None] | None = None
         self._check_conn: psycopg.AsyncConnection[Any] | None = None
 
     @property
@@ -193,6 +194,9 @@ class Dispatcher:
             await asyncio.sleep(0.01)
         for task in sends:
             task.cancel()  # what is left: freed with the heartbeat row, another dispatcher sends it again
+        if self._checking is not None:
+            sends.append(self._checking)
+            self._checking.cancel()
         await asyncio.gather(*sends, return_exceptions=True)
         deadline = time.monotonic() + 5
         while (self._unrecorded or not self._outcomes.empty()) and time.monotonic() < deadline and not recorder.done():
@@ -364,16 +368,29 @@ class Dispatcher:
         self._finish(outcome)
 
     async def _still_mine(self, timer_id: str) -> bool:
-        """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse, one
-        query at a time on one connection)."""
-        async with self._check_lock:
+        """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse). The
+        senders asking meanwhile are answered together: one query for all of them, one at a time on one
+        connection, so a lapse under a backlog costs a round trip, not one per timer."""
+        answer = self._checks.get(timer_id)
+        if answer is None:
+            answer = self._checks[timer_id] = asyncio.get_running_loop().create_future()
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._check_leases())
+        return await asyncio.shield(answer)
+
+    async def _check_leases(self) -> None:
+        while self._checks:
+            asked, self._checks = self._checks, {}
             try:
                 if self._check_conn is None or self._check_conn.closed:
                     self._check_conn = await self._connect()
-                owner = await queue.lease_owner(self._check_conn, timer_id)
+                    await queue.dispatch_session(self._check_conn)
+                mine = await queue.leased_by(self._check_conn, self.name, list(asked))
             except (psycopg.Error, OSError):
-                return False  # cannot tell: the lease decides who sends it
-        return owner == self.name
+                mine = set()  # cannot tell: the lease decides who sends them
+            for timer_id, answer in asked.items():
+                if not answer.done():
+                    answer.set_result(timer_id in mine)
 
     def _finish(self, outcome: Delivery) -> None:
         self._held.discard(outcome.timer.id)

@@ -547,10 +547,13 @@ async def release(conn: AsyncConn, owner: str, ids: builtins.list[str]) -> None:
     await conn.execute(_query(_RELEASE, unfired=rules.UNFIRED), {"ids": ids, "owner": owner})
 
 
-async def lease_owner(conn: AsyncConn, timer_id: str) -> str | None:
-    """Who leases ``timer_id`` now (None: nobody, or no such timer)."""
-    row = await (await conn.execute("SELECT lease_owner FROM courier_timers WHERE id = %s", (timer_id,))).fetchone()
-    return None if row is None else row[0]
+async def leased_by(conn: AsyncConn, owner: str, timer_ids: builtins.list[str]) -> set[str]:
+    """Those of ``timer_ids`` that ``owner`` leases now."""
+    cur = await conn.execute(
+        "SELECT t.id FROM unnest(%s::text[]) AS c (id) JOIN courier_timers t ON t.id = c.id WHERE t.lease_owner = %s",
+        (timer_ids, owner),
+    )
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def announcements(conn: AsyncConn) -> AsyncIterator[str]:
