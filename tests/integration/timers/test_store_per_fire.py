@@ -5,6 +5,7 @@ written), and a timer looked up by id for its mark is a primary-key probe howeve
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,4 +83,20 @@ def test_marking_a_batch_probes_the_primary_key_after_a_bulk_load(courier_db: st
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
         conn.rollback()
     assert "Index Scan using courier_timers_pkey on courier_timers" in plan, plan
+    assert "listing" not in plan and "Seq Scan on courier_timers" not in plan, plan
+
+
+@pytest.mark.timeout(300)
+def test_the_claim_after_a_bulk_load_walks_the_due_index_and_probes_the_primary_key(courier_db: str) -> None:
+    """The same load, a claim whose horizon covers 1,000 of the loaded timers, as a dispatcher runs it."""
+    _bulk_loaded(courier_db, 100_000, 1000)
+    with psycopg.connect(courier_db) as conn:
+        conn.execute(store.DISPATCH_SESSION)
+        _alive(conn)
+        sql, params = store.claim_statement(OWNER, horizon=3600 + 1000, limit=1000, lease=10.0, grace=5.0)
+        result = conn.execute("EXPLAIN (ANALYZE) " + sql, params).fetchall()
+        conn.rollback()
+    plan = "\n".join(r[0] for r in result)
+    assert "Index Scan using courier_timers_due on courier_timers" in plan, plan
+    assert re.search(r"(Index Scan using|Bitmap Index Scan on) courier_timers_pkey", plan), plan
     assert "listing" not in plan and "Seq Scan on courier_timers" not in plan, plan
