@@ -13,10 +13,12 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
+import psycopg
 
-from courier.db.hook import CourierDbHook
+from courier.db.hook import CourierDbHook, source
 from courier.stats.ingest import EventIn, Limits, check, decode
 
 log = logging.getLogger(__name__)
@@ -37,20 +39,23 @@ def event(name: str, value: float, type: str = "timer", tags: dict[str, str] | N
     return EventIn(name=name, value=float(value), type=type, tags=raw_tags, ts=time.time())
 
 
-def _write(events: list[EventIn], db: CourierDbHook | str | None) -> int:
+def _write(events: list[EventIn], db: CourierDbHook | str | None, conn: psycopg.Connection[Any] | None = None) -> int:
     from courier.stats.store import StatsStore
 
     posted = decode(encode(events), ndjson=False)  # exactly what a client posting them would have checked
     batch = check(posted, datetime.now(UTC), Limits(max_events=max(len(events), 1)))
-    return StatsStore(db).ingest(batch)[0]
+    return StatsStore(db).ingest(batch, conn=conn)[0]
 
 
-def record(events: list[EventIn], db: CourierDbHook | str | None = None) -> int:
-    """Write ``events`` now; return how many were stored (0 on any error, which is logged, never raised)."""
+def record(
+    events: list[EventIn], db: CourierDbHook | str | None = None, conn: psycopg.Connection[Any] | None = None
+) -> int:
+    """Write ``events`` now (on ``conn`` when given, an autocommit connection the caller holds); return how many
+    were stored (0 on any error, which is logged, never raised)."""
     if not events:
         return 0
     try:
-        return _write(events, db)
+        return _write(events, db, conn)
     except Exception as exc:  # a stat must never fail the work it measures
         _warn(exc)
         return 0
@@ -61,14 +66,19 @@ class Recorder:
 
     :param db: the Courier DB hook, or a libpq URL (default: a plain hook on the configured database).
     :param max_buffer: events kept at most between flushes; more are dropped (and counted in ``dropped``).
+    :param hold: keep one connection open from flush to flush (a hot path flushing every second: no new
+        PostgreSQL backend per flush), reopened after an error; :meth:`close` closes it.
     """
 
-    def __init__(self, db: CourierDbHook | str | None = None, max_buffer: int = 50_000) -> None:
+    def __init__(self, db: CourierDbHook | str | None = None, max_buffer: int = 50_000, hold: bool = False) -> None:
         self.db = db
         self.max_buffer = max_buffer
+        self.hold = hold
         self.dropped = 0
         self._events: list[EventIn] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
 
     def add(self, name: str, value: float, type: str = "timer", tags: dict[str, str] | None = None) -> None:
         with self._lock:
@@ -85,9 +95,31 @@ class Recorder:
         with self._lock:
             events, self._events = self._events, []
         written = 0
-        for start in range(0, len(events), Limits().max_events):
-            written += record(events[start : start + Limits().max_events], self.db)
+        with self._flushing:
+            conn = self._held() if events else None
+            for start in range(0, len(events), Limits().max_events):
+                written += record(events[start : start + Limits().max_events], self.db, conn)
         return written
+
+    def _held(self) -> psycopg.Connection[Any] | None:
+        if not self.hold:
+            return None
+        try:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = source(self.db).get_conn(autocommit=True)
+            return self._conn
+        except Exception as exc:  # no database now: the events of this flush are dropped, as on any error
+            _warn(exc)
+            return None
+
+    def close(self) -> None:
+        """Close the held connection (if any)."""
+        with self._flushing:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def encode(events: list[EventIn]) -> bytes:

@@ -135,22 +135,30 @@ class StatsStore:
         return self.db.connection(autocommit=True)
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, batch: Batch | list[Row], batch_id: str | None = None) -> tuple[int, bool]:
+    def ingest(
+        self, batch: Batch | list[Row], batch_id: str | None = None, conn: psycopg.Connection[Any] | None = None
+    ) -> tuple[int, bool]:
         """Store ``batch`` in one transaction; return (accepted, duplicate). Durable when this returns.
 
         ``batch`` is what :func:`~courier.stats.ingest.check` returns, or rows (made into one here). A pooled
         connection that broke is discarded by the pool (the batch it failed is a 503: the client retries).
+        ``conn``: an autocommit connection the caller holds (a hot path's long-held one) instead of the hook's.
         """
         if not isinstance(batch, Batch):
             batch = batch_of(batch)
-        with self.connect() as conn:
-            try:
-                return self._ingest(conn, batch, batch_id)
-            except psycopg.errors.CheckViolation:
-                # "no partition of relation found for row": a partition this process knew was dropped (a
-                # prune elsewhere, a reset database); forget what we knew and try once more.
-                forget_partitions()
-                return self._ingest(conn, batch, batch_id)
+        if conn is not None:
+            return self._ingest_retrying(conn, batch, batch_id)
+        with self.connect() as lent:
+            return self._ingest_retrying(lent, batch, batch_id)
+
+    def _ingest_retrying(self, conn: psycopg.Connection[Any], batch: Batch, batch_id: str | None) -> tuple[int, bool]:
+        try:
+            return self._ingest(conn, batch, batch_id)
+        except psycopg.errors.CheckViolation:
+            # "no partition of relation found for row": a partition this process knew was dropped (a
+            # prune elsewhere, a reset database); forget what we knew and try once more.
+            forget_partitions()
+            return self._ingest(conn, batch, batch_id)
 
     def _ingest(self, conn: psycopg.Connection[Any], batch: Batch, batch_id: str | None) -> tuple[int, bool]:
         """One transaction, few round trips: BEGIN with the dirty marks in one simple query, the COPY, COMMIT.

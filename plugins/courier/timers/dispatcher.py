@@ -4,23 +4,31 @@ One :class:`Dispatcher` is a plain asyncio object; :class:`~courier.timers.trigg
 runs it inside Airflow's triggerer, tests and benchmarks run it directly. Any number of dispatchers
 share one database; the SQL of every step below is in :mod:`courier.timers.store`, the tables' owner:
 
-* **claim** - every ``poll_interval`` seconds, and at once when the API announces a timer due soon
-  (``LISTEN`` on the store's channel), take open timers due within ``horizon`` seconds with
-  ``FOR UPDATE SKIP LOCKED`` and a lease (``lease_owner``, ``lease_until``), and keep them in a heap;
+* **claim** - every ``poll_interval`` seconds, at once when the API announces a timer due soon (``LISTEN`` on
+  the store's channel), and at once when sends made room after a claim that found more due: take open timers
+  due within ``horizon`` seconds with ``FOR UPDATE SKIP LOCKED`` and a lease (``lease_owner``, ``lease_until``)
+  into a heap by due time. It claims only up to what it can send before a claim's lease runs out
+  (:class:`~courier.timers.leases.Pace`: the measured send rate x half the lease, one per sender before
+  anything was measured), so a backlog it holds never outlives the lease, and the rest of a burst stays free
+  for another dispatcher;
 * **mark** - ``lead`` seconds before a timer is due, set it ``firing`` and count the attempt, only if this
-  dispatcher still holds the lease and the timer is still open (a cancel in between wins);
-* **send** - sleep to the exact instant and POST ``{id, scheduled_for, fired_at, payload}`` to
+  dispatcher still holds the lease and the timer is still open (a cancel in between wins); never more than
+  half a second of sends ahead of the senders (:attr:`Pace.marked_cap`), so a backlog waits as a claim;
+* **send** - a fixed pool of ``max_in_flight`` sender tasks takes marked timers in due order, each at its
+  instant, and POSTs ``{id, scheduled_for, fired_at, payload}`` (the payload's stored JSON text as is) to
   ``url + id`` with Standard Webhooks headers (``webhook-id`` is the timer id on every attempt; job events
-  signed with the job-event key). The URL policy is applied to ``url + id`` and, at connect time, by the
-  client's resolver (:class:`~courier.webhooks.policy.CheckedResolver`) to the addresses connected to;
-  redirects are not followed, at most 16 KiB of an answer is read, never decompressed (:mod:`courier.webhooks.send`);
-* **record** - write the outcome and the attempt in batches, release the lease;
-* **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in
-  the dispatchers' table (``alive_until = now() + heartbeat_ttl``), and wake the claim loop when
-  another dispatcher's row has run out. It runs in a thread of its own with a blocking connection, so a
-  stalled event loop (the triggerer warns about 0.5 s stalls under load) is not mistaken for a death; it
-  stops renewing only when the loop has not ticked for ``stall_limit`` seconds (a hung dispatcher gives
-  its timers up).
+  signed with the job-event key) (:mod:`courier.timers.delivery`). The URL policy is applied to ``url + id``
+  and, at connect time, by the client's resolver (:class:`~courier.webhooks.policy.CheckedResolver`) to the
+  addresses connected to; redirects are not followed, at most 16 KiB of an answer is read, never
+  decompressed (:mod:`courier.webhooks.send`);
+* **record** - write a batch of outcomes and attempts in one statement, releasing the leases; each
+  attempt's lateness goes to Courier's stats on one long-held connection, once a second
+  (:mod:`courier.timers.lateness`);
+* **heartbeat** - every ``heartbeat_interval`` seconds renew this dispatcher's row in the dispatchers' table
+  (``alive_until = now() + heartbeat_ttl``) and wake the claim loop when another dispatcher's row has run out,
+  in a thread of its own with a blocking connection (:class:`~courier.timers.leases.Heartbeat`), so a stalled
+  event loop (the triggerer warns about 0.5 s stalls under load) is not mistaken for a death; it stops
+  renewing only when the loop has not ticked for ``stall_limit`` seconds (a hung dispatcher gives its timers up).
 
 A dispatcher that stops cleanly hands its unfired claims back at once. One that dies stops renewing its
 heartbeat: once its row is ``heartbeat_ttl`` old (0.6 s by default) a timer it claimed but had not marked
@@ -39,11 +47,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
+import itertools
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,14 +60,14 @@ from typing import Any
 import psycopg
 from aiohttp.abc import AbstractResolver
 
-from courier import metrics
 from courier.db.hook import CourierDbHook, source
-from courier.stats.emit import Recorder
+from courier.timers import delivery
 from courier.timers import store as queue
+from courier.timers.lateness import Lateness
+from courier.timers.leases import Heartbeat, Pace
 from courier.timers.models import Claimed, Delivery
-from courier.timers.rules import Status, decide
+from courier.timers.rules import Status
 from courier.timers.settings import DispatcherSettings
-from courier.webhooks import send, signing
 
 __all__ = ["Dispatcher", "DispatcherSettings", "claim_statement"]
 
@@ -75,12 +82,15 @@ def claim_statement(settings: DispatcherSettings, owner: str, limit: int) -> tup
 
 log = logging.getLogger(__name__)
 
+Due = tuple[float, int, Claimed]
+"""A heap entry: (due, sequence, timer): tuples compare in C, the sequence breaks ties in claim order."""
+
 
 class Dispatcher:
     """Fire due timers from the Courier database until :meth:`stop` or cancellation.
 
     :param db: the Courier DB hook it opens its connections through (it holds them: one per loop, one for
-        the heartbeat thread; never pooled), or a libpq URL.
+        the heartbeat thread, one for its lateness stats; never pooled), or a libpq URL.
     :param settings: signing secret, URL policy, retry schedule and pacing.
     :param name: lease owner name (default host:pid:random).
     :param lookup: the name lookup under the connect-time URL policy (default aiohttp's threaded resolver).
@@ -97,29 +107,42 @@ class Dispatcher:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = {"claimed": 0, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0, "expired": 0, "lost": 0}
-        self._key = signing.secret_key(settings.secret)
-        self._job_key = signing.signing_key(self._key, signing.JOB_EVENT_ID_PREFIX)
+        self.pace = Pace(settings)
         self._lookup = lookup
-        self._heap: list[Claimed] = []
-        self._held: set[str] = set()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count()
+        self._claimed: list[Due] = []  # claimed, not marked yet
+        self._marked: list[Due] = []  # marked firing, waiting for their instant
+        self._due: asyncio.Queue[Claimed] = asyncio.Queue()  # their instant came: the senders take them in order
+        self._sending = 0
+        self._held: set[str] = set()  # claimed and not recorded yet (what the claim sizing counts)
+        self._more_due = False  # the last claim was cut by the room left: claim again when sends make room
         self._outcomes: asyncio.Queue[Delivery] = asyncio.Queue()
         self._unrecorded: list[Delivery] = []
-        self._own_stats = Recorder(self.db)  # lateness per delivery, into Courier's stats (best effort)
-        self._own_stats_at = 0.0
-        self._own_stats_task: asyncio.Task[int] | None = None
-        self._meter = metrics.TimerMeter()  # the platform's metrics (courier.metrics), sent once a second
+        self._lateness = Lateness(self.db)
         self._claim_now = asyncio.Event()
-        self._heap_changed = asyncio.Event()
+        self._claimed_changed = asyncio.Event()
+        self._marked_changed = asyncio.Event()
+        self._room_to_mark = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._alive = asyncio.Event()  # set once the first heartbeat is written: claims wait for it
-        self._tick = time.monotonic()  # last sign of life of the event loop, read by the heartbeat thread
-        self._beat_stop = threading.Event()
-        self._beat_ok = time.monotonic()  # last heartbeat written (monotonic)
-        self._check_lock = asyncio.Lock()
+        self._beat = Heartbeat(self.db, self.name, settings, self._alive.set, self._claim_now.set)
+        self._checks: dict[str, asyncio.Future[bool]] = {}  # lease checks asked after a heartbeat lapse
+        self._checking: asyncio.Task[None] | None = None
         self._check_conn: psycopg.AsyncConnection[Any] | None = None
-        self._lapsed_at = float("-inf")  # last moment the heartbeat row may have run out (monotonic)
+
+    @property
+    def held(self) -> int:
+        """Timers this dispatcher holds now: claimed and not recorded yet."""
+        return len(self._held)
+
+    def _queued(self) -> int:
+        """Marked timers not sent yet (waiting for their instant, for a sender, or on the wire)."""
+        return len(self._marked) + self._due.qsize() + self._sending
+
+    def _backlog(self) -> bool:
+        """Whether timers are due and not yet being sent (the senders are the limit now)."""
+        now = time.time()
+        return self._due.qsize() > 0 or any(heap and heap[0][0] <= now for heap in (self._claimed, self._marked))
 
     # ------------------------------------------------------------------ life cycle
     def stop(self) -> None:
@@ -130,61 +153,60 @@ class Dispatcher:
         """Dispatch until :meth:`stop` is called or the task is cancelled (both end cleanly)."""
         s = self.settings
         log.info("Timer dispatcher %s starting (horizon %.1fs, poll %.2fs)", self.name, s.horizon, s.poll_interval)
-        # aiohttp, not httpx, on this one hot path: measured on the 2-core development machine against the
-        # same loopback receiver, httpx's AsyncClient sends ~700 requests/s, aiohttp ~12,000 (docs/timers.md).
-        # the URL policy at connect time, answers bounded and never decompressed (courier.webhooks.send)
-        async with send.session(
-            timeout=s.timeout, allow_private=s.allow_private, max_in_flight=s.max_in_flight, lookup=self._lookup
-        ) as session:
-            self._session = session
-            beat = threading.Thread(
-                target=self._heartbeat_thread, args=(asyncio.get_running_loop(),), name="courier-timers-heartbeat"
-            )
-            self._beat_stop.clear()
-            beat.start()
+        async with delivery.session(s, self._lookup) as session:
+            self._sender = delivery.Sender(s, session)
+            self._beat.start(asyncio.get_running_loop())
             loops = [
-                asyncio.create_task(self._tick_loop(), name="courier-timers-tick"),
                 asyncio.create_task(self._forever("claim", self._claim_loop), name="courier-timers-claim"),
                 asyncio.create_task(self._forever("listen", self._listen_loop), name="courier-timers-listen"),
-                asyncio.create_task(self._forever("fire", self._fire_loop), name="courier-timers-fire"),
+                asyncio.create_task(self._forever("mark", self._mark_loop), name="courier-timers-mark"),
             ]
+            # these run until in-flight sends are recorded: the tick tells the heartbeat thread the loop lives
+            sends = [asyncio.create_task(self._clock_loop(), name="courier-timers-clock")]
+            sends += [asyncio.create_task(self._send_loop()) for _ in range(s.max_in_flight)]
+            tick = asyncio.create_task(self._tick_loop(), name="courier-timers-tick")
             recorder = asyncio.create_task(self._forever("record", self._record_loop), name="courier-timers-record")
             try:
                 await self._stopping.wait()
             finally:
-                await asyncio.shield(self._shutdown(loops, recorder, beat))
+                await asyncio.shield(self._shutdown(loops, sends, tick, recorder))
         log.info("Timer dispatcher %s stopped: %s", self.name, self.stats)
 
     async def _shutdown(
-        self, loops: list[asyncio.Task[None]], recorder: asyncio.Task[None], beat: threading.Thread
+        self,
+        loops: list[asyncio.Task[None]],
+        sends: list[asyncio.Task[None]],
+        tick: asyncio.Task[None],
+        recorder: asyncio.Task[None],
     ) -> None:
-        # loops[0] ticks for the heartbeat thread: both run until in-flight sends are recorded
-        heartbeat, others = loops[0], loops[1:]
-        for task in others:
+        for task in loops:
             task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-        unfired = [h.id for h in self._heap]
-        self._heap.clear()
+        await asyncio.gather(*loops, return_exceptions=True)
+        unfired = [held.id for _, _, held in self._claimed]
+        self._claimed.clear()
         if unfired:
             with contextlib.suppress(psycopg.Error, OSError):
                 async with await self._connect() as conn:
                     await queue.release(conn, self.name, unfired)
             log.info("Handed back %d claimed timer(s)", len(unfired))
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=min(self.settings.timeout, 5.0))
-        for task in self._in_flight:
-            task.cancel()  # its claim is freed with the heartbeat row and another dispatcher sends it again
+        deadline = time.monotonic() + min(self.settings.timeout, 5.0)
+        while self._queued() and time.monotonic() < deadline:  # marked ones due meanwhile are sent
+            await asyncio.sleep(0.01)
+        for task in sends:
+            task.cancel()  # what is left: freed with the heartbeat row, another dispatcher sends it again
+        if self._checking is not None:
+            sends.append(self._checking)
+            self._checking.cancel()
+        await asyncio.gather(*sends, return_exceptions=True)
         deadline = time.monotonic() + 5
         while (self._unrecorded or not self._outcomes.empty()) and time.monotonic() < deadline and not recorder.done():
             await asyncio.sleep(0.01)
         recorder.cancel()
-        heartbeat.cancel()
+        tick.cancel()
+        await asyncio.gather(recorder, tick, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.to_thread(self._own_stats.flush), timeout=5)
-        self._meter.flush(force=True)
-        await asyncio.gather(recorder, heartbeat, return_exceptions=True)
-        self._beat_stop.set()
-        await asyncio.to_thread(beat.join, 10)
+            await asyncio.wait_for(asyncio.to_thread(self._lateness.close), timeout=5)
+        await self._beat.stop()
         if self._check_conn is not None:
             with contextlib.suppress(psycopg.Error, OSError):
                 await self._check_conn.close()
@@ -201,6 +223,7 @@ class Dispatcher:
         while True:
             try:
                 async with await self._connect() as conn:
+                    await queue.dispatch_session(conn)  # plans that no statistics can turn into a table scan
                     backoff = 0.2
                     await loop(conn)
             except (psycopg.Error, OSError) as exc:
@@ -208,60 +231,12 @@ class Dispatcher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    # ------------------------------------------------------------------ heartbeat
     async def _tick_loop(self) -> None:
         while True:
-            self._tick = time.monotonic()
-            self._meter.flush()  # the platform's metrics, at most once a second, whether timers fire or not
+            self._beat.tick = time.monotonic()
+            self.pace.sample(queued=self._backlog())
+            self._lateness.tick()  # the platform's metrics and the stats flush, at most once a second
             await asyncio.sleep(0.1)
-
-    def _heartbeat_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Renew this dispatcher's heartbeat row and bury dead ones, until :attr:`_beat_stop` (own thread)."""
-        s = self.settings
-        conn: psycopg.Connection[Any] | None = None
-        pause = 0.0
-        mourned: set[str] = set()
-        gauged = overdue_at = 0.0  # the platform's gauges: heartbeat age each second, overdue timers every 5 s
-        try:
-            while not self._beat_stop.wait(pause):
-                pause = s.heartbeat_interval
-                if time.monotonic() - gauged >= 1.0:
-                    gauged = time.monotonic()
-                    metrics.dispatcher_heartbeat_age(self.name, gauged - self._beat_ok)
-                if time.monotonic() - self._beat_ok > s.heartbeat_ttl:
-                    self._lapsed_at = time.monotonic()  # firings marked before now may have been taken over
-                stalled = time.monotonic() - self._tick
-                if stalled > s.stall_limit:
-                    log.warning("Timer dispatcher %s: event loop stuck for %.1fs; heartbeat paused", self.name, stalled)
-                    continue
-                try:
-                    if conn is None or conn.closed:
-                        conn = self.db.get_conn(autocommit=True)
-                        conn.execute("SET synchronous_commit = off")  # a beat need not wait for an fsync
-                    beat_at = time.monotonic()
-                    queue.heartbeat(conn, self.name, s.heartbeat_ttl)
-                    self._beat_ok = beat_at
-                    _call_soon(loop, self._alive.set)
-                    dead = queue.dead_dispatchers(conn, self.name)
-                    if time.monotonic() - overdue_at >= 5.0:
-                        overdue_at = time.monotonic()
-                        metrics.timer_overdue(queue.overdue_count(conn))
-                except (psycopg.Error, OSError) as exc:
-                    log.warning("Timer dispatcher %s: heartbeat lost the database (%s); retrying", self.name, exc)
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                    pause = 0.5
-                    continue
-                if dead - mourned:
-                    log.warning(
-                        "Timer dispatcher %s: taking over from %s", self.name, ", ".join(sorted(dead - mourned))
-                    )
-                    _call_soon(loop, self._claim_now.set)  # their claims are free now
-                mourned = dead
-        finally:
-            if conn is not None:
-                conn.close()
 
     # ------------------------------------------------------------------ claim
     async def _claim_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -269,7 +244,7 @@ class Dispatcher:
         await self._alive.wait()  # a claim without a heartbeat row would be free for others at once
         while True:
             self._claim_now.clear()
-            room = min(s.batch, s.max_held - len(self._held))
+            room = min(s.batch, self.pace.held_cap - len(self._held))
             rows = []
             if room > 0:
                 rows = await queue.claim(
@@ -279,12 +254,13 @@ class Dispatcher:
                 if claimed.id in self._held:  # our own lease expired and we took it again
                     continue
                 self._held.add(claimed.id)
-                heapq.heappush(self._heap, claimed)
+                heapq.heappush(self._claimed, (claimed.due, next(self._seq), claimed))
             if rows:
                 self.stats["claimed"] += len(rows)
-                self._heap_changed.set()
-            if len(rows) == room and room > 0:
-                continue  # more are due: claim again at once
+                self._claimed_changed.set()
+            self._more_due = room <= 0 or len(rows) == room
+            if room > 0 and len(rows) == room and len(self._held) < self.pace.held_cap:
+                continue  # more are due and there is room: claim again at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._claim_now.wait(), s.poll_interval)
 
@@ -297,133 +273,136 @@ class Dispatcher:
             if due <= time.time() + self.settings.horizon:
                 self._claim_now.set()
 
-    # ------------------------------------------------------------------ fire
-    async def _fire_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    # ------------------------------------------------------------------ mark
+    async def _mark_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
         s = self.settings
         while True:
-            self._heap_changed.clear()
-            if not self._heap:
-                await self._heap_changed.wait()
+            self._claimed_changed.clear()
+            if not self._claimed:
+                await self._claimed_changed.wait()
                 continue
-            wait = self._heap[0].due - s.lead - time.time()
+            wait = self._claimed[0][0] - s.lead - time.time()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._heap_changed.wait(), wait)
+                    await asyncio.wait_for(self._claimed_changed.wait(), wait)
+                continue
+            room = min(s.batch, self.pace.marked_cap - self._queued())
+            if room <= 0:  # the senders have enough marked: a backlog waits as claims, not as firings
+                self._room_to_mark.clear()
+                await self._room_to_mark.wait()
                 continue
             horizon = time.time() + s.lead
             batch: list[Claimed] = []
-            while self._heap and self._heap[0].due <= horizon and len(batch) < s.batch:
-                batch.append(heapq.heappop(self._heap))
+            while self._claimed and self._claimed[0][0] <= horizon and len(batch) < room:
+                batch.append(heapq.heappop(self._claimed)[2])
             now = datetime.now(UTC)
-            expired = [h for h in batch if h.expire_at is not None and h.expire_at < now]
-            for held in expired:
-                self._finish(Delivery(held, Status.EXPIRED, error="expired before it could be delivered"))
-            live = {h.id: h for h in batch if h.expire_at is None or h.expire_at >= now}
+            live: dict[str, Claimed] = {}
+            for held in batch:
+                if held.expire_at is not None and held.expire_at < now:
+                    self._finish(Delivery(held, Status.EXPIRED, error="expired before it could be delivered"))
+                else:
+                    live[held.id] = held
             if not live:
                 continue
             try:
                 marked = await queue.mark_firing(conn, self.name, list(live), s.timeout + 5)
             except BaseException:
                 for held in live.values():  # not marked: keep them, the reconnected loop retries
-                    heapq.heappush(self._heap, held)
+                    heapq.heappush(self._claimed, (held.due, next(self._seq), held))
                 raise
-            for timer_id, attempt in sorted(marked, key=lambda row: live[row[0]].due):  # oldest first, whatever
-                # order the UPDATE returned them in
+            at = time.monotonic()
+            for timer_id, attempt in marked:
                 held = live.pop(timer_id)
                 held.attempt = attempt
-                held.marked_at = time.monotonic()
-                task = asyncio.create_task(self._deliver(held))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
+                held.marked_at = at
+                heapq.heappush(self._marked, (held.due, next(self._seq), held))  # oldest first, whatever order
+                # the UPDATE returned them in
+            self._marked_changed.set()
             for timer_id in live:  # cancelled, or taken over by another dispatcher, since the claim
                 self._held.discard(timer_id)
                 self.stats["lost"] += 1
 
-    async def _deliver(self, held: Claimed) -> None:
-        delay = held.due - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        async with self._slots:
-            lapsed = self._lapsed_at >= held.marked_at or time.monotonic() - self._beat_ok > self.settings.heartbeat_ttl
-            if lapsed and not await self._still_mine(held.id):
-                # our heartbeat ran out after the firing was committed (a stall, an outage) and another
-                # dispatcher took the timer over: it sends it, not us
+    # ------------------------------------------------------------------ send
+    async def _clock_loop(self) -> None:
+        """Hand marked timers to the senders at their instant, in due order."""
+        while True:
+            self._marked_changed.clear()
+            if not self._marked:
+                await self._marked_changed.wait()
+                continue
+            wait = self._marked[0][0] - time.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._marked_changed.wait(), wait)
+                continue
+            now = time.time()
+            while self._marked and self._marked[0][0] <= now:
+                self._due.put_nowait(heapq.heappop(self._marked)[2])
+
+    async def _send_loop(self) -> None:
+        """One of the fixed pool of senders: take the next timer due, send it, hand the outcome on."""
+        while True:
+            held = await self._due.get()
+            self._sending += 1
+            try:
+                await self._send(held)
+            except Exception:  # never lose a sender; the timer's lease decides who sends it again
+                log.exception("Timer dispatcher %s: sending %s failed unexpectedly", self.name, held.id)
                 self._held.discard(held.id)
-                self.stats["lost"] += 1
-                return
-            target = held.url + held.id  # the URL checked is the URL requested
-            started = datetime.now(UTC)
-            body = json.dumps(
-                {
-                    "id": held.id,
-                    "scheduled_for": held.fire_at.isoformat(),
-                    "fired_at": started.isoformat(),
-                    "payload": held.payload,
-                },
-                separators=(",", ":"),
-            ).encode()
-            key = self._job_key if held.id.startswith(signing.JOB_EVENT_ID_PREFIX) else self._key
-            headers = {**held.headers, **signing.headers(key, held.id, body, int(started.timestamp()))}
-            s = self.settings
-            answer = await send.send(
-                self._session,
-                target,
-                body,
-                headers,
-                allow_private=s.allow_private,
-                allowed_hosts=s.allowed_hosts,
-                timeout=s.timeout,
-            )
-            if answer.refused:
-                self._finish(Delivery(held, Status.FAILED, started, error=answer.error))
-                return
+            finally:
+                self._sending -= 1
+                self.pace.sent()
+                if self._queued() * 2 <= self.pace.marked_cap:
+                    self._room_to_mark.set()
+
+    async def _send(self, held: Claimed) -> None:
+        if self._beat.lapsed_since(held.marked_at) and not await self._still_mine(held.id):
+            # our heartbeat ran out after the firing was committed (a stall, an outage) and another
+            # dispatcher took the timer over: it sends it, not us
+            self._held.discard(held.id)
+            self.stats["lost"] += 1
+            return
+        outcome, sent = await self._sender.deliver(held)
+        if sent:
             self.stats["sent"] += 1
-            decision = decide(answer.code, held.attempt, s.retry_schedule, answer.retry_after, answer.error)
-            next_at = None
-            status = decision.status
-            if decision.delay is not None:
-                next_at = datetime.fromtimestamp(time.time() + decision.delay, UTC)
-                if held.expire_at is not None and next_at > held.expire_at:
-                    status = Status.EXPIRED
-            self._finish(Delivery(held, status, started, answer.duration_ms, answer.code, decision.reason, next_at))
+        self._finish(outcome)
 
     async def _still_mine(self, timer_id: str) -> bool:
-        """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse, one
-        query at a time on one connection)."""
-        async with self._check_lock:
+        """Return whether this dispatcher still holds ``timer_id`` (asked only after a heartbeat lapse). The
+        senders asking meanwhile are answered together: one query for all of them, one at a time on one
+        connection, so a lapse under a backlog costs a round trip, not one per timer."""
+        answer = self._checks.get(timer_id)
+        if answer is None:
+            answer = self._checks[timer_id] = asyncio.get_running_loop().create_future()
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._check_leases())
+        return await asyncio.shield(answer)
+
+    async def _check_leases(self) -> None:
+        while self._checks:
+            asked, self._checks = self._checks, {}
             try:
                 if self._check_conn is None or self._check_conn.closed:
                     self._check_conn = await self._connect()
-                owner = await queue.lease_owner(self._check_conn, timer_id)
+                    await queue.dispatch_session(self._check_conn)
+                mine = await queue.leased_by(self._check_conn, self.name, list(asked))
             except (psycopg.Error, OSError):
-                return False  # cannot tell: the lease decides who sends it
-        return owner == self.name
+                mine = set()  # cannot tell: the lease decides who sends them
+            for timer_id, answer in asked.items():
+                if not answer.done():
+                    answer.set_result(timer_id in mine)
 
     def _finish(self, outcome: Delivery) -> None:
         self._held.discard(outcome.timer.id)
         self.stats[str(outcome.status)] = self.stats.get(str(outcome.status), 0) + 1
         self._outcomes.put_nowait(outcome)
+        if self._more_due and len(self._held) * 2 <= self.pace.held_cap:
+            self._more_due = False
+            self._claim_now.set()  # the last claim left some due behind: there is room for them now
 
     # ------------------------------------------------------------------ record
-    def _record_own_stats(self, outcomes: list[Delivery]) -> None:
-        """Each attempt's lateness (sent - due, ms) as a Courier stat: buffered, flushed off the loop at most
-        once a second; a stats failure is logged by the recorder and never touches delivery."""
-        try:
-            for o in outcomes:
-                lateness = None
-                if o.started is not None:
-                    lateness = (o.started.timestamp() - o.timer.due) * 1000
-                    self._own_stats.add("courier.timers.lateness_ms", lateness, tags={"outcome": str(o.status)})
-                self._meter.fired(str(o.status), lateness)
-            idle = self._own_stats_task is None or self._own_stats_task.done()
-            if len(self._own_stats) and idle and time.monotonic() - self._own_stats_at >= 1.0:
-                self._own_stats_at = time.monotonic()
-                self._own_stats_task = asyncio.create_task(asyncio.to_thread(self._own_stats.flush))
-        except Exception as exc:  # never let a stat break the record loop
-            log.debug("Timer dispatcher %s: own stats skipped: %s", self.name, exc)
-
     async def _record_loop(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        # Outcomes taken off the queue stay in self._unrecorded until their transaction commits, so a
+        # Outcomes taken off the queue stay in self._unrecorded until their statement commits, so a
         # database error followed by a reconnect records them then instead of dropping them.
         pending = self._unrecorded
         while True:
@@ -435,12 +414,7 @@ class Dispatcher:
             horizon = time.time() + self.settings.horizon
             soon = any(o.next_at is not None and o.next_at.timestamp() <= horizon for o in pending)
             await queue.record(conn, self.name, pending)
-            self._record_own_stats(pending)
+            self._lateness.add(pending)
             pending.clear()
             if soon:
                 self._claim_now.set()
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop closed while the thread was talking to the database
-        loop.call_soon_threadsafe(callback)

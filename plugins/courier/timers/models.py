@@ -245,7 +245,7 @@ def new_timer(
 
 
 # ---------------------------------------------------------------- what the dispatchers' store calls take and return
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Claimed:
     """A timer a dispatcher leased, ordered by when its attempt is due (``due``: epoch seconds)."""
 
@@ -253,14 +253,14 @@ class Claimed:
     id: str = field(compare=False)
     url: str = field(compare=False)
     fire_at: datetime = field(compare=False)
-    payload: Any = field(compare=False)
+    payload: str | None = field(compare=False)  # the stored JSON text, sent as it is
     headers: dict[str, str] = field(compare=False)
     expire_at: datetime | None = field(compare=False)
     attempt: int = field(default=0, compare=False)
     marked_at: float = field(default=0.0, compare=False)  # monotonic time the firing was committed
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """What became of a claimed timer: its new status and, when a request was sent (``started``), the attempt."""
 

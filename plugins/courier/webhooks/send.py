@@ -31,6 +31,7 @@ def session(
     allow_private: bool,
     max_in_flight: int,
     lookup: AbstractResolver | None = None,
+    cookie_jar: aiohttp.abc.AbstractCookieJar | None = None,
 ) -> aiohttp.ClientSession:
     """The HTTP session of a sender: the policy at connect time (names resolved by ``lookup``, aiohttp's
     threaded resolver by default; 60 s cache of checked answers), ``max_in_flight`` connections, answers
@@ -43,6 +44,7 @@ def session(
         auto_decompress=False,
         read_bufsize=ANSWER_LIMIT,
         headers={"user-agent": f"Courier/{__version__}", "content-type": "application/json"},
+        cookie_jar=cookie_jar,
     )
 
 
@@ -95,12 +97,27 @@ async def send(
         host = check_target(url, allow_private, allowed_hosts)
     except TargetRefused as exc:
         return Answer(error=str(exc), refused=True)
+    return await post(client, url, body, headers, timeout=timeout, host=host)
+
+
+async def post(
+    client: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    host: str | None = None,
+) -> Answer:
+    """POST ``body`` to ``url``, already checked by :func:`courier.webhooks.policy.check_target` (the
+    connect-time check is the session's), and classify what happened."""
     clock = time.perf_counter()
     code: int | None = None
     error: str | None = None
     retry_after: float | None = None
     try:  # a redirect is an answer (3xx: failed, never followed), not a new target
-        async with client.post(url, data=body, headers=headers, allow_redirects=False) as response:
+        payload = aiohttp.BytesPayload(body, content_type="application/json")  # no registry lookup per send
+        async with client.post(url, data=payload, headers=headers, allow_redirects=False) as response:
             code = response.status
             retry_after = parse_retry_after(response.headers.get("retry-after"), maximum=MAX_RETRY_AFTER)
             await read_prefix(response)
@@ -109,7 +126,7 @@ async def send(
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
     except aiohttp.ClientConnectorDNSError as exc:
-        error = f"DNS lookup of {host!r} failed, nothing sent: {exc.os_error}"[:500]
+        error = f"DNS lookup of {host or exc.host!r} failed, nothing sent: {exc.os_error}"[:500]
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     if error is not None:
