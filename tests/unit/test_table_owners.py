@@ -26,7 +26,7 @@ BASE_OWNERS: dict[str, str] = {
 
 
 def owner_path(module: str) -> str:
-    """``courier.timers.store`` -> ``timers/store.py``; a store split into a package -> its folder (``jobs/store/``:
+    """``courier.reports.store`` -> ``reports/store.py``; a store split into a package -> its folder (``jobs/store/``:
     every module in it is the owner)."""
     path = module.removeprefix("courier.").replace(".", "/")
     return f"{path}/" if (PACKAGE / path).is_dir() else f"{path}.py"
@@ -112,7 +112,7 @@ def test_a_query_outside_the_owner_is_found(tmp_path: Path) -> None:
     )
     (tmp_path / "ui" / "page.html").write_text("<p>{{ q('courier_jobs') }}</p>\n")
     assert strays(tmp_path) == [
-        "ui/insights.py:3 names courier_timers (owner: timers/store.py)",
+        "ui/insights.py:3 names courier_timers (owner: timers/store/)",
         "ui/page.html:1 names courier_jobs (owner: jobs/store/)",
     ]
 

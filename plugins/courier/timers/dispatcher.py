@@ -62,12 +62,12 @@ from aiohttp.abc import AbstractResolver
 
 from courier.db.hook import CourierDbHook, source
 from courier.timers import delivery
-from courier.timers import store as queue
 from courier.timers.lateness import Lateness
 from courier.timers.leases import Heartbeat, Pace
 from courier.timers.models import Claimed, Delivery
 from courier.timers.rules import Status
 from courier.timers.settings import DispatcherSettings
+from courier.timers.store import dispatch as queue
 
 __all__ = ["Dispatcher", "DispatcherSettings", "claim_statement"]
 

@@ -18,8 +18,8 @@ import psycopg
 
 from courier import metrics
 from courier.db.hook import CourierDbHook
-from courier.timers import store as queue
 from courier.timers.settings import DispatcherSettings
+from courier.timers.store import dispatch as queue
 
 log = logging.getLogger(__name__)
 

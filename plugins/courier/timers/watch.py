@@ -19,7 +19,7 @@ import psycopg
 
 from courier.db.hook import CourierDbHook
 from courier.timers.rules import FINAL
-from courier.timers.store import statuses_of
+from courier.timers.store.dispatch import statuses_of
 
 log = logging.getLogger(__name__)
 

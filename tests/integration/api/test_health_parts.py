@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from courier.api import health
-from courier.timers.store import heartbeat
+from courier.timers.store.dispatch import heartbeat
 
 SECRET = "whsec_" + "A" * 40
 

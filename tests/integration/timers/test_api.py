@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courier.timers import rules
-from courier.timers import store as queue
 from courier.timers.models import Claimed, Delivery
 from courier.timers.rules import Status
 from courier.timers.store import TimerStore
+from courier.timers.store import dispatch as queue
 from tests.helpers import api_app
 
 TARGET = "http://127.0.0.1:9/hooks/"

@@ -15,7 +15,7 @@ import pytest
 from courier.demo import receiver as demo_receiver
 from courier.timers.dispatcher import Dispatcher, DispatcherSettings
 from courier.timers.store import TimerStore
-from tests.integration.test_timers_dispatch import _all_final, _running, _timers, _until
+from tests.integration.timers.test_dispatch import _all_final, _running, _timers, _until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 
 from courier.timers import rules as timer_rules
-from courier.timers import store as timers
 from courier.timers.models import NewTimer
 from courier.timers.models import new_id as new_timer_id
 from courier.timers.rules import Status as TimerStatus
 from courier.timers.store import TimerNotCancellable, TimerStore
+from courier.timers.store import dispatch as timers
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from courier.timers import store
 from courier.timers.models import NewTimer, new_id
 from courier.timers.store import TimerStore
+from courier.timers.store import dispatch as store
 
 OWNER = "test:owner"
 

@@ -18,12 +18,12 @@ from courier.jobs.store import owner_side as jobs_claims
 from courier.reports import rules as reports_rules
 from courier.specs import rules as specs_rules
 from courier.specs import store as specs_store
-from courier.timers import store as timers_store
+from courier.timers.store import dispatch as timers_dispatch
 from tests.conftest import REPO
 from tests.unit.test_table_owners import code_strings
 
 JOBS_STORE = sorted((REPO / "plugins" / "courier" / "jobs" / "store").glob("*.py"))
-CLAIMS = {"timers": timers_store._CLAIM, "jobs": jobs_claims._CLAIM, "specs": specs_store._CLAIM}
+CLAIMS = {"timers": timers_dispatch._CLAIM, "jobs": jobs_claims._CLAIM, "specs": specs_store._CLAIM}
 
 
 def test_the_statement_claims_by_an_array_of_locked_keys() -> None:
