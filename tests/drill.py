@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from courier.timers import rules
 from courier.timers.models import NewTimer, new_id
 from courier.timers.store import TimerStore
 
@@ -49,9 +52,38 @@ def schedule(db_url: str, url: str, count: int, first: float, spread: float, tag
     return Load([t.id for t in timers], timers[0].fire_at.timestamp(), timers[-1].fire_at.timestamp())
 
 
+# The drills read the timers' tables directly: they are test instruments, not product queries (the package's
+# one owner of these tables, courier.timers.store, serves the API, the pages and the dispatchers).
+
+
 def open_count(db_url: str, ids: list[str]) -> int:
-    """Return how many of ``ids`` are not final yet."""
-    return TimerStore(db_url).open_count(ids)
+    """Return how many of ``ids`` are not final yet (their status is one of the rules' ``OPEN``)."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM courier_timers WHERE id = ANY(%s) AND status = ANY(%s)",
+            (ids, [str(s) for s in rules.OPEN]),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def live_dispatchers(db_url: str) -> int:
+    """How many dispatchers have a heartbeat that has not run out."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM courier_timer_dispatchers WHERE alive_until > now()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def deliveries(db_url: str, ids: list[str]) -> list[tuple[str, int, float, float | None, int]]:
+    """Per timer of ``ids``: status, attempts counted, due and fired (epoch seconds), attempt rows recorded."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT t.status, t.attempts, extract(epoch FROM t.fire_at)::float8,"
+            " extract(epoch FROM t.fired_at)::float8,"
+            " (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id)"
+            " FROM courier_timers t WHERE t.id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    return [(status, attempts, due, fired, recorded) for status, attempts, due, fired, recorded in rows]
 
 
 def wait_final(db_url: str, ids: list[str], timeout: float) -> bool:
@@ -78,7 +110,7 @@ def outcome(db_url: str, ids: list[str], after: float | None = None, window: flo
     * ``lost``: not delivered; * ``fired_twice``: more than one attempt recorded in the database;
     * ``resent``: sent again by a surviving dispatcher (``attempts`` > 1) with the same ``webhook-id``.
     """
-    rows = TimerStore(db_url).deliveries(ids)
+    rows = deliveries(db_url, ids)
     due_from = after if after is not None else float("-inf")
     due_to = due_from + window if window is not None else float("inf")
     lateness = [

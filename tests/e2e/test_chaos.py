@@ -34,7 +34,6 @@ import pytest
 from courier.runtime.airflow_api import AirflowApi
 from courier.runtime.processes import session_members, tagged_processes
 from courier.runtime.stack import libpq_url, port_is_free
-from courier.timers.store import TimerStore
 from tests import drill
 from tests.helpers import free_port
 
@@ -146,7 +145,7 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _dispatchers(db_url: str) -> int:
     try:
-        return TimerStore(db_url).live_dispatchers()
+        return drill.live_dispatchers(db_url)
     except psycopg.OperationalError:
         return 0  # PostgreSQL is (re)starting
 

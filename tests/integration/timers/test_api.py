@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from courier.timers import rules
 from courier.timers.models import Claimed, Delivery
 from courier.timers.rules import Status
-from courier.timers.store import TimerStore
 from courier.timers.store import dispatch as queue
+from tests import drill
 from tests.helpers import api_app
 
 TARGET = "http://127.0.0.1:9/hooks/"
@@ -283,7 +283,7 @@ async def test_a_timer_that_keeps_killing_its_dispatcher_fails_after_the_reclaim
     assert timer["status"] == Status.FAILED
     assert timer["finished_at"] is not None
     assert "dispatcher was lost" in timer["last_error"] and str(rules.MAX_RECLAIMS) in timer["last_error"]
-    assert TimerStore(courier_db).open_count([timer_id]) == 0
+    assert drill.open_count(courier_db, [timer_id]) == 0
 
 
 async def test_a_takeover_that_delivers_is_not_counted_against_the_cap(client: TestClient, courier_db: str) -> None:

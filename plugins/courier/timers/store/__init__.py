@@ -299,24 +299,7 @@ class TimerStore:
             "now": fired["now"],
         }
 
-    # ------------------------------------------------------------------ drills (tests/drill.py, bench, chaos)
-    def open_count(self, ids: builtins.list[str]) -> int:
-        """How many of ``ids`` are not final yet."""
-        query = _query(
-            "SELECT count(*) AS n FROM courier_timers WHERE id = ANY(%s) AND status IN ({open})", open=rules.OPEN
-        )
-        with self._connect() as conn:
-            row = conn.execute(query, (ids,)).fetchone()
-        return int(row["n"]) if row else 0
-
-    def live_dispatchers(self) -> int:
-        """How many dispatchers have a heartbeat that has not run out."""
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT count(*) AS n FROM courier_timer_dispatchers WHERE alive_until > now()"
-            ).fetchone()
-        return int(row["n"]) if row else 0
-
+    # ------------------------------------------------------------------ dispatchers (health)
     def dispatchers(self) -> builtins.list[dict[str, Any]]:
         """Every dispatcher with a row: name, seconds since its last heartbeat (negative: lease still running
         that long), seconds it has been up. What ``/courier/health`` reports."""
@@ -339,27 +322,6 @@ class TimerStore:
         yield from batches.delete_in_batches(
             self.db, statement, {"before": before}, primary=TABLE, batch=batch, pause=pause
         )
-
-    def deliveries(self, ids: builtins.list[str]) -> builtins.list[tuple[str, int, float, float | None, int]]:
-        """Per timer of ``ids``: status, attempts counted, due and fired (epoch seconds), attempt rows recorded."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT t.status, t.attempts, extract(epoch FROM t.fire_at) AS due,"
-                " extract(epoch FROM t.fired_at) AS fired,"
-                " (SELECT count(*) FROM courier_timer_attempts a WHERE a.timer_id = t.id) AS recorded"
-                " FROM courier_timers t WHERE t.id = ANY(%s)",
-                (ids,),
-            ).fetchall()
-        return [
-            (
-                r["status"],
-                r["attempts"],
-                float(r["due"]),
-                None if r["fired"] is None else float(r["fired"]),
-                r["recorded"],
-            )
-            for r in rows
-        ]
 
 
 # Retention: the partial index courier_timers_finished (0013) finds final timers by finish time, oldest first; a
