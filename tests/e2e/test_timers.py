@@ -4,6 +4,7 @@ and a triggerer outage while timers are due."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -189,6 +190,37 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     before = _courier_connections(stack)
     fire_at = datetime.now(UTC) + timedelta(hours=1)
     run_id = api.trigger(WAITERS, {"url": url + "waiters/", "fire_at": fire_at.isoformat()})
+    with _ended_whatever_happens(api, run_id, url + "waiters/"):
+        _check_300_waiters(stack, api, run_id, url, before)
+
+
+@contextlib.contextmanager
+def _ended_whatever_happens(api: AirflowApi, run_id: str, prefix: str) -> Iterator[None]:
+    """If the test stops half-way, end its run (failed) and cancel the timers it made, so that 300 tasks and
+    timers an hour ahead do not go on working (and filling the timers page) under the tests that follow."""
+    try:
+        yield
+    except BaseException:
+        api.request("PATCH", f"/api/v2/dags/{WAITERS}/dagRuns/{run_id}", json={"state": "failed"})
+        for timer_id in _scheduled_timers(api, prefix):
+            api.request("POST", f"/courier/timers/{timer_id}/cancel")
+        raise
+
+
+def _scheduled_timers(api: AirflowApi, prefix: str) -> list[str]:
+    """Ids of the scheduled timers whose URL starts with ``prefix``, every page of the listing."""
+    found: list[str] = []
+    cursor = None
+    while True:  # the listing is paged (at most 200 a page)
+        params = {"status": "scheduled", "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = api.request("GET", "/courier/timers", params=params).json()
+        found += [t["id"] for t in page["timers"] if t["url"].startswith(prefix)]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def _check_300_waiters(stack: Stack, api: AirflowApi, run_id: str, url: str, before: dict[str, int]) -> None:
     _wait(lambda: _task_states(api, run_id).get("deferred", 0) == 300, 900, "300 tasks deferred")
     time.sleep(3)  # every trigger running in the triggerer, the watch polling for all
     during = _courier_connections(stack)
@@ -197,15 +229,7 @@ def test_300_tasks_waiting_for_delivery_hold_few_connections(
     # delivery watch (measured: 11 with 300 waiting); the dispatchers connect one after the other, so `before`
     # is printed, not compared
     assert during.get("triggerer", 0) <= 16, (before, during)
-    mine: list[str] = []
-    cursor = None
-    while True:  # the listing is paged (at most 200 a page)
-        params = {"status": "scheduled", "limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = api.request("GET", "/courier/timers", params=params).json()
-        mine += [t["id"] for t in page["timers"] if t["url"].startswith(url + "waiters/")]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
+    mine = _scheduled_timers(api, url + "waiters/")
     assert len(mine) == 300
     for timer_id in mine:
         assert api.request("POST", f"/courier/timers/{timer_id}/cancel").status_code == 200

@@ -8,6 +8,11 @@ from typing import Any
 import httpx
 
 TERMINAL_RUN_STATES = {"success", "failed"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A read that meets a dropped connection is sent again, at most this many times: the API server's supervisor
+# replaces a worker that dies (its connections close without an answer) and the next worker answers. A change
+# (POST, PATCH, DELETE) is never sent twice: whether the first one was applied is unknown.
+READ_RETRIES = 2
 
 
 class AirflowApi:
@@ -36,9 +41,18 @@ class AirflowApi:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send an authenticated request."""
+        """Send an authenticated request; a read (:data:`SAFE_METHODS`) whose connection drops before the answer
+        is sent again, up to :data:`READ_RETRIES` times."""
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kwargs)
+        retries = READ_RETRIES if method.upper() in SAFE_METHODS else 0
+        for attempt in range(retries + 1):
+            try:
+                return self.client.request(method, path, headers=headers, **kwargs)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
+                if attempt == retries:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def health(self) -> dict[str, Any]:
         """Return ``/api/v2/monitor/health`` (no authentication needed)."""
