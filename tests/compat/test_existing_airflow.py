@@ -60,7 +60,7 @@ def test_the_section_has_the_steps_the_test_runs() -> None:
         "4. Migrations",
         "5. The DAG bundle",
         "6. Restart Airflow",
-        "7. Unpause and run the first self-check",
+        "7. Run the first self-check",
     ]
     assert [b.splitlines()[0] for b in steps[0][1]] == [SITE_MARKER]
     assert all(blocks for h, blocks in steps[1:] if not h.startswith("6.")) and not steps[6][1]
