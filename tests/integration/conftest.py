@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from courier import metrics
 from courier.db import migrate as db_migrate
 from courier.runtime.postgres import EmbeddedPostgres
 from courier.runtime.processes import Supervisor
-from tests.helpers import aws_connection_json, free_port, s3_client
+from tests.helpers import StatsdListener, aws_connection_json, free_port, s3_client
 
 TEMPLATE_DB = "courier_template"
 
@@ -132,3 +133,17 @@ def no_system_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(socket, "getaddrinfo", hang)
     return called
+
+
+@pytest.fixture
+def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
+    """A listener, and Airflow's ``[metrics]`` pointing StatsD at it (the stats module initialised afresh, and
+    again after the test, when the configuration is back to no metrics)."""
+    listener = StatsdListener()
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(listener.port))
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
+    monkeypatch.setattr(metrics, "_initialised", False)
+    yield listener
+    listener.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,20 +27,6 @@ def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyp
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
-    """A listener, and Airflow's ``[metrics]`` pointing StatsD at it (the stats module initialised afresh, and
-    again after the test, when the configuration is back to no metrics)."""
-    listener = StatsdListener()
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(listener.port))
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
-    monkeypatch.setattr(metrics, "_initialised", False)
-    yield listener
-    listener.close()
 
 
 KINDS = {"counter": "c", "gauge": "g", "timer": "ms"}

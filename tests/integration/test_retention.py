@@ -13,6 +13,7 @@ import pytest
 
 from courier import retention
 from courier.cli import main
+from tests.helpers import StatsdListener, wait_until
 
 OLD = datetime.now(UTC) - timedelta(days=40)
 CUT = datetime.now(UTC) - timedelta(days=30)
@@ -256,3 +257,47 @@ def test_a_batch_finds_its_rows_by_the_retention_indexes_not_by_reading_the_tabl
     assert "courier_jobs_finished" in jobs_plan, jobs_plan
     for table, plan in (("courier_timers", timers_plan), ("courier_jobs", jobs_plan)):
         assert f"Seq Scan on {table} " not in plan and f"Seq Scan on {table}\n" not in plan, plan
+
+
+def test_the_dags_task_keeps_each_domain_for_its_own_days_paces_its_batches_and_reports(
+    courier_db: str, store: Path, statsd: StatsdListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``courier_retention`` runs (its task's callable, ``run_task``) with the settings a deployment gives:
+    each domain's ``<domain>_retention_days`` over ``retention_days``, ``job_upload_expiry_days`` for pushed files,
+    ``retention_batch_size`` and ``retention_batch_pause``; its counts go to XCom and to the metrics."""
+    from courier.db import batches
+
+    seed(courier_db, store)  # final rows and files finished 40 days ago
+    for key, value in {
+        "RETENTION_DAYS": "30",  # jobs and specs: 40-day-old final rows go
+        "TIMERS_RETENTION_DAYS": "50",  # timers: kept
+        "REPORTS_RETENTION_DAYS": "45",  # report tickets: kept
+        "JOB_UPLOAD_EXPIRY_DAYS": "60",  # pushed files uploaded 40 days ago: kept
+        "RETENTION_BATCH_SIZE": "1",
+        "RETENTION_BATCH_PAUSE": "0.05",
+    }.items():
+        monkeypatch.setenv(f"AIRFLOW__COURIER__{key}", value)
+    pauses: list[float] = []
+    monkeypatch.setattr(batches.time, "sleep", pauses.append)
+    before = everything(courier_db)
+
+    result = retention.run_task()
+
+    left = everything(courier_db)
+    assert left["timers"] == before["timers"] and left["tickets"] == before["tickets"]
+    assert left["files"] == before["files"]
+    assert left["jobs"] == {"job_queued_old", "job_processing_old"} | {f"job_{s}_new" for s in JOB_STATUSES}
+    assert left["runs"] == {"spec_open"}
+    deleted: Any = result["deleted"]
+    assert deleted["courier_jobs"]["courier_jobs"] == 4 and deleted["courier_spec_runs"]["courier_spec_runs"] == 1
+    assert not any(deleted["courier_timers"].values()) and not any(deleted["courier_report_tickets"].values())
+    cutoffs: Any = result["cutoffs"]
+    age = {t: datetime.now(UTC) - datetime.fromisoformat(at) for t, at in cutoffs.items()}
+    assert (
+        round(age["courier_timers"] / timedelta(days=1)) == 50 and round(age["courier_jobs"] / timedelta(days=1)) == 30
+    )
+    assert round(age["courier_job_files"] / timedelta(days=1)) == 60
+    assert result["batches"] >= 5 and pauses and set(pauses) == {0.05}  # one job or run per batch, paced
+    wait_until(lambda: statsd.named("airflow.courier.retention.runs.ok"), 10, "the run's outcome metric", every=0.1)
+    jobs_deleted = sum(v for v, _ in statsd.named("airflow.courier.retention.deleted.courier_jobs"))
+    assert jobs_deleted == 4
