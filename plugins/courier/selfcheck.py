@@ -7,13 +7,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+KEPT_CHECKS = 100
+"""Records of the newest checks kept in ``courier_selfcheck``; each check deletes older ones (by the primary key),
+so the table stays this small however often the self-check runs."""
+
 
 class SelfcheckError(RuntimeError):
     """A check failed; the message says what is wrong and how to fix it."""
 
 
 def check_database(run_id: str, storage_base: str) -> dict[str, Any]:
-    """Connect to ``courier_db``, require the latest schema, and record this check in ``courier_selfcheck``."""
+    """Connect to ``courier_db``, require the latest schema, and record this check in ``courier_selfcheck`` (the newest :data:`KEPT_CHECKS` are kept)."""
     from courier.db import migrate as db_migrate
     from courier.db.hook import CourierDbHook
 
@@ -30,6 +34,11 @@ def check_database(run_id: str, storage_base: str) -> dict[str, Any]:
                 "run `courier db migrate`"
             )
         conn.execute("INSERT INTO courier_selfcheck (run_id, storage_base) VALUES (%s, %s)", (run_id, storage_base))
+        conn.execute(
+            "DELETE FROM courier_selfcheck WHERE id <= "
+            "(SELECT id FROM courier_selfcheck ORDER BY id DESC OFFSET %s LIMIT 1)",
+            (KEPT_CHECKS,),
+        )
     log.info("Courier database reachable at schema version %d", current)
     return {"schema_version": current}
 

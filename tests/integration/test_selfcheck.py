@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from courier import selfcheck
 from courier.selfcheck import SelfcheckError, check_database, check_storage
 
 
@@ -26,6 +27,15 @@ def test_database_check_records_itself(courier_db: str) -> None:
     assert check_database("run-1", "file:///x")["schema_version"] >= 1
     with psycopg.connect(courier_db) as conn:
         assert conn.execute("SELECT run_id FROM courier_selfcheck").fetchall() == [("run-1",)]
+
+
+def test_the_record_keeps_the_newest_checks_only(courier_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(selfcheck, "KEPT_CHECKS", 5)
+    for n in range(8):
+        check_database(f"run-{n}", "file:///x")
+    with psycopg.connect(courier_db) as conn:
+        kept = [r[0] for r in conn.execute("SELECT run_id FROM courier_selfcheck ORDER BY id").fetchall()]
+    assert kept == [f"run-{n}" for n in range(3, 8)]
 
 
 def test_database_check_demands_migration(empty_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
