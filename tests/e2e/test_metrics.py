@@ -79,3 +79,37 @@ def test_using_courier_sends_its_metrics_to_statsd(stack: Stack, api: AirflowApi
     for name, _value, _kind in list(statsd.lines):
         mapped = map_name(courier_mappings(), name)
         assert mapped is not None and mapped[0]["name"] in {m.prometheus for m in metrics.METRICS}, name
+
+
+def test_each_domains_dags_send_their_metrics_from_the_task_that_does_the_work(
+    stack: Stack, api: AirflowApi, statsd: StatsdListener
+) -> None:
+    """The report, page, spec and retention metrics are sent by the tasks that do the work, in the stack's
+    worker processes: a fan-out run (pages fetched and failed), a spec matrix run (a cell count per outcome), a
+    retention run (its outcome and time) and the scheduled ``report_collector`` (polls and collections)."""
+    fetched_before, failed_before = _total(statsd, "courier.pages.fetched"), _total(statsd, "courier.pages.failed")
+    cells_before = sum(sum(v) for v in _starting_with(statsd, "courier.specs.cells.").values())
+    runs_before = _total(statsd, "courier.retention.runs.ok")
+    polls_before = _total(statsd, "courier.reports.polls")
+    fanout = api.trigger(
+        "paginated_fanout", {"query": {"pages": 6, "rows": 2, "latency_ms": 5, "broken": "3"}, "page_attempts": 1}
+    )
+    specs = api.trigger("spec_matrix", {"workers": 2})
+    retention = api.trigger("courier_retention")
+
+    assert api.wait_for_run("courier_retention", retention, timeout=240)["state"] == "success"
+    _wait(lambda: _total(statsd, "courier.retention.runs.ok") > runs_before, 30, "courier.retention.runs.ok")
+    assert statsd.named("airflow.courier.retention.last_success")[-1][0] > 0
+
+    api.wait_for_run("paginated_fanout", fanout, timeout=240)  # fails: page 3 is broken and tried once
+    _wait(lambda: _total(statsd, "courier.pages.fetched") - fetched_before >= 5, 30, "courier.pages.fetched")
+    _wait(lambda: _total(statsd, "courier.pages.failed") - failed_before >= 1, 30, "courier.pages.failed")
+
+    assert api.wait_for_run("spec_matrix", specs, timeout=420)["state"] == "success"
+    cells = lambda: sum(sum(v) for v in _starting_with(statsd, "courier.specs.cells.").values())  # noqa: E731
+    _wait(lambda: cells() - cells_before >= 15, 30, "courier.specs.cells.<outcome> for the 15 cells")
+    assert {"passed", "skipped"} <= set(_starting_with(statsd, "courier.specs.cells."))
+
+    # report_collector runs every minute on this stack, against the demo upstream
+    _wait(lambda: _total(statsd, "courier.reports.polls") > polls_before, 180, "courier.reports.polls")
+    assert _starting_with(statsd, "courier.reports.collections."), "a collection's outcome"
