@@ -1,4 +1,4 @@
-"""Pages planning without I/O (``pages/plan.py``): batch planning, link resolution, the batch file and the run's layout."""
+"""Pages planning without I/O (``pages/batching.py``): batch planning, link resolution, the batch file and the run's layout."""
 
 from __future__ import annotations
 
