@@ -308,6 +308,8 @@ class Stack:
             COURIER_HOME=str(self.home),
             AIRFLOW_CONN_COURIER_DB=connection_value("courier_db", courier_url),
             PYTHONUNBUFFERED="1",
+            # a component that dies in C code (a segfault) leaves every thread's Python traceback in its log
+            PYTHONFAULTHANDLER="1",
         )
         env.setdefault("AIRFLOW__COURIER__STORAGE_BASE", (self.home / "data").as_uri())
         env.update(self.extra_env)

@@ -184,3 +184,23 @@ def test_stop_ends_untagged_processes_in_the_groups_of_tagged_ones(tmp_path: Pat
     supervisor.stop(timeout=5)
     assert _wait(lambda: not untagged.is_running() or untagged.status() == psutil.STATUS_ZOMBIE, 5)
     assert not tagged_processes(supervisor.stack_id)
+
+
+def test_a_component_that_dies_in_c_code_leaves_its_python_traceback_in_its_log(tmp_path: Path) -> None:
+    """A segfault (here: reading address 0) in a component started with the stack's environment: its log names
+    the fatal error and the Python line that was running, so a crash like a worker's in CPython's allocator can
+    be traced to the code that triggered it."""
+    from courier.runtime.airflow_home import Secrets
+
+    stack = Stack(home=tmp_path / "home", progress=lambda line: None)
+    env = stack._component_env("postgresql://nobody@127.0.0.1:1/none", Secrets.load_or_create(tmp_path / "s.json"))
+    supervisor = Supervisor(uuid.uuid4().hex[:8], tmp_path / "logs")
+    crash = "import ctypes\ndef read_nothing():\n    return ctypes.string_at(0)\nread_nothing()"
+    child = supervisor.start("crasher", [sys.executable, "-c", crash], env)
+    try:
+        assert child.process.wait(30) == -signal.SIGSEGV
+        log = child.log_path.read_text(errors="replace")
+        assert "Fatal Python error: Segmentation fault" in log
+        assert "line 3 in read_nothing" in log, log
+    finally:
+        supervisor.stop()
