@@ -222,3 +222,58 @@ def test_the_trigger_check_sees_an_indirect_storage_writer(tmp_path: Path) -> No
         "courier.reports.trigger reaches courier.storage: "
         "courier.reports.trigger -> courier.reports.hook -> courier.reports.storing -> courier.storage",
     ]
+
+
+def _doc_layer_table() -> dict[str, list[str]]:
+    """``{layer: [every backticked name in its row]}`` of docs/ARCHITECTURE.md's layer table."""
+    import re
+
+    text = (PACKAGE.parents[1] / "docs" / "ARCHITECTURE.md").read_text()
+    table = text[text.index("| layer (lowest first) |") :].split("\n\n", 1)[0].splitlines()[2:]
+    rows = {}
+    for row in table:
+        layer, modules = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        rows[layer] = re.findall(r"`([^`]+)`", modules)
+    return rows
+
+
+def _modules_in(folder: str) -> set[str]:
+    """The top-level modules (files and packages) of ``courier/<folder>``, ``__init__`` aside."""
+    path = PACKAGE / folder
+    return {p.stem for p in path.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in path.iterdir() if (p / "__init__.py").exists()
+    }
+
+
+def test_the_architecture_docs_layer_table_matches_the_code() -> None:
+    """Every name in ARCHITECTURE.md's layer table is a module of the layer :func:`layer_of` gives it, and every
+    module the table enumerates (base, the top-level ones, ``runtime/*``, ``ui/*``) is named there."""
+    doc = _doc_layer_table()
+    assert tuple(doc) == LAYERS
+    domain_modules = set().union(*(_modules_in(d.resource) for d in domains.DOMAINS))
+    listed = {"ui": _modules_in("ui"), "runtime": _modules_in("runtime")}
+    named: set[str] = set()
+    for layer, names in doc.items():
+        for name in names:
+            if name in ("courier", "__init__", "…"):
+                continue
+            if name.startswith("<domain>/"):
+                role = name.removeprefix("<domain>/").removesuffix(".py")
+                assert ROLES.get(role, "domain") == layer, f"{name} is in the {layer} row"
+                continue
+            module = name.removesuffix("/*")
+            named.add(module)
+            if layer == "base":
+                assert module in BASE, f"{name} is in the base row but not in BASE"
+            elif module in TOP:
+                assert TOP[module] == layer, f"{name} is in the {layer} row, but it is {TOP[module]}"
+            elif layer == "domain":
+                assert module in domain_modules, f"{name}: no domain has such a module"
+                assert module not in ROLES, f"{name} is a {ROLES[module]} module"
+            else:
+                owner = "ui" if layer == "interface" else "runtime"
+                assert layer in ("interface", "entry") and module in listed[owner], f"{name}: no such {owner} module"
+    assert named >= BASE, f"base modules the table does not name: {sorted(BASE - named)}"
+    assert set(TOP) <= named, f"top-level modules the table does not name: {sorted(set(TOP) - named)}"
+    for owner, modules in listed.items():
+        assert modules <= named, f"{owner} modules the table does not name: {sorted(modules - named)}"
