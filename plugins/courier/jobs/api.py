@@ -77,6 +77,9 @@ UPLOAD_SCHEMA = {
     "type": "object",
     "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream", "title": "File"}},
     "required": ["file"],
+    # the contract is the one part; the form reader tolerates up to MAX_FORM_FIELDS other fields (parts: a list
+    # is sent as one part per item) and answers more with a 400 naming the limit
+    "additionalProperties": False,
 }
 
 

@@ -387,6 +387,28 @@ def test_upload_past_the_limit_is_413_and_keeps_nothing(
         assert conn.execute("SELECT count(*) FROM courier_job_files").fetchone() == (0,)
 
 
+def test_the_upload_schema_is_one_file_part_and_the_form_keeps_its_field_limit(
+    courier: tuple[TestClient, str], courier_db: str, tmp_path: Path
+) -> None:
+    """The documented body is the one ``file`` part (schemathesis generates schema-valid forms from it); the
+    reader tolerates a few other fields, and a form with more than MAX_FORM_FIELDS of them is a 400 naming the
+    limit, with nothing stored."""
+    from courier.jobs.api import MAX_FORM_FIELDS
+
+    client, _ = courier
+    body = client.get("/openapi.json").json()["paths"]["/jobs/files"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"] and schema["additionalProperties"] is False
+    fields = {f"extra{n}": "x" for n in range(MAX_FORM_FIELDS + 1)}
+    response = client.post("/jobs/files", files={"file": ("a.csv", b"a\n")}, data=fields)
+    assert response.status_code == 400 and f"Maximum number of fields is {MAX_FORM_FIELDS}" in response.text
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+    with psycopg.connect(courier_db) as conn:
+        assert conn.execute("SELECT count(*) FROM courier_job_files").fetchone() == (0,)
+    fewer = {f"extra{n}": "x" for n in range(MAX_FORM_FIELDS - 1)}
+    assert client.post("/jobs/files", files={"file": ("a.csv", b"a\n")}, data=fewer).status_code == 201
+
+
 def _job_file(client: TestClient, data: bytes, name: str = "data.csv") -> tuple[str, str]:
     """Push ``data`` and submit a job naming it; return (job id, the file's storage-relative path)."""
     pushed = _push(client, data, name)
