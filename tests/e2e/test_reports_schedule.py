@@ -98,7 +98,11 @@ def test_no_overlap_no_pile_up_one_ticket_per_run(stack: Stack, api: AirflowApi)
     ).json()["value"]
     gap = _ts(follow["logical_date"]) - _ts(long_run["logical_date"])  # type: ignore[operator]
     expected = int(gap.total_seconds() // 60) - 1
-    assert expected >= 1, f"the load did not outlast two slots: {long_run} then {follow}"
+    # Either Airflow went straight to a newer slot (the slots in between are counted on that run), or it started
+    # the run of the slot that came while the long run went on, which skipped itself as superseded (the skipped
+    # slot is that run, visible as skipped): which one depends on the second the long run ended in.
+    stale = state[follow["dag_run_id"]] == "skipped"
+    assert expected >= 1 or stale, f"the load did not outlast two slots: {long_run} then {follow}"
     assert int(skipped) == expected, (
         f"the run after a {LOAD_SECONDS}s wait reported {skipped} skipped slots, not {expected}"
     )
