@@ -13,7 +13,7 @@ from schemathesis.config import SchemathesisConfig
 
 from courier.api.app import create_app
 
-CONFIG = Path(__file__).resolve().parents[1] / "e2e" / "schemathesis.toml"
+CONFIG = Path(__file__).resolve().parents[2] / "e2e" / "schemathesis.toml"
 
 
 def _schema() -> tuple[object, list[object]]:
